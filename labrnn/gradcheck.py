@@ -1,0 +1,95 @@
+"""Analytic gradients against centered differences, as the lab checks them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .corpus import Corpus
+from .model import NAMES, init_params, loss, loss_and_grads
+
+EPS = 1e-6
+MAX_ABS = 1e-8
+MAX_REL = 1e-4
+
+
+def numerical_grads(params, x, y, h0, h: float = 1e-4) -> dict[str, np.ndarray]:
+    """Centered differences (L(θ+h) - L(θ-h)) / 2h, one entry at a time."""
+    grads = {}
+    for name in NAMES:
+        theta = params[name]
+        g = np.empty_like(theta)
+        flat, gflat = theta.reshape(-1), g.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + h
+            up = loss(params, x, y, h0)
+            flat[i] = old - h
+            down = loss(params, x, y, h0)
+            flat[i] = old
+            gflat[i] = (up - down) / (2 * h)
+        grads[name] = g
+    return grads
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    max_rel: float
+    mean_rel: float
+    max_abs: float
+    mean_abs: float
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs < MAX_ABS and self.max_rel < MAX_REL
+
+
+@dataclass(frozen=True)
+class GradCheck:
+    rows: tuple[Row, ...]
+    m: int
+    seq_length: int
+    h: float
+    seed: int
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    def table(self) -> str:
+        lines = [f"{'param':<6}{'max rel':>11}{'mean rel':>11}{'max abs':>11}{'mean abs':>11}  verdict"]
+        for r in self.rows:
+            lines.append(f"{r.name:<6}{r.max_rel:>11.2e}{r.mean_rel:>11.2e}{r.max_abs:>11.2e}"
+                         f"{r.mean_abs:>11.2e}  {'pass' if r.passed else 'FAIL'}")
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines.append(f"gradient check {verdict} (m={self.m}, seq_length={self.seq_length}, h={self.h:g}; "
+                     f"bounds: max abs < {MAX_ABS:g}, max rel < {MAX_REL:g})")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"m": self.m, "seq_length": self.seq_length, "h": self.h, "seed": self.seed,
+                "passed": self.passed,
+                "rows": [dict(vars(r), passed=r.passed) for r in self.rows]}
+
+
+def compare(analytic: np.ndarray, numeric: np.ndarray, name: str) -> Row:
+    diff = np.abs(analytic - numeric)
+    rel = diff / np.maximum(EPS, np.abs(analytic) + np.abs(numeric))
+    return Row(name, float(rel.max()), float(rel.mean()), float(diff.max()), float(diff.mean()))
+
+
+def gradcheck(corpus: Corpus, m: int = 5, seq_length: int = 25, seed: int = 1,
+              sigma: float = 0.01, h: float = 1e-4) -> GradCheck:
+    """Check a small network on the corpus's first seq_length characters, h0 = 0."""
+    if corpus.size < seq_length + 1:
+        raise ValueError(f"the corpus has {corpus.size} characters; the gradient check needs "
+                         f"seq_length + 1 = {seq_length + 1}")
+    params = init_params(corpus.K, m, sigma, np.random.default_rng(seed))
+    x = corpus.data[:seq_length].astype(np.int64)
+    y = corpus.data[1:seq_length + 1].astype(np.int64)
+    h0 = np.zeros(m)
+    _, analytic, _ = loss_and_grads(params, x, y, h0)
+    numeric = numerical_grads(params, x, y, h0, h)
+    rows = tuple(compare(analytic[k], numeric[k], k) for k in NAMES)
+    return GradCheck(rows, m, seq_length, h, seed)

@@ -1,0 +1,127 @@
+"""Compiled training steps (numba): the same math as `labrnn.model` and
+`labrnn.train`'s numpy engine, fused into one loop per chunk of updates.
+
+Python's per-call overhead, not arithmetic, is what bounds a 100-unit RNN in
+numpy: a step is ~50 small array operations.  Here a whole chunk of updates
+runs without returning to Python.  The numpy engine stays the checked
+reference; tests hold both to the same numbers.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Reassociation lets LLVM vectorize the dot products; NaN and inf keep their meaning.
+_FAST = {"reassoc", "contract"}
+
+
+
+@njit(cache=True, fastmath=_FAST)
+def _loss_and_grads(W, U, V, b, c, x, y, h0, H, P, dW, dU, dV, db, dc, dh, dnext):
+    T, m, K = x.shape[0], W.shape[0], V.shape[0]
+    for i in range(m):
+        H[0, i] = h0[i]
+    loss = 0.0
+    for t in range(T):
+        for i in range(m):
+            acc = b[i] + U[i, x[t]]
+            for j in range(m):
+                acc += W[i, j] * H[t, j]
+            H[t + 1, i] = math.tanh(acc)
+        top = -np.inf
+        for k in range(K):
+            acc = c[k]
+            for i in range(m):
+                acc += V[k, i] * H[t + 1, i]
+            P[t, k] = acc
+            top = max(top, acc)
+        total = 0.0
+        for k in range(K):
+            P[t, k] = math.exp(P[t, k] - top)
+            total += P[t, k]
+        for k in range(K):
+            P[t, k] /= total
+        loss -= math.log(P[t, y[t]])
+        P[t, y[t]] -= 1.0                      # P now holds dL/do_t
+    dW[:] = 0.0
+    dU[:] = 0.0
+    dV[:] = 0.0
+    db[:] = 0.0
+    dc[:] = 0.0
+    dnext[:] = 0.0
+    for t in range(T - 1, -1, -1):
+        dh[:] = dnext
+        for k in range(K):
+            g = P[t, k]
+            dc[k] += g
+            for i in range(m):
+                dh[i] += g * V[k, i]
+                dV[k, i] += g * H[t + 1, i]
+        dnext[:] = 0.0
+        for i in range(m):
+            da = dh[i] * (1.0 - H[t + 1, i] * H[t + 1, i])
+            db[i] += da
+            dU[i, x[t]] += da
+            for j in range(m):
+                dW[i, j] += da * H[t, j]
+                dnext[j] += da * W[i, j]
+    return loss
+
+
+@njit(cache=True)
+def _adagrad(theta, grad, mem, eta, clip):
+    th, g, mm = theta.ravel(), grad.ravel(), mem.ravel()
+    for i in range(th.shape[0]):
+        gi = min(max(g[i], -clip), clip)
+        mm[i] += gi * gi
+        th[i] -= eta * gi / math.sqrt(mm[i] + 1e-8)
+
+
+@njit(cache=True)
+def run_steps(params, mems, bests, data, state, curve, first, n, seq_length, eta, clip):
+    """Run n updates from step `first`; returns the number done (fewer if the loss stops being finite).
+
+    params/mems/bests are tuples (W, U, V, b, c); state is a float array
+    [pointer, epoch, smooth, best_smooth, best_step, h...] updated in place.
+    """
+    W, U, V, b, c = params
+    m, K = W.shape[0], V.shape[0]
+    H = np.empty((seq_length + 1, m))
+    P = np.empty((seq_length, K))
+    dW, dU, dV = np.empty_like(W), np.empty_like(U), np.empty_like(V)
+    db, dc = np.empty_like(b), np.empty_like(c)
+    dh, dnext = np.empty(m), np.empty(m)
+    h = state[5:]
+    e, epoch, smooth, best, best_step = int(state[0]), state[1], state[2], state[3], state[4]
+    done = 0
+    for s in range(first, first + n):
+        x = data[e:e + seq_length].astype(np.int64)
+        y = data[e + 1:e + seq_length + 1].astype(np.int64)
+        loss = _loss_and_grads(W, U, V, b, c, x, y, h, H, P, dW, dU, dV, db, dc, dh, dnext)
+        smooth = loss if s == 0 else 0.999 * smooth + 0.001 * loss
+        curve[s] = smooth
+        if smooth < best:
+            best, best_step = smooth, s
+            bests[0][:] = W
+            bests[1][:] = U
+            bests[2][:] = V
+            bests[3][:] = b
+            bests[4][:] = c
+        done += 1
+        if not math.isfinite(loss):
+            break
+        _adagrad(W, dW, mems[0], eta, clip)
+        _adagrad(U, dU, mems[1], eta, clip)
+        _adagrad(V, dV, mems[2], eta, clip)
+        _adagrad(b, db, mems[3], eta, clip)
+        _adagrad(c, dc, mems[4], eta, clip)
+        h[:] = H[seq_length]
+        e += seq_length
+        if e > data.shape[0] - seq_length - 1:
+            e = 0
+            epoch += 1
+            h[:] = 0.0
+    state[0], state[1], state[2], state[3], state[4] = e, epoch, smooth, best, best_step
+    return done
