@@ -31,14 +31,14 @@ def init_params(K: int, m: int, sigma: float = 0.01,
     }
 
 
-def softmax(o: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, shifted by the maximum so that large scores cannot overflow."""
-    e = np.exp(o - o.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def log_softmax(o: np.ndarray) -> np.ndarray:
+    """Row-wise log p, shifted by the maximum: finite even for scores in the thousands."""
+    z = o - o.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def forward(params: Mapping[str, np.ndarray], x: np.ndarray, h0: np.ndarray):
-    """Hidden states H (T+1 x m, H[0] = h0) and probabilities P (T x K) for inputs x."""
+    """Hidden states H (T+1 x m, H[0] = h0) and log-probabilities (T x K) for inputs x."""
     W, U, V, b, c = (params[k] for k in NAMES)
     T = len(x)
     A = U.T[x] + b                       # U x_t + b for every t at once
@@ -46,14 +46,13 @@ def forward(params: Mapping[str, np.ndarray], x: np.ndarray, h0: np.ndarray):
     H[0] = h0
     for t in range(T):
         H[t + 1] = np.tanh(W @ H[t] + A[t])
-    P = softmax(H[1:] @ V.T + c)
-    return H, P
+    return H, log_softmax(H[1:] @ V.T + c)
 
 
 def loss(params: Mapping[str, np.ndarray], x, y, h0) -> float:
     """Cross-entropy of the targets y after reading x from h0."""
-    _, P = forward(params, np.asarray(x), h0)
-    return float(-np.log(P[np.arange(len(y)), y]).sum())
+    _, logP = forward(params, np.asarray(x), h0)
+    return float(-logP[np.arange(len(y)), y].sum())
 
 
 def loss_and_grads(params: Mapping[str, np.ndarray], x, y, h0):
@@ -63,11 +62,11 @@ def loss_and_grads(params: Mapping[str, np.ndarray], x, y, h0):
         raise ValueError("x and y must be 1-d index arrays of one length")
     W, V = params["W"], params["V"]
     T = len(x)
-    H, P = forward(params, x, h0)
+    H, logP = forward(params, x, h0)
     rows = np.arange(T)
-    loss = float(-np.log(P[rows, y]).sum())
+    loss = float(-logP[rows, y].sum())
 
-    G = P                                # dL/do_t = p_t - onehot(y_t), in place
+    G = np.exp(logP)                     # dL/do_t = p_t - onehot(y_t)
     G[rows, y] -= 1.0
     dH = G @ V                           # the outputs' share of dL/dh_t
     dA = np.empty_like(dH)
