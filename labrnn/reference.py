@@ -36,3 +36,22 @@ def loss_and_grads(params, x, y, h0):
         dW += np.outer(da, hs[t - 1])
         dh_next = W.T @ da
     return loss, {"W": dW, "U": dU, "V": dV, "b": db, "c": dc}, hs[len(x) - 1]
+
+
+def train_steps(params, data, n, seq_length=25, eta=0.1):
+    """n AdaGrad updates the classic way; returns the last smooth loss."""
+    mems = {k: np.zeros_like(v) for k, v in params.items()}
+    h = np.zeros(params["W"].shape[0])
+    e, smooth = 0, None
+    for _ in range(n):
+        if e + seq_length + 1 > len(data):
+            e, h = 0, np.zeros_like(h)
+        x, y = data[e:e + seq_length], data[e + 1:e + seq_length + 1]
+        loss, grads, h = loss_and_grads(params, x, y, h)
+        smooth = loss if smooth is None else 0.999 * smooth + 0.001 * loss
+        for k in params:
+            np.clip(grads[k], -5, 5, out=grads[k])
+            mems[k] += grads[k] * grads[k]
+            params[k] += -eta * grads[k] / np.sqrt(mems[k] + 1e-8)
+        e += seq_length
+    return smooth

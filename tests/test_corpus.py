@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from labrnn import CorpusError, load_corpus
+from labrnn.corpus import DecodingWarning
+
+
+def test_maps_and_indices_agree(write):
+    c = load_corpus(write("abcab\ncba"))
+    assert c.chars == ("\n", "a", "b", "c")
+    assert c.K == 4 and c.size == 9
+    assert c.decode(c.data) == c.text
+    assert [c.char_to_ind[ch] for ch in "abc"] == [1, 2, 3]
+    assert c.ind_to_char[3] == "c"
+
+
+def test_utf8_and_bom(write):
+    assert load_corpus(write("ü and ö".encode())).text == "ü and ö"
+    assert load_corpus(write(b"\xef\xbb\xbfhello")).text == "hello"
+
+
+def test_latin1_fallback_warns_and_decodes_right(write):
+    with pytest.warns(DecodingWarning, match="not valid UTF-8.*Latin-1"):
+        c = load_corpus(write("Müller".encode("latin-1")))
+    assert c.text == "Müller"          # not the mojibake 'MÃ¼ller'
+
+
+def test_crlf_normalized_by_default_and_kept_on_request(write):
+    p = write(b"one\r\ntwo\r\n")
+    assert load_corpus(p).text == "one\ntwo\n"
+    kept = load_corpus(p, keep_cr=True)
+    assert kept.text == "one\r\ntwo\r\n"
+    assert kept.K == load_corpus(p).K + 1
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"),
+    (b"text\x00with nul", "binary"),
+    (bytes(range(1, 32)) * 10 + b"abc", "binary"),
+])
+def test_bad_files_are_rejected(write, content, message):
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(write(content))
+
+
+def test_missing_and_directory(tmp_path):
+    with pytest.raises(CorpusError, match="not found"):
+        load_corpus(tmp_path / "missing.txt")
+    with pytest.raises(CorpusError, match="directory"):
+        load_corpus(tmp_path)
+
+
+def test_default_corpus_is_the_kjv(bible):
+    assert bible.name == "King James Bible"
+    assert bible.text.startswith("In the beginning God created the heaven and the earth. And the earth")
+    assert "\n\nAnd God said" not in bible.text[:3000]      # verses run on within a chapter
+    assert bible.text.count("\n\n") == 1188                  # 1,189 chapters
+    assert bible.data.dtype == np.uint8 and len(bible.data) == bible.size
+    assert len(bible.sha256) == 64

@@ -1,0 +1,96 @@
+import importlib
+
+import numpy as np
+import pytest
+
+import labrnn
+from labrnn import kernels, reference
+from labrnn.gradcheck import MAX_ABS, MAX_REL
+from labrnn.model import NAMES, init_params, loss_and_grads
+
+
+def _problem(rng, K=30, m=20, T=25, h_scale=0.3, sigma=0.1):
+    params = init_params(K, m, sigma, rng)
+    params["b"] = rng.standard_normal(m) * 0.1
+    params["c"] = rng.standard_normal(K) * 0.1
+    x, y = rng.integers(0, K, T), rng.integers(0, K, T)
+    return params, x, y, rng.standard_normal(m) * h_scale
+
+
+def test_shapes_and_initialization(rng):
+    p = init_params(K=7, m=4, sigma=0.01, rng=rng)
+    assert {k: v.shape for k, v in p.items()} == {"W": (4, 4), "U": (4, 7), "V": (7, 4), "b": (4,), "c": (7,)}
+    assert all(v.dtype == np.float64 for v in p.values())
+    assert not p["b"].any() and not p["c"].any()
+    big = init_params(K=100, m=100, sigma=0.01, rng=rng)["W"]
+    assert big.std() == pytest.approx(0.01, rel=0.05)
+
+
+def test_matches_naive_reference(rng):
+    params, x, y, h0 = _problem(rng)
+    loss, grads, h = loss_and_grads(params, x, y, h0)
+    ref_loss, ref_grads, ref_h = reference.loss_and_grads(params, x, y, h0)
+    assert loss == pytest.approx(ref_loss, abs=1e-10)
+    for k in NAMES:
+        np.testing.assert_allclose(grads[k], ref_grads[k], rtol=0, atol=1e-10, err_msg=k)
+    np.testing.assert_allclose(h, ref_h, atol=1e-12)
+
+
+def test_compiled_kernel_matches_numpy(rng):
+    params, x, y, h0 = _problem(rng)
+    loss, grads, _ = loss_and_grads(params, x, y, h0)
+    T, m, K = len(x), params["W"].shape[0], params["V"].shape[0]
+    out = {k: np.empty_like(v) for k, v in params.items()}
+    k_loss = kernels._loss_and_grads(*(params[k] for k in NAMES), x, y, h0,
+                                     np.empty((T + 1, m)), np.empty((T, K)),
+                                     *(out[k] for k in NAMES), np.empty(m), np.empty(m))
+    assert k_loss == pytest.approx(loss, abs=1e-10)
+    for k in NAMES:
+        np.testing.assert_allclose(out[k], grads[k], rtol=0, atol=1e-10, err_msg=k)
+
+
+def test_initial_loss_is_uniform_guessing(bible):
+    params = init_params(bible.K, 100, 0.01, np.random.default_rng(1))
+    x, y = bible.data[:25].astype(int), bible.data[1:26].astype(int)
+    loss, _, _ = loss_and_grads(params, x, y, np.zeros(100))
+    assert loss == pytest.approx(25 * np.log(bible.K), rel=0.01)
+
+
+def test_stable_softmax_keeps_huge_scores_finite(rng):
+    params, x, y, h0 = _problem(rng)
+    params["V"] *= 1e4
+    loss, grads, _ = loss_and_grads(params, x, y, h0)
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+
+
+def test_gradient_check_passes(bible):
+    result = labrnn.gradcheck(bible)
+    assert [r.name for r in result.rows] == list(NAMES)
+    for r in result.rows:
+        assert r.max_abs < MAX_ABS and r.max_rel < MAX_REL, r
+    assert result.passed and "PASSED" in result.table()
+
+
+def test_gradient_check_catches_a_wrong_term(bible, monkeypatch):
+    gc = importlib.import_module("labrnn.gradcheck")     # the module, not the function
+
+    def wrong(params, x, y, h0):
+        loss, grads, h = loss_and_grads(params, x, y, h0)
+        grads["W"] = grads["W"] * 1.01                # a slightly wrong backward pass
+        return loss, grads, h
+
+    monkeypatch.setattr(gc, "loss_and_grads", wrong)
+    result = gc.gradcheck(bible)
+    assert not result.passed
+    assert [r.name for r in result.rows if not r.passed] == ["W"]
+
+
+def test_compiled_kernel_keeps_huge_scores_finite(rng):
+    params, x, y, h0 = _problem(rng)
+    params["V"] *= 1e4
+    loss, _, _ = loss_and_grads(params, x, y, h0)
+    T, m, K = len(x), params["W"].shape[0], params["V"].shape[0]
+    out = [np.empty_like(params[k]) for k in NAMES]
+    k_loss = kernels._loss_and_grads(*(params[k] for k in NAMES), x, y, h0, np.empty((T + 1, m)),
+                                     np.empty((T, K)), *out, np.empty(m), np.empty(m))
+    assert np.isfinite(k_loss) and k_loss == pytest.approx(loss, rel=1e-12)

@@ -1,0 +1,135 @@
+import json
+
+import numpy as np
+import pytest
+
+import labrnn
+from labrnn import Config, ConfigError
+from labrnn.train import _engine, adagrad_update
+from labrnn.model import NAMES, init_params
+
+SMALL = dict(m=30, steps=600, sample_every=200, sample_len=50, best_len=80)
+
+
+def test_adagrad_update_by_hand():
+    theta = np.array([1.0, 1.0, 1.0])
+    grad = np.array([3.0, -12.0, 0.0])          # -12 is clipped to -5
+    mem = np.array([16.0, 0.0, 4.0])
+    adagrad_update(theta, grad, mem, eta=0.5)
+    np.testing.assert_array_equal(grad, [3.0, -5.0, 0.0])
+    np.testing.assert_array_equal(mem, [25.0, 25.0, 4.0])
+    np.testing.assert_allclose(theta, [1 - 0.5 * 3 / 5, 1 + 0.5 * 5 / 5, 1.0], rtol=1e-9)
+
+
+def test_compiled_adagrad_by_hand():
+    from labrnn.kernels import _adagrad
+    theta, grad, mem = np.ones((1, 3)), np.array([[3.0, -12.0, 7.0]]), np.array([[16.0, 0.0, 0.0]])
+    _adagrad(theta, grad, mem, 0.5, 5.0)
+    np.testing.assert_array_equal(mem, [[25.0, 25.0, 25.0]])
+    np.testing.assert_allclose(theta, [[0.7, 1.5, 0.5]], rtol=1e-9)
+
+
+def test_sample_steps():
+    assert Config(steps=30_000).sample_steps(30_000) == [0, 10_000, 20_000, 30_000]
+    assert Config(steps=25_000).sample_steps(25_000) == [0, 10_000, 20_000, 25_000]
+    assert Config(steps=50_000, sample_until=20_000).sample_steps(50_000) == [0, 10_000, 20_000]
+
+
+def test_epochs_override_steps():
+    c = Config(seq_length=25, epochs=2)
+    assert c.steps_per_epoch(1001) == 40               # e = 0, 25, ..., 975 <= 1001 - 26
+    assert c.total_steps(1001) == 80
+
+
+@pytest.mark.parametrize("bad", [
+    dict(eta=0), dict(eta=-1), dict(eta=float("nan")), dict(eta=float("inf")), dict(eta="abc"),
+    dict(seq_length=0), dict(m=0), dict(m=2.5), dict(steps=-1), dict(steps=0), dict(epochs=0),
+    dict(sigma=0), dict(temperature=0), dict(sample_every=0), dict(seed=-1), dict(sample_len=0),
+])
+def test_impossible_hyperparameters(bad):
+    with pytest.raises(ConfigError, match=next(iter(bad)).split("_")[0]):
+        Config(**bad)
+
+
+@pytest.fixture(scope="module")
+def small_run(bible):
+    return labrnn.train(bible, Config(**SMALL), progress=False)
+
+
+def test_short_run_learns(small_run, bible):
+    curve = small_run.curve
+    assert len(curve) == 600 and np.isfinite(curve).all()
+    assert curve[0] == pytest.approx(25 * np.log(bible.K), rel=0.01)
+    assert curve[-1] < 0.8 * curve[0]
+
+
+def test_samples_and_best(small_run):
+    assert [s["step"] for s in small_run.samples] == [0, 200, 400, 600]
+    assert all(len(s["text"]) == 50 for s in small_run.samples)
+    assert small_run.samples[1]["smooth_loss"] == small_run.curve[200]
+    assert small_run.best["step"] == int(np.argmin(small_run.curve))
+    assert small_run.best["smooth_loss"] == small_run.curve.min()
+    assert len(small_run.best["text"]) == 80
+
+
+def test_same_seed_same_run(small_run, bible):
+    again = labrnn.train(bible, Config(**SMALL), progress=False)
+    np.testing.assert_array_equal(again.curve, small_run.curve)
+    assert again.samples == small_run.samples and again.best == small_run.best
+    other = labrnn.train(bible, Config(**SMALL, seed=2), progress=False)
+    assert other.samples[0]["text"] != small_run.samples[0]["text"]
+
+
+def test_engines_agree(bible):
+    """The compiled engine follows the numpy reference step for step.
+
+    AdaGrad's first updates amplify round-off about 1e4-fold every few steps
+    (g / sqrt(g^2 + 1e-8) has slope 1e4 at zero), so two correct engines agree
+    to 1e-9 over the first steps and, after that, in their statistics only.
+    """
+    def run(engine, n):
+        rng = np.random.default_rng(1)
+        init = init_params(bible.K, 50, 0.01, rng)
+        params = tuple(init[k] for k in NAMES)
+        mems = tuple(np.zeros_like(p) for p in params)
+        bests = tuple(p.copy() for p in params)
+        state = np.zeros(55)
+        state[3] = np.inf
+        curve = np.zeros(n)
+        _engine(engine)(params, mems, bests, bible.data, state, curve, 0, n, 25, 0.1, 5.0)
+        return params, curve, state
+
+    (p_np, c_np, s_np), (p_nb, c_nb, s_nb) = run("numpy", 4), run("numba", 4)
+    for a, b in zip(p_np, p_nb):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(c_np, c_nb, rtol=1e-12)
+    np.testing.assert_allclose(s_np, s_nb, rtol=0, atol=1e-9)
+    long_np, long_nb = run("numpy", 1500)[1], run("numba", 1500)[1]
+    assert long_nb[-1] == pytest.approx(long_np[-1], rel=0.02)
+
+
+def test_run_directory_round_trip(small_run, tmp_path):
+    labrnn.save_run(small_run, tmp_path / "run")
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert {"params", "corpus", "samples", "best", "steps_done", "epochs_done", "interrupted",
+            "wall_seconds", "steps_per_second", "versions"} <= record.keys()
+    assert set(record["params"]) >= {"eta", "seq_length", "m", "sigma", "steps", "epochs", "seed",
+                                     "sample_every", "sample_until", "sample_len", "best_len",
+                                     "temperature", "keep_cr"}
+    assert set(record["corpus"]) == {"name", "path", "size", "K", "sha256"}
+    back = labrnn.load_run(tmp_path / "run")
+    np.testing.assert_array_equal(back.curve, small_run.curve)
+    for k in NAMES:
+        np.testing.assert_array_equal(back.best_params[k], small_run.best_params[k])
+    assert back.samples == small_run.samples and back.config == small_run.config
+    assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def test_damaged_run_directory(small_run, tmp_path):
+    labrnn.save_run(small_run, tmp_path)
+    (tmp_path / "run.json").write_text("{not json")
+    with pytest.raises(labrnn.RunDirError, match="damaged"):
+        labrnn.load_run(tmp_path)
+    (tmp_path / "run.json").unlink()
+    with pytest.raises(labrnn.RunDirError, match="run.json is missing"):
+        labrnn.load_run(tmp_path)
