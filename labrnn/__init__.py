@@ -5,11 +5,11 @@ from .corpus import Corpus, CorpusError, load_corpus
 from .gradcheck import GradCheck, gradcheck
 from .model import init_params, loss_and_grads
 from .sample import synthesize
-from .train import Config, ConfigError, Run, train
+from .train import CheckpointError, Config, ConfigError, Run, Trainer, train
 from .rundir import RunDirError, load_run, save_run
 
 __all__ = [
-    "Config", "ConfigError", "Corpus", "CorpusError", "GradCheck", "Run", "RunDirError",
+    "CheckpointError", "Config", "ConfigError", "Corpus", "CorpusError", "GradCheck", "Run", "RunDirError",
     "gradcheck", "init_params", "load_corpus", "load_run", "loss_and_grads", "save_run",
-    "synthesize", "train",
+    "synthesize", "train", "Trainer",
 ]

@@ -16,7 +16,7 @@ from . import __version__
 from .corpus import CorpusError, load_corpus
 from .gradcheck import gradcheck
 from .rundir import run_name, save_run
-from .train import Config, ConfigError, train
+from .train import CheckpointError, Config, ConfigError, Trainer
 
 
 def _number(kind):
@@ -40,29 +40,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,gradcheck}")
 
     d = Config()
-    t = sub.add_parser("train", help="train the RNN with AdaGrad and write a run directory")
+    t = sub.add_parser("train", help="train the RNN with AdaGrad and write a run directory",
+                       description="Train with AdaGrad; every flag defaults to the value shown. "
+                                   "With --resume, settings come from the checkpoint.")
     _add_corpus(t)
-    t.add_argument("--eta", type=_number(float), default=d.eta, help="learning rate (default %(default)s)")
-    t.add_argument("--seq", dest="seq_length", type=_number(int), default=d.seq_length,
-                   help="characters per update, seq_length (default %(default)s)")
-    t.add_argument("--m", type=_number(int), default=d.m, help="hidden units (default %(default)s)")
-    t.add_argument("--sigma", type=_number(float), default=d.sigma,
-                   help="std of the initial U, W, V (default %(default)s)")
+    hyper = [
+        ("--eta", "eta", float, "learning rate"),
+        ("--seq", "seq_length", int, "characters per update, seq_length"),
+        ("--m", "m", int, "hidden units"),
+        ("--sigma", "sigma", float, "std of the initial U, W, V"),
+        ("--seed", "seed", int, "drives every random draw"),
+        ("--sample-every", "sample_every", int, "synthesize text every N steps"),
+        ("--sample-until", "sample_until", int, "stop the periodic samples at step N; training goes on"),
+        ("--sample-len", "sample_len", int, "characters per sample"),
+        ("--best-len", "best_len", int, "characters from the best model"),
+        ("--temperature", "temperature", float, "divides the scores before the softmax; 1 samples p itself"),
+        ("--holdout", "holdout", float, "share of the corpus's end kept out of training for the held-out loss"),
+    ]
+    for flag, dest, kind, text in hyper:
+        t.add_argument(flag, dest=dest, type=_number(kind), default=None,
+                       help=f"{text} (default {getattr(d, dest)})")
     length = t.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=_number(int), default=d.steps, help="update steps (default %(default)s)")
+    length.add_argument("--steps", type=_number(int), help=f"update steps (default {d.steps})")
     length.add_argument("--epochs", type=_number(int), help="passes over the corpus (overrides --steps)")
-    t.add_argument("--seed", type=_number(int), default=d.seed, help="drives every random draw (default %(default)s)")
-    t.add_argument("--sample-every", type=_number(int), default=d.sample_every,
-                   help="synthesize text every N steps (default %(default)s)")
-    t.add_argument("--sample-until", type=_number(int), metavar="N",
-                   help="stop the periodic samples at step N; training goes on (default: never)")
-    t.add_argument("--sample-len", type=_number(int), default=d.sample_len,
-                   help="characters per sample (default %(default)s)")
-    t.add_argument("--best-len", type=_number(int), default=d.best_len,
-                   help="characters from the best model (default %(default)s)")
-    t.add_argument("--temperature", type=_number(float), default=d.temperature,
-                   help="divides the scores before the softmax; 1 samples p itself (default %(default)s)")
+    t.add_argument("--keep-going", action="store_true", default=None,
+                   help="train on when the loss diverges (a NaN still stops the run)")
     t.add_argument("--out", metavar="DIR", help="run directory (default: runs/<name from the settings>)")
+    t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its checkpoint")
+    t.add_argument("--checkpoint-every", type=_number(int), default=5_000, metavar="N",
+                   help="save a checkpoint every N steps and at every sample (default %(default)s; 0: never)")
     t.add_argument("--engine", choices=("numba", "numpy"), default="numba",
                    help="numba (fast, default) or numpy (the readable reference)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -77,40 +83,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args) -> Config:
-    return Config(eta=args.eta, seq_length=args.seq_length, m=args.m, sigma=args.sigma,
-                  steps=None if args.epochs is not None else args.steps, epochs=args.epochs,
-                  seed=args.seed, sample_every=args.sample_every, sample_until=args.sample_until,
-                  sample_len=args.sample_len, best_len=args.best_len, temperature=args.temperature,
-                  keep_cr=args.keep_cr)
+SETTINGS = ("eta", "seq_length", "m", "sigma", "steps", "epochs", "seed", "sample_every",
+            "sample_until", "sample_len", "best_len", "temperature", "holdout", "keep_going", "keep_cr")
 
 
-def _load(args):
+def _given(args) -> dict:
+    """The settings named on the command line (argparse leaves the others None)."""
+    given = {k: v for k in SETTINGS if (v := getattr(args, k)) is not None and v is not False}
+    if "epochs" in given:
+        given["steps"] = None
+    return given
+
+
+def _load(path, keep_cr):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        corpus = load_corpus(args.data, keep_cr=args.keep_cr)
+        corpus = load_corpus(path, keep_cr=keep_cr)
     for w in caught:
         print(f"labrnn: warning: {w.message}", file=sys.stderr)
     return corpus
 
 
+def _resume(args, fail):
+    """A trainer from the checkpoint in --resume; flags may repeat it but not contradict it."""
+    out = Path(args.resume)
+    meta = Trainer.read_meta(out)
+    saved = meta["config"]
+    for key, value in _given(args).items():
+        if key in saved and saved[key] != value:
+            fail(f"--{key.replace('_', '-')} {value} contradicts the checkpoint in {out}, "
+                 f"which has {saved[key]}; drop the flag to resume")
+    corpus = _load(args.data or meta["corpus"]["path"], saved["keep_cr"])
+    return out, Trainer.resume(out, corpus)
+
+
 def cmd_train(args, fail) -> int:
     try:
-        config = _config(args)
-        corpus = _load(args)
-        config.check_corpus(corpus)
-    except (ConfigError, CorpusError) as err:
+        if args.resume:
+            out, trainer = _resume(args, fail)
+            if trainer.finished:
+                print(f"the run in {out} is complete ({trainer.step:,} steps); nothing to resume",
+                      file=sys.stderr)
+                return 0
+        else:
+            config = Config(**_given(args))
+            corpus = _load(args.data, config.keep_cr)
+            trainer = Trainer(corpus, config, args.engine)
+            out = Path(args.out) if args.out else Path("runs") / run_name(config, corpus.info())
+            if out.exists() and not out.is_dir():
+                fail(f"--out {out} exists and is not a directory")
+    except (ConfigError, CorpusError, CheckpointError) as err:
         fail(str(err))
-    out = Path(args.out) if args.out else Path("runs") / run_name(config, corpus.info())
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out} exists and is not a directory")
+    corpus = trainer.corpus
     print(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}", file=sys.stderr)
-    run = train(corpus, config, progress=not args.quiet, engine=args.engine)
+    if args.resume:
+        print(f"resuming {out} at step {trainer.step:,} of {trainer.total:,}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    run = trainer.run(progress=not args.quiet, out=out, checkpoint_every=args.checkpoint_every)
     save_run(run, out)
+    if run.diverged:
+        print(f"labrnn: training diverged at step {run.diverged['step']:,}: {run.diverged['reason']}; "
+              f"stopped there (--keep-going trains on)", file=sys.stderr)
     state = "interrupted at" if run.interrupted else "done:"
     print(f"{state} {run.steps_done:,} steps ({run.epochs_done:g} epochs), "
           f"{run.steps_per_second:,.0f} steps/s; best smooth loss {run.best['smooth_loss']:.2f} "
           f"at step {run.best['step']:,}", file=sys.stderr)
+    if run.interrupted:
+        print(f"resume with: labrnn train --resume {out}", file=sys.stderr)
     print(out)
     return 130 if run.interrupted else 0
 
@@ -121,7 +160,7 @@ def cmd_gradcheck(args, fail) -> int:
     if args.m < 1 or args.seq_length < 1:
         fail("m and seq must be at least 1")
     try:
-        corpus = _load(args)
+        corpus = _load(args.data, args.keep_cr)
         result = gradcheck(corpus, m=args.m, seq_length=args.seq_length, seed=args.seed, h=args.h)
     except (CorpusError, ValueError) as err:
         fail(str(err))

@@ -15,6 +15,7 @@ from numba import njit
 
 # Reassociation lets LLVM vectorize the dot products; NaN and inf keep their meaning.
 # error_model="numpy" drops the per-division zero check that blocks vectorization.
+DIVERGE_FROM, DIVERGE_WINDOW = 2_000, 1_000     # see labrnn.train: when a run has diverged
 _FAST = {"reassoc", "contract"}
 
 
@@ -82,11 +83,13 @@ def _adagrad(theta, grad, mem, eta, clip):
 
 
 @njit(cache=True, error_model="numpy")
-def run_steps(params, mems, bests, data, state, curve, first, n, seq_length, eta, clip):
-    """Run n updates from step `first`; returns the number done (fewer if the loss stops being finite).
+def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_length, eta, clip, limit):
+    """Run up to n updates from step `first`; returns how many losses were computed.
 
-    params/mems/bests are tuples (W, U, V, b, c); state is a float array
-    [pointer, epoch, smooth, best_smooth, best_step, h...] updated in place.
+    It stops early, without updating, at a step whose loss is not finite or
+    (from step 2,000 on) where the mean loss of the last 1,000 steps is above
+    `limit`.  params/mems/bests are tuples (W, U, V, b, c); state is the float
+    array [pointer, epoch, smooth, best_smooth, best_step, h...], updated in place.
     """
     W, U, V, b, c = params
     m, K = W.shape[0], V.shape[0]
@@ -104,6 +107,10 @@ def run_steps(params, mems, bests, data, state, curve, first, n, seq_length, eta
         loss = _loss_and_grads(W, U, V, b, c, x, y, h, H, P, dW, dU, dV, db, dc, dh, dnext)
         smooth = loss if s == 0 else 0.999 * smooth + 0.001 * loss
         curve[s] = smooth
+        losses[s] = loss
+        done += 1
+        if not math.isfinite(loss) or (s >= DIVERGE_FROM and losses[s - DIVERGE_WINDOW + 1:s + 1].mean() > limit):
+            break
         if smooth < best:
             best, best_step = smooth, s
             bests[0][:] = W
@@ -111,9 +118,6 @@ def run_steps(params, mems, bests, data, state, curve, first, n, seq_length, eta
             bests[2][:] = V
             bests[3][:] = b
             bests[4][:] = c
-        done += 1
-        if not math.isfinite(loss):
-            break
         _adagrad(W, dW, mems[0], eta, clip)
         _adagrad(U, dU, mems[1], eta, clip)
         _adagrad(V, dV, mems[2], eta, clip)
@@ -127,3 +131,30 @@ def run_steps(params, mems, bests, data, state, curve, first, n, seq_length, eta
             h[:] = 0.0
     state[0], state[1], state[2], state[3], state[4] = e, epoch, smooth, best, best_step
     return done
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def sequence_loss(W, U, V, b, c, x, y):
+    """Summed loss of predicting y from x in one pass from h = 0 (forward only)."""
+    m, K = W.shape[0], V.shape[0]
+    h, a, o = np.zeros(m), np.empty(m), np.empty(K)
+    loss = 0.0
+    for t in range(x.shape[0]):
+        for i in range(m):
+            acc = b[i] + U[i, x[t]]
+            for j in range(m):
+                acc += W[i, j] * h[j]
+            a[i] = math.tanh(acc)
+        h[:] = a
+        top = -np.inf
+        for k in range(K):
+            acc = c[k]
+            for i in range(m):
+                acc += V[k, i] * h[i]
+            o[k] = acc
+            top = max(top, acc)
+        total = 0.0
+        for k in range(K):
+            total += math.exp(o[k] - top)
+        loss -= o[y[t]] - top - math.log(total)
+    return loss

@@ -7,15 +7,14 @@ a half-written run.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .iorw import atomic_write
 from .model import NAMES
 from .train import Config, Run
 
@@ -59,9 +58,9 @@ def save_run(run: Run, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     arrays = {"curve": run.curve, **{f"best_{k}": v for k, v in run.best_params.items()}}
-    _atomic(out / NPZ, lambda fh: np.savez_compressed(fh, **arrays))
+    atomic_write(out / NPZ, lambda fh: np.savez_compressed(fh, **arrays))
     text = json.dumps(run_record(run), indent=1, ensure_ascii=False) + "\n"
-    _atomic(out / JSON, lambda fh: fh.write(text.encode("utf-8")))
+    atomic_write(out / JSON, lambda fh: fh.write(text.encode("utf-8")))
     return out
 
 
@@ -89,21 +88,6 @@ def load_run(path: str | Path) -> Run:
         wall_seconds=record["wall_seconds"], train_seconds=record["train_seconds"],
         extra={k: v for k, v in record.items() if k not in known},
     )
-
-
-def _atomic(target: Path, write) -> None:
-    """Write through a temporary file in the same directory, fsync, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_name(config: Config, corpus: dict) -> str:

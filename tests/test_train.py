@@ -95,8 +95,8 @@ def test_engines_agree(bible):
         bests = tuple(p.copy() for p in params)
         state = np.zeros(55)
         state[3] = np.inf
-        curve = np.zeros(n)
-        _engine(engine)(params, mems, bests, bible.data, state, curve, 0, n, 25, 0.1, 5.0)
+        curve, losses = np.zeros(n), np.zeros(n)
+        _engine(engine)(params, mems, bests, bible.data, state, curve, losses, 0, n, 25, 0.1, 5.0, np.inf)
         return params, curve, state
 
     (p_np, c_np, s_np), (p_nb, c_nb, s_nb) = run("numpy", 4), run("numba", 4)

@@ -1,0 +1,59 @@
+"""What a checkpoint measures beyond the smooth loss: the loss on held-out text
+(does a lower training loss still mean a better model?) and the share of
+generated words that are words of the corpus (when does English appear?).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+import numpy as np
+
+from .model import NAMES, forward
+
+WORD = re.compile(r"[^\W\d_]+")           # runs of letters: split on whitespace, digits, punctuation
+HELDOUT_MAX = 20_000                       # characters of held-out text scored per checkpoint
+
+
+def vocabulary(text: str, chunk: int = 1 << 22) -> frozenset[str]:
+    """The corpus's words, lower-cased."""
+    words: set[str] = set()
+    for start in range(0, len(text), chunk):        # a word cut at a chunk edge adds two harmless pieces
+        words.update(w.lower() for w in WORD.findall(text, start, start + chunk))
+    return frozenset(words)
+
+
+def word_share(text: str, vocab: frozenset[str]) -> float:
+    """Share of the generated words that are words of the corpus (0 when there are none)."""
+    words = WORD.findall(text)
+    return sum(w.lower() in vocab for w in words) / len(words) if words else 0.0
+
+
+def mark_words(text: str, vocab: frozenset[str]) -> list[tuple[str, bool]]:
+    """The text cut into pieces, each flagged True where it is a real word."""
+    pieces, last = [], 0
+    for match in WORD.finditer(text):
+        if match.start() > last:
+            pieces.append((text[last:match.start()], False))
+        pieces.append((match.group(), match.group().lower() in vocab))
+        last = match.end()
+    if last < len(text):
+        pieces.append((text[last:], False))
+    return pieces
+
+
+def heldout_loss(params: Mapping[str, np.ndarray], data: np.ndarray, engine: str = "numba") -> float:
+    """Mean loss per character, in nats, of predicting data[1:] from data[:-1], starting from h = 0."""
+    x, y = data[:-1].astype(np.int64), data[1:].astype(np.int64)
+    if engine == "numba":
+        from .kernels import sequence_loss
+        total = sequence_loss(*(params[k] for k in NAMES), x, y)
+    else:
+        _, logP = forward(params, x, np.zeros(params["W"].shape[0]))
+        total = float(-logP[np.arange(len(y)), y].sum())
+    return total / len(y)
+
+
+def bits(nats: float) -> float:
+    return nats / math.log(2)

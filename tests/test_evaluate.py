@@ -1,0 +1,52 @@
+import math
+
+import numpy as np
+import pytest
+
+import labrnn
+from labrnn import evaluate
+from labrnn.model import init_params
+
+
+def test_word_share_by_hand():
+    vocab = evaluate.vocabulary("And God said, Let there be light: and there was light.")
+    assert {"and", "god", "light", "there"} <= vocab
+    assert evaluate.word_share("and gid saod light", vocab) == 0.5
+    assert evaluate.word_share("... 123 !!", vocab) == 0.0
+    assert evaluate.word_share("And, GOD!", vocab) == 1.0
+
+
+def test_mark_words_keeps_every_character():
+    vocab = frozenset({"the", "light"})
+    text = "the lighx, light!\n"
+    pieces = evaluate.mark_words(text, vocab)
+    assert "".join(p for p, _ in pieces) == text
+    assert [p for p, real in pieces if real] == ["the", "light"]
+
+
+def test_heldout_loss_engines_agree(bible, rng):
+    params = init_params(bible.K, 40, 0.1, rng)
+    data = bible.data[-3000:]
+    nb = evaluate.heldout_loss(params, data, "numba")
+    np_ = evaluate.heldout_loss(params, data, "numpy")
+    assert nb == pytest.approx(np_, rel=1e-12)
+    untrained = evaluate.heldout_loss(init_params(bible.K, 40, 0.01, rng), data)
+    assert untrained == pytest.approx(math.log(bible.K), rel=0.01)
+
+
+def test_samples_carry_heldout_loss_and_word_share(bible):
+    run = labrnn.train(bible, labrnn.Config(m=30, steps=1000, sample_every=500, sample_len=100), progress=False)
+    first, last = run.samples[0], run.samples[-1]
+    for s in run.samples:
+        assert s["heldout_bits_per_char"] == pytest.approx(s["heldout_loss_per_char"] / math.log(2))
+        assert 0 <= s["word_share"] <= 1
+    assert last["heldout_loss_per_char"] < first["heldout_loss_per_char"] - 0.5
+    assert last["word_share"] > first["word_share"]
+    assert run.extra["holdout"]["train_chars"] == bible.size - int(bible.size * 0.05)
+    assert run.extra["holdout"]["heldout_chars_scored"] == evaluate.HELDOUT_MAX
+
+
+def test_holdout_off(bible):
+    run = labrnn.train(bible, labrnn.Config(m=10, steps=10, holdout=0), progress=False)
+    assert "heldout_loss_per_char" not in run.samples[0]
+    assert run.extra["holdout"]["train_chars"] == bible.size
