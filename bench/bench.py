@@ -13,7 +13,9 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 STEPS = {"naive": 300, "numpy": 1000, "numba": 4000}
 
@@ -40,13 +42,29 @@ def measure(contender: str, steps: int) -> dict:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def big_corpus(path: str) -> dict:
+    """Load a 100 MB corpus and train 2,000 steps on it: the memory a big corpus costs."""
+    import labrnn
+    t0 = time.perf_counter()
+    corpus = labrnn.load_corpus(path)
+    trainer = labrnn.Trainer(corpus, labrnn.Config(steps=2_000, sample_every=1_000))
+    load = time.perf_counter() - t0
+    trainer.run(progress=False)
+    return {"load_seconds": load, "size": corpus.size,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--one", choices=STEPS, help=argparse.SUPPRESS)
+    ap.add_argument("--big", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(measure(args.one, STEPS[args.one])))
+        return
+    if args.big:
+        print(json.dumps(big_corpus(args.big)))
         return
 
     results = {name: [] for name in STEPS}
@@ -67,6 +85,20 @@ def main() -> None:
         rate = statistics.median(x["steps_per_second"] for x in results[name])
         rss = statistics.median(x["peak_rss_mib"] for x in results[name])
         print(f"{labels[name]:<28}{rate:>10,.0f}{rate / base:>9.2f}x{rss:>9.0f} MiB")
+
+    import labrnn
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.txt"
+        bible = labrnn.load_corpus().text
+        with path.open("w", encoding="utf-8") as fh:
+            for _ in range(-(-100_000_000 // len(bible))):
+                fh.write(bible)
+        out = subprocess.run([sys.executable, __file__, "--big", str(path)], check=True,
+                             capture_output=True, text=True).stdout
+    big = json.loads(out)
+    print(f"\nbig corpus ({big['size'] / 1e6:.0f} M characters): loaded and indexed in "
+          f"{big['load_seconds']:.1f} s; peak RSS over load + 2,000 steps {big['peak_rss_mib']:.0f} MiB "
+          f"(limit 1,024 MiB)")
 
 
 if __name__ == "__main__":

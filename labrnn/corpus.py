@@ -16,9 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .progress import bar
+
 DEFAULT_NAME = "King James Bible"
 BINARY_CONTROL_SHARE = 0.10
-_ALLOWED_CONTROLS = {"\n", "\t", "\r"}
+BIG = 1 << 25                         # characters from which loading shows progress
+_CONTROLS = [chr(i) for i in range(32) if chr(i) not in "\n\t\r"]
 
 
 class CorpusError(ValueError):
@@ -46,11 +49,9 @@ class Corpus:
         set_(self, "chars", chars)
         set_(self, "char_to_ind", {ch: i for i, ch in enumerate(chars)})
         set_(self, "ind_to_char", dict(enumerate(chars)))
-        set_(self, "sha256", hashlib.sha256(self.text.encode("utf-8")).hexdigest())
-        dtype = np.uint8 if len(chars) <= 256 else np.uint16 if len(chars) <= 65536 else np.uint32
-        codes = np.frombuffer(self.text.encode("utf-32-le"), dtype=np.uint32)
-        lut_keys = np.array([ord(c) for c in chars], dtype=np.uint32)
-        set_(self, "data", np.searchsorted(lut_keys, codes).astype(dtype))
+        sha, data = _encode(self.text, chars)
+        set_(self, "sha256", sha)
+        set_(self, "data", data)
 
     @property
     def K(self) -> int:
@@ -70,6 +71,24 @@ class Corpus:
         """What a run records about its corpus."""
         return {"name": self.name, "path": self.path, "size": self.size,
                 "K": self.K, "sha256": self.sha256}
+
+
+def _encode(text: str, chars: tuple[str, ...], chunk: int = 1 << 22) -> tuple[str, np.ndarray]:
+    """sha256 of the UTF-8 text and the text as the smallest unsigned integer array that holds K.
+
+    Chunked, so a 100 MB corpus never has a 400 MB UTF-32 or 800 MB int64 copy in memory.
+    """
+    dtype = np.uint8 if len(chars) <= 1 << 8 else np.uint16 if len(chars) <= 1 << 16 else np.uint32
+    keys = np.array([ord(c) for c in chars], dtype=np.uint32)
+    data = np.empty(len(text), dtype=dtype)
+    sha = hashlib.sha256()
+    for start in bar(range(0, len(text), chunk), desc="encoding corpus", unit="chunk",
+                     enabled=len(text) > BIG, leave=False):
+        piece = text[start:start + chunk]
+        sha.update(piece.encode("utf-8"))
+        codes = np.frombuffer(piece.encode("utf-32-le"), dtype=np.uint32)
+        data[start:start + len(piece)] = np.searchsorted(keys, codes)
+    return sha.hexdigest(), data
 
 
 def load_corpus(path: str | Path | None = None, keep_cr: bool = False) -> Corpus:
@@ -109,7 +128,7 @@ def _decode(raw: bytes, p: Path) -> str:
         warnings.warn(f"{p} is not valid UTF-8 (byte {err.start}); read as Latin-1 instead",
                       DecodingWarning, stacklevel=3)
         text = raw.decode("latin-1")
-    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in _ALLOWED_CONTROLS)
+    controls = sum(text.count(ch) for ch in _CONTROLS)
     if controls > BINARY_CONTROL_SHARE * len(text):
         raise CorpusError(f"corpus {p} looks binary ({controls / len(text):.0%} control characters), not text")
     return text

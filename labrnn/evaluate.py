@@ -10,7 +10,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .corpus import BIG
 from .model import NAMES, forward
+from .progress import bar
 
 WORD = re.compile(r"[^\W\d_]+")           # runs of letters: split on whitespace, digits, punctuation
 HELDOUT_MAX = 20_000                       # characters of held-out text scored per checkpoint
@@ -19,8 +21,10 @@ HELDOUT_MAX = 20_000                       # characters of held-out text scored 
 def vocabulary(text: str, chunk: int = 1 << 22) -> frozenset[str]:
     """The corpus's words, lower-cased."""
     words: set[str] = set()
-    for start in range(0, len(text), chunk):        # a word cut at a chunk edge adds two harmless pieces
-        words.update(w.lower() for w in WORD.findall(text, start, start + chunk))
+    steps = bar(range(0, len(text), chunk), desc="collecting words", unit="chunk",
+                enabled=len(text) > BIG, leave=False)
+    for start in steps:                      # a word cut at a chunk edge adds two harmless pieces
+        words.update(WORD.findall(text[start:start + chunk].lower()))
     return frozenset(words)
 
 

@@ -22,6 +22,7 @@ from . import evaluate
 from .corpus import Corpus
 from .iorw import atomic_write
 from .model import NAMES, init_params, loss_and_grads
+from .progress import bar as progress_bar
 from .sample import synthesize
 
 CLIP = 5.0
@@ -287,7 +288,8 @@ class Trainer:
         if self.samples and sample_at and self.samples[-1]["step"] == sample_at[0]:
             sample_at.pop(0)
         t_start = time.perf_counter() - self.wall_seconds
-        bar = _progress(self.total, self.step, progress)
+        bar = progress_bar(total=self.total, initial=self.step, desc="training", unit="step",
+                           enabled=progress)
         interrupted = False
         with _sigint_flag() as stop_requested:
             while True:
@@ -381,9 +383,3 @@ def _sigint_flag():
         yield hit.is_set
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc="training",
-                mininterval=0.5, dynamic_ncols=True)

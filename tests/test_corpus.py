@@ -57,3 +57,15 @@ def test_default_corpus_is_the_kjv(bible):
     assert bible.text.count("\n\n") == 1188                  # 1,189 chapters
     assert bible.data.dtype == np.uint8 and len(bible.data) == bible.size
     assert len(bible.sha256) == 64
+
+
+def test_thousands_of_characters(write):
+    import labrnn
+    alphabet = "".join(chr(c) for c in range(0x4E00, 0x4E00 + 3000)) + "héllo 😀🚀 мир\n"
+    rng = np.random.default_rng(0)
+    text = "".join(rng.choice(list(alphabet), 20_000))
+    c = load_corpus(write(text))
+    assert c.K == len(set(text)) > 3000 and c.data.dtype == np.uint16
+    assert c.decode(c.data[:500]) == text[:500]
+    run = labrnn.train(c, labrnn.Config(m=16, steps=20, sample_every=10, sample_len=30), progress=False)
+    assert run.corpus["K"] == c.K and len(run.samples[-1]["text"]) == 30
