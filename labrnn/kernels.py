@@ -3,7 +3,8 @@
 
 Python's per-call overhead, not arithmetic, is what bounds a 100-unit RNN in
 numpy: a step is ~50 small array operations.  Here a whole chunk of updates
-runs without returning to Python.  The numpy engine stays the checked
+runs without returning to Python; the products over a whole sequence go to
+BLAS (numba calls it through SciPy), the recurrences are plain loops.  The numpy engine stays the checked
 reference; tests hold both to the same numbers.
 """
 from __future__ import annotations
@@ -21,55 +22,53 @@ _FAST = {"reassoc", "contract"}
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _loss_and_grads(W, U, V, b, c, x, y, h0, H, P, dW, dU, dV, db, dc, dh, dnext):
+def _loss_and_grads(W, U, V, b, c, x, y, h0, H, dA, dW, dU, dV, db, dc, dnext):
+    """labrnn.model.loss_and_grads into preallocated arrays; H (T+1 x m) and dA (T x m) are scratch.
+
+    The recurrences run as loops; every product over the whole sequence is one BLAS call.
+    """
     T, m, K = x.shape[0], W.shape[0], V.shape[0]
-    for i in range(m):
-        H[0, i] = h0[i]
-    loss = 0.0
+    H[0] = h0
     for t in range(T):
         for i in range(m):
             acc = b[i] + U[i, x[t]]
             for j in range(m):
                 acc += W[i, j] * H[t, j]
             H[t + 1, i] = math.tanh(acc)
+    G = H[1:] @ V.T                              # o_t for every t, then dL/do_t in place
+    loss = 0.0
+    for t in range(T):
         top = -np.inf
         for k in range(K):
-            acc = c[k]
-            for i in range(m):
-                acc += V[k, i] * H[t + 1, i]
-            P[t, k] = acc
-            top = max(top, acc)
-        target = P[t, y[t]] - top                # log p_t[y_t] = target - log(total): finite
+            G[t, k] += c[k]
+            top = max(top, G[t, k])
+        target = G[t, y[t]] - top                # log p_t[y_t] = target - log(total): finite
         total = 0.0
         for k in range(K):
-            P[t, k] = math.exp(P[t, k] - top)
-            total += P[t, k]
+            G[t, k] = math.exp(G[t, k] - top)
+            total += G[t, k]
         loss -= target - math.log(total)
         for k in range(K):
-            P[t, k] /= total
-        P[t, y[t]] -= 1.0                      # P now holds dL/do_t
-    dW[:] = 0.0
-    dU[:] = 0.0
-    dV[:] = 0.0
-    db[:] = 0.0
+            G[t, k] /= total
+        G[t, y[t]] -= 1.0
+    dV[:] = G.T @ H[1:]
+    dH = G @ V                                   # the outputs' share of dL/dh_t
     dc[:] = 0.0
+    db[:] = 0.0
+    dU[:] = 0.0
     dnext[:] = 0.0
     for t in range(T - 1, -1, -1):
-        dh[:] = dnext
-        for k in range(K):
-            g = P[t, k]
-            dc[k] += g
-            for i in range(m):
-                dh[i] += g * V[k, i]
-                dV[k, i] += g * H[t + 1, i]
+        for i in range(m):
+            dA[t, i] = (dH[t, i] + dnext[i]) * (1.0 - H[t + 1, i] * H[t + 1, i])
         dnext[:] = 0.0
         for i in range(m):
-            da = dh[i] * (1.0 - H[t + 1, i] * H[t + 1, i])
+            da = dA[t, i]
             db[i] += da
             dU[i, x[t]] += da
             for j in range(m):
-                dW[i, j] += da * H[t, j]
                 dnext[j] += da * W[i, j]
+        dc += G[t]
+    dW[:] = dA.T @ H[:-1]
     return loss
 
 
@@ -92,19 +91,17 @@ def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_len
     array [pointer, epoch, smooth, best_smooth, best_step, h...], updated in place.
     """
     W, U, V, b, c = params
-    m, K = W.shape[0], V.shape[0]
-    H = np.empty((seq_length + 1, m))
-    P = np.empty((seq_length, K))
+    m = W.shape[0]
+    H, dA = np.empty((seq_length + 1, m)), np.empty((seq_length, m))
     dW, dU, dV = np.empty_like(W), np.empty_like(U), np.empty_like(V)
-    db, dc = np.empty_like(b), np.empty_like(c)
-    dh, dnext = np.empty(m), np.empty(m)
+    db, dc, dnext = np.empty_like(b), np.empty_like(c), np.empty(m)
     h = state[5:]
     e, epoch, smooth, best, best_step = int(state[0]), state[1], state[2], state[3], state[4]
     done = 0
     for s in range(first, first + n):
         x = data[e:e + seq_length].astype(np.int64)
         y = data[e + 1:e + seq_length + 1].astype(np.int64)
-        loss = _loss_and_grads(W, U, V, b, c, x, y, h, H, P, dW, dU, dV, db, dc, dh, dnext)
+        loss = _loss_and_grads(W, U, V, b, c, x, y, h, H, dA, dW, dU, dV, db, dc, dnext)
         smooth = loss if s == 0 else 0.999 * smooth + 0.001 * loss
         curve[s] = smooth
         losses[s] = loss
