@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help test bench lab clean
+.PHONY: help report test bench lab clean
 
 help:
 	@echo "make report [ETA=0.1 SEQ=25 ...]   train and render reports/<run>/report.html"
@@ -23,8 +23,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labrnn)" >/dev/null
 	@touch $@
 
+# Each variable given (ETA=0.1 SEQ=25 ...) becomes the `labrnn report` flag of the same name; the others keep
+# the CLI's defaults (STEPS=100000, SAMPLE_UNTIL=100000; EPOCHS overrides STEPS).
+REPORT_VARS := ETA SEQ M SIGMA STEPS EPOCHS SEED DATA SAMPLE_EVERY SAMPLE_UNTIL SAMPLE_LEN BEST_LEN GRAD_M RUN_DIR FORMAT
+flag_name = --$(subst _,-,$(shell echo '$(1)' | tr A-Z a-z))
+report_flags = $(foreach v,$(REPORT_VARS),$(if $($(v)),$(call flag_name,$(v)) '$($(v))')) \
+               $(if $(filter-out 0 no false,$(FORCE)),--force)
+
+report: $(STAMP)
+	@$(BIN)/labrnn report $(report_flags)
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbval
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py

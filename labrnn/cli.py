@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 from .corpus import CorpusError, load_corpus
 from .gradcheck import gradcheck
+from .report import FORMATS, Params, ReportError, make_report
 from .rundir import run_name, save_run
 from .train import CheckpointError, Config, ConfigError, Trainer
 
@@ -37,7 +38,7 @@ def _add_corpus(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labrnn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"labrnn {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,gradcheck}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,gradcheck,report}")
 
     d = Config()
     t = sub.add_parser("train", help="train the RNN with AdaGrad and write a run directory",
@@ -80,7 +81,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sequence length (default %(default)s)")
     g.add_argument("--seed", type=_number(int), default=1, help="initialization seed (default %(default)s)")
     g.add_argument("--h", type=_number(float), default=1e-4, help="finite-difference step (default %(default)s)")
+
+    r = sub.add_parser("report", help="train (or reuse) a run and render reports/<run>/report.html",
+                       description="Train once, execute the four notebooks, export one self-contained "
+                                   "report.html and rebuild reports/index.html.")
+    r.print_usage = lambda file=None: None      # bad input from `make report`: one line, no usage block
+    rd = Params()
+    for flag, dest, kind, text in [
+        ("--eta", "eta", float, "learning rate"),
+        ("--seq", "seq", int, "characters per update, seq_length"),
+        ("--m", "m", int, "hidden units"),
+        ("--sigma", "sigma", float, "std of the initial U, W, V"),
+        ("--steps", "steps", int, "update steps"),
+        ("--epochs", "epochs", int, "passes over the corpus (overrides --steps)"),
+        ("--seed", "seed", int, "drives every random draw"),
+        ("--sample-every", "sample_every", int, "sample every N steps"),
+        ("--sample-until", "sample_until", int, "last step with a periodic sample"),
+        ("--sample-len", "sample_len", int, "characters per sample"),
+        ("--best-len", "best_len", int, "characters from the best model"),
+        ("--grad-m", "grad_m", int, "hidden units of the gradient check's network"),
+    ]:
+        r.add_argument(flag, dest=dest, type=_number(kind), default=getattr(rd, dest),
+                       help=f"{text} (default {getattr(rd, dest)})")
+    r.add_argument("--data", metavar="PATH", help="a UTF-8 text file (default: the built-in King James Bible)")
+    r.add_argument("--run-dir", metavar="DIR", help="report directory (default: reports/<name from the settings>)")
+    r.add_argument("--force", action="store_true", help="train again even if the run is cached")
+    r.add_argument("--format", default="html", type=_formats, help="output formats, space-separated (html)")
     return parser
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    formats = tuple(text.split())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(f"unknown format {' '.join(unknown) or repr(text)}; "
+                                         f"available: {', '.join(FORMATS)}")
+    return formats
 
 
 SETTINGS = ("eta", "seq_length", "m", "sigma", "steps", "epochs", "seed", "sample_every",
@@ -168,11 +204,26 @@ def cmd_gradcheck(args, fail) -> int:
     return 0 if result.passed else 1
 
 
+def cmd_report(args, fail) -> int:
+    try:
+        params = Params(**{k: getattr(args, k) for k in
+                           ("eta", "seq", "m", "sigma", "steps", "epochs", "seed", "data", "sample_every",
+                            "sample_until", "sample_len", "best_len", "grad_m")})
+        path = make_report(params, run_dir=args.run_dir, force=args.force, formats=args.format)
+    except (ConfigError, CorpusError) as err:
+        fail(str(err))
+    except ReportError as err:
+        print(f"labrnn report: error: {err}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     sub = parser._subparsers._group_actions[0].choices[args.command]
-    commands = {"train": cmd_train, "gradcheck": cmd_gradcheck}
+    commands = {"train": cmd_train, "gradcheck": cmd_gradcheck, "report": cmd_report}
     try:
         return commands[args.command](args, sub.error)
     except KeyboardInterrupt:

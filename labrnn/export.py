@@ -1,0 +1,81 @@
+"""Executed notebooks -> one self-contained report.html; every report -> reports/index.html.
+
+The HTML template (`templates/labrnn`) extends nbconvert's lab template and
+drops everything it would fetch from a CDN (require.js, MathJax, mermaid,
+widgets), so a shared report opens offline.  Code, prompts and cells tagged
+`remove-cell` (the nbval checks) stay in the executed notebooks only.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+
+from .iorw import atomic_write
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+HIDDEN_TAG = "remove-cell"
+_HEADING = re.compile(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', re.S)
+
+
+def merge(paths: list[Path], title: str) -> nbformat.NotebookNode:
+    """One notebook of the reader-facing cells of all of them: markdown, and code cells' displayed outputs."""
+    merged = nbformat.v4.new_notebook()
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        merged.metadata = merged.metadata or nb.metadata
+        for cell in nb.cells:
+            if HIDDEN_TAG in cell.metadata.get("tags", []):
+                continue
+            if cell.cell_type == "code":
+                cell.outputs = [o for o in cell.outputs if o.output_type != "stream" or o.name == "stdout"]
+                if not cell.outputs:
+                    continue
+            merged.cells.append(cell)
+    merged.metadata["title"] = title
+    return merged
+
+
+def export_html(paths: list[Path], out: Path, title: str) -> None:
+    from nbconvert import HTMLExporter
+    exporter = HTMLExporter(template_name="labrnn", extra_template_basedirs=[str(TEMPLATES)],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            anchor_link_text="#")
+    body, _ = exporter.from_notebook_node(merge(paths, title))
+    toc = "".join(f'<li><a href="#{anchor}">{text.strip()}</a></li>' for anchor, text in _HEADING.findall(body))
+    body = body.replace("<!-- labrnn:toc -->", f"<ol>{toc}</ol>", 1)
+    atomic_write(out, lambda fh: fh.write(body.encode("utf-8")))
+
+
+def _entry(run_dir: Path) -> dict | None:
+    """What the index shows of one report, or None when the directory holds no finished report."""
+    try:
+        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        key = json.loads((run_dir / "key.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (run_dir / "report.html").exists():
+        return None
+    p = record["params"]
+    return {"name": run_dir.name, "href": f"{run_dir.name}/report.html", "corpus": record["corpus"]["name"],
+            "eta": f"{p['eta']:g}", "seq": p["seq_length"], "m": p["m"], "sigma": f"{p['sigma']:g}",
+            "length": f"{p['epochs']} epochs" if p.get("epochs") else f"{record['steps_done']:,} steps",
+            "seed": p["seed"], "min_loss": f"{record['best']['smooth_loss']:.2f}",
+            "min_step": f"{record['best']['step']:,}", "date": key.get("trained_at", ""),
+            "date_shown": datetime.fromisoformat(key["trained_at"]).strftime("%Y-%m-%d %H:%M")
+            if key.get("trained_at") else ""}
+
+
+def build_index(reports: Path) -> Path:
+    """reports/index.html: every report, newest first."""
+    import jinja2
+    entries = [e for d in sorted(Path(reports).iterdir()) if d.is_dir() and (e := _entry(d))]
+    entries.sort(key=lambda e: e["date"], reverse=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    html = env.get_template("reports-index.html.j2").render(entries=entries)
+    out = Path(reports) / "index.html"
+    atomic_write(out, lambda fh: fh.write(html.encode("utf-8")))
+    return out

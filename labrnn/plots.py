@@ -1,0 +1,52 @@
+"""The smooth-loss figure: every update step, epoch boundaries marked, the minimum annotated.
+
+Built on `matplotlib.figure.Figure` (no pyplot), so a notebook kernel pays for
+neither an interactive backend nor global figure state.  `draw_curve` draws one
+curve on given axes, so a comparison of several runs can reuse it.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def draw_curve(ax, curve: np.ndarray, label: str | None = None, scale: float = 1.0,
+               boundaries: list[int] = (), annotate: bool = True) -> None:
+    """One smooth-loss curve (divided by `scale`), with its epoch boundaries and minimum."""
+    y = np.asarray(curve, dtype=float) / scale
+    line, = ax.plot(np.arange(len(y)), y, lw=0.9, label=label)
+    for i, step in enumerate(boundaries):
+        ax.axvline(step, color="0.55", lw=0.8, ls="--", zorder=0)
+        ax.text(step, 0.98, f" epoch {i + 2}", transform=ax.get_xaxis_transform(),
+                va="top", ha="left", fontsize=8, color="0.4")
+    finite = np.isfinite(y)
+    if annotate and finite.any():
+        best = int(np.nanargmin(np.where(finite, y, np.nan)))
+        ax.plot([best], [y[best]], "o", ms=5, color=line.get_color())
+        ax.annotate(f"min {y[best]:.2f}\nat step {best:,}", (best, y[best]), xytext=(0, 28),
+                    textcoords="offset points", ha="center", fontsize=8,
+                    arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.8})
+
+
+def loss_figure(curve: np.ndarray, boundaries: list[int], seq_length: int) -> Figure:
+    """The report's Figure 1."""
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    draw_curve(ax, curve, boundaries=boundaries)
+    ax.set_xlabel("update step")
+    ax.set_ylabel(f"smooth loss (nats per {seq_length} characters)")
+    ax.margins(x=0.01)
+    lo, hi = np.nanmin(curve), np.nanmax(curve)
+    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.12 * (hi - lo))
+    ax.grid(alpha=0.25)
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+    return fig
+
+
+def png(fig: Figure, dpi: int = 110) -> bytes:
+    """PNG bytes without a timestamp or version stamp, so the same figure gives the same file."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()

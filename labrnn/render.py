@@ -1,0 +1,167 @@
+"""How a run is shown in a notebook and in the exported report.
+
+Generated text is data, never markup: every piece of it goes through
+`escape`, which has one rule per output format, and control characters other
+than newline and tab become visible escapes (``\\x07``) instead of vanishing
+or corrupting the page.  Each display object carries a mime bundle: text/html
+for the report and JupyterLab, text/plain for terminals and nbval.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import re
+from datetime import datetime
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(ch: str) -> str:
+    """The visible stand-in for a control character."""
+    return f"\\x{ord(ch):02x}"
+
+
+def escape(text: str, fmt: str = "html") -> str:
+    """Text made safe for `fmt` ("html" or "plain"), control characters made visible."""
+    if fmt == "plain":
+        return CONTROL.sub(lambda m: visible(m.group()), text)
+    if fmt == "html":
+        pieces, last = [], 0
+        for match in CONTROL.finditer(text):
+            pieces.append(html.escape(text[last:match.start()]))
+            pieces.append(f'<span class="ctl" title="control character U+{ord(match.group()):04X}">'
+                          f"{html.escape(visible(match.group()))}</span>")
+            last = match.end()
+        pieces.append(html.escape(text[last:]))
+        return "".join(pieces)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+class Display:
+    """A mime bundle the notebook shows (html) and nbval compares (plain)."""
+
+    def __init__(self, html_: str, plain: str, png: bytes | None = None):
+        self.html, self.plain, self.png = html_, plain, png
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/html": self.html, "text/plain": self.plain}
+        if self.png is not None:
+            bundle["image/png"] = base64.b64encode(self.png).decode("ascii")
+        return bundle
+
+    def __repr__(self) -> str:
+        return self.plain
+
+
+def number(x: float, digits: int = 2) -> str:
+    """1.23×10⁻⁶ in HTML, readable offline without MathJax."""
+    mantissa, exp = f"{x:.{digits}e}".split("e")
+    return f"{mantissa}×10<sup>{int(exp)}</sup>".replace("-", "&minus;")
+
+
+def _table(head: list[str], rows: list[list[str]], cls: str, caption: str = "") -> str:
+    cap = f"<caption>{caption}</caption>" if caption else ""
+    th = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}">{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def title_block(run, trained_at: str) -> Display:
+    """The report's byline: corpus and date of the run."""
+    corpus = run.corpus
+    when = datetime.fromisoformat(trained_at).strftime("%d %B %Y, %H:%M UTC")
+    plain = f"{corpus['name']} · trained {when}"
+    return Display(f'<p class="byline">Corpus: <b>{html.escape(corpus["name"])}</b> · '
+                   f"trained {html.escape(when)}</p>", plain)
+
+
+def settings(run, grad_m: int) -> Display:
+    """Corpus and hyperparameters: everything that fixes the run's numbers."""
+    c, cfg = run.corpus, run.config
+    length = f"{cfg.epochs} epochs" if cfg.epochs is not None else f"{cfg.steps:,} steps"
+    until = "the last step" if cfg.sample_until is None else f"step {cfg.sample_until:,}"
+    rows = [
+        ("Corpus", f"{c['name']} ({c['path'] or 'built in'}), sha256 {c['sha256'][:12]}…"),
+        ("Size", f"{c['size']:,} characters, K = {c['K']} distinct"),
+        ("Learning rate η", f"{cfg.eta:g}"),
+        ("Sequence length", f"{cfg.seq_length}"),
+        ("Hidden units m", f"{cfg.m}"),
+        ("Initial weights σ", f"{cfg.sigma:g}"),
+        ("Length", length),
+        ("Seed", f"{cfg.seed}"),
+        ("Samples", f"{cfg.sample_len} characters every {cfg.sample_every:,} steps until {until}"),
+        ("Best passage", f"{cfg.best_len:,} characters"),
+        ("Gradient check", f"m = {grad_m}"),
+    ]
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    plain = "\n".join(f"{k}: {v}" for k, v in rows)
+    return Display(f'<table class="settings"><tbody>{body}</tbody></table>', plain)
+
+
+def timing(run) -> Display:
+    """What the run did and how fast: steps, epochs, wall time, steps per second."""
+    rows = [
+        ("Updates", f"{run.steps_done:,} ({run.epochs_done:g} epochs of {run.steps_per_epoch:,} steps)"),
+        ("Wall time", f"{run.wall_seconds:.1f} s, of which {run.train_seconds:.1f} s updating "
+                      f"and {run.wall_seconds - run.train_seconds:.1f} s sampling"),
+        ("Speed", f"{run.steps_per_second:,.0f} steps/s"),
+    ]
+    if run.interrupted:
+        rows.append(("Note", "the run was interrupted; it ends at the step shown"))
+    if run.diverged:
+        rows.append(("Diverged", f"at step {run.diverged['step']:,}: {run.diverged['reason']}"))
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return Display(f'<table class="settings"><tbody>{body}</tbody></table>',
+                   "\n".join(f"{k}: {v}" for k, v in rows))
+
+
+def gradient_table(check) -> Display:
+    """The gradient check as the lab reports it: one row per parameter, with its verdict."""
+    rows = [[f"<b>{r.name}</b>", number(r.max_rel), number(r.mean_rel), number(r.max_abs), number(r.mean_abs),
+             '<span class="pass">pass</span>' if r.passed else '<span class="fail">FAIL</span>']
+            for r in check.rows]
+    head = ["Parameter", "max relative error", "mean relative error", "max absolute error",
+            "mean absolute error", "verdict"]
+    caption = (f"Table 1: analytic against numerical gradients (m = {check.m}, seq_length = {check.seq_length}, "
+               f"h = {check.h:g}).")
+    return Display(_table(head, rows, "gradcheck", caption), check.table())
+
+
+def _sample(step: int, smooth_loss: float, text: str, cls: str, title: str) -> tuple[str, str]:
+    heading = f"{title} {step:,} · smooth loss {smooth_loss:.2f}"
+    html_ = (f'<article class="sample" id="{cls}-{step}"><h4 class="sample-heading">{html.escape(heading)}</h4>'
+             f'<pre class="generated {cls}">{escape(text)}</pre></article>')
+    return html_, f"{heading}\n{escape(text, 'plain')}"
+
+
+def samples(run) -> Display:
+    """Every periodic sample, headed by its step and smooth loss, in a block that keeps line breaks."""
+    parts = [_sample(s["step"], s["smooth_loss"], s["text"], "sample", "Step") for s in run.samples]
+    return Display('<div class="samples">' + "".join(h for h, _ in parts) + "</div>",
+                   "\n\n".join(p for _, p in parts))
+
+
+def best_passage(run) -> Display:
+    """The passage synthesized by the best model, with the step and smooth loss it was kept at."""
+    b = run.best
+    html_, plain = _sample(b["step"], b["smooth_loss"], b["text"], "best", "Best model, step")
+    return Display(html_, plain)
+
+
+def figure(png: bytes, caption: str, alt: str) -> Display:
+    """An embedded PNG with its caption (a data: URI, so the report needs no image files)."""
+    data = base64.b64encode(png).decode("ascii")
+    return Display(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+                   f"<figcaption>{html.escape(caption)}</figcaption></figure>", caption, png)
+
+
+def loss_plot(run) -> Display:
+    """Figure 1: the smooth loss of every update step (matplotlib is imported only here)."""
+    from . import plots
+    fig = plots.loss_figure(run.curve, run.epoch_boundaries, run.config.seq_length)
+    b = run.best
+    epochs = (f" over {run.epochs_done:g} epochs (dashed lines mark where each new one begins)"
+              if run.epoch_boundaries else "")
+    caption = (f"Figure 1: smooth loss at each of the {run.steps_done:,} update steps{epochs}. "
+               f"Its minimum, {b['smooth_loss']:.2f}, is reached at step {b['step']:,}.")
+    return figure(plots.png(fig), caption, alt="smooth loss against update step")

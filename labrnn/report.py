@@ -1,0 +1,282 @@
+"""The report pipeline: parameters -> run directory -> train once -> notebooks -> report.html -> index.
+
+`make_report` validates everything before any notebook runs, trains in this
+process (with its progress bar) unless the report directory already holds a
+run with the same cache key, executes the four notebooks with papermill, and
+exports them as one self-contained HTML file.  The notebooks call
+`ensure_run`, which loads that run, or trains the small run their parameters
+describe when they are run on their own.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from filelock import FileLock
+
+from . import __version__
+from .corpus import Corpus, CorpusError, load_corpus
+from .gradcheck import GradCheck, Row, gradcheck
+from .iorw import atomic_write
+from .rundir import RunDirError, load_run, run_name, save_run
+from .train import Config, ConfigError, Run, train
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = ("1-gradient-check.ipynb", "2-training.ipynb", "3-text-evolution.ipynb", "4-best-model.ipynb")
+KEY, GRADCHECK, REPORT, FAILED = "key.json", "gradcheck.json", "report.html", "failed"
+FORMATS = ("html",)
+
+
+class ReportError(Exception):
+    """A report that could not be made; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Params:
+    """The notebooks' parameters (lower-cased), with the report's defaults."""
+    eta: float = 0.1
+    seq: int = 25
+    m: int = 100
+    sigma: float = 0.01
+    steps: int | None = 100_000
+    epochs: int | None = None
+    seed: int = 1
+    data: str | None = None
+    sample_every: int = 10_000
+    sample_until: int | None = 100_000
+    sample_len: int = 200
+    best_len: int = 1_000
+    grad_m: int = 5
+
+    def __post_init__(self):
+        if self.data is not None:       # notebooks run in another directory
+            object.__setattr__(self, "data", str(Path(self.data).expanduser().absolute()))
+        if isinstance(self.grad_m, bool) or not isinstance(self.grad_m, int) or self.grad_m < 1:
+            raise ConfigError(f"grad_m must be an integer >= 1, got {self.grad_m!r}")
+
+    def config(self) -> Config:
+        return Config(eta=self.eta, seq_length=self.seq, m=self.m, sigma=self.sigma,
+                      steps=None if self.epochs is not None else self.steps, epochs=self.epochs,
+                      seed=self.seed, sample_every=self.sample_every, sample_until=self.sample_until,
+                      sample_len=self.sample_len, best_len=self.best_len)
+
+    def notebook_parameters(self, run_dir: Path) -> dict:
+        """The values papermill injects: ETA, SEQ, ..., RUN_DIR."""
+        return {**{f.name.upper(): getattr(self, f.name) for f in fields(self)}, "RUN_DIR": str(run_dir)}
+
+
+@dataclass
+class Cached:
+    """What a report directory holds: the run, its gradient check and when it was trained."""
+    run: Run
+    check: GradCheck
+    run_dir: Path
+    trained_at: str
+    trained_now: bool
+
+
+# -- the cache ----------------------------------------------------------------
+def cache_key(params: Params, corpus_sha256: str) -> dict:
+    """Every setting that changes the numbers: the whole Config, GRAD_M and the corpus."""
+    return {"labrnn": __version__, "config": asdict(params.config()), "grad_m": params.grad_m,
+            "corpus_sha256": corpus_sha256}
+
+
+def _data_stamp(data: str | None) -> list | None:
+    """Size and mtime of the corpus file: a cheap stand-in for its sha256 inside one pipeline."""
+    if data is None:
+        return None
+    try:
+        st = os.stat(data)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def dir_name(params: Params, corpus: Corpus) -> str:
+    """run_name plus every setting outside it that differs from the report's defaults."""
+    config = params.config()
+    short = {"sample_every": "se", "sample_until": "su", "sample_len": "sl", "best_len": "bl"}
+    in_name = {"eta", "seq_length", "m", "sigma", "steps", "epochs", "seed"}
+    ref = asdict(Params().config())
+    extra = [f"{short.get(k, k)}{_fmt(v)}" for k, v in asdict(config).items()
+             if k not in in_name and v != ref.get(k)]
+    if params.grad_m != Params.grad_m:
+        extra.append(f"gm{params.grad_m}")
+    return "_".join([run_name(config, corpus.info()), *extra])
+
+
+def _fmt(value) -> str:
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value).lower()
+
+
+def _read_key(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / KEY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _matches(stored: dict | None, params: Params, corpus: Corpus | None) -> bool:
+    """With the corpus: compare the full key.  Without: trust the stored sha256 while the file is unchanged."""
+    if not stored:
+        return False
+    if corpus is not None:
+        return stored["key"] == cache_key(params, corpus.sha256)
+    return (stored["key"] == cache_key(params, stored["key"]["corpus_sha256"])
+            and stored["data"] == params.data and stored["data_stamp"] == _data_stamp(params.data))
+
+
+def _load_cached(run_dir: Path, stored: dict) -> Cached:
+    run = load_run(run_dir)
+    gc = json.loads((run_dir / GRADCHECK).read_text(encoding="utf-8"))
+    rows = tuple(Row(r["name"], r["max_rel"], r["mean_rel"], r["max_abs"], r["mean_abs"]) for r in gc["rows"])
+    check = GradCheck(rows, gc["m"], gc["seq_length"], gc["h"], gc["seed"])
+    return Cached(run, check, run_dir, stored["trained_at"], trained_now=False)
+
+
+def load_checked(params: Params) -> Corpus:
+    """The corpus, checked against the parameters; CorpusError or ConfigError names the problem."""
+    config = params.config()
+    corpus = load_corpus(params.data)
+    config.check_corpus(corpus)
+    return corpus
+
+
+def ensure_run(params: Params, run_dir: str | Path | None = None, *, corpus: Corpus | None = None,
+               force: bool = False, progress: bool = False) -> Cached:
+    """The run and gradient check that `params` describe: loaded from run_dir, or made and saved there.
+
+    Without run_dir, the run lives under the system's temporary directory, so a
+    notebook opened on its own (or by nbval) shares its run with the others.
+    """
+    if run_dir is None:
+        corpus = corpus or load_checked(params)
+        run_dir = Path(tempfile.gettempdir()) / "labrnn-notebooks" / dir_name(params, corpus)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(run_dir / ".lock"):          # a second report with the same key waits, then reuses
+        stored = _read_key(run_dir)
+        if not force and _matches(stored, params, corpus):
+            try:
+                return _load_cached(run_dir, stored)
+            except (RunDirError, OSError, ValueError, KeyError):
+                print(f"labrnn: the cached run in {run_dir} is damaged; training it again", file=sys.stderr)
+        corpus = corpus or load_checked(params)
+        (run_dir / KEY).unlink(missing_ok=True)     # the key goes last: no key, no trusted run
+        check = gradcheck(corpus, m=params.grad_m, seq_length=params.seq, seed=params.seed)
+        run = train(corpus, params.config(), progress=progress)
+        save_run(run, run_dir)
+        if run.interrupted:
+            raise ReportError(f"training was interrupted at step {run.steps_done:,}; no report written")
+        _write_json(run_dir / GRADCHECK, check.to_dict())
+        trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        _write_json(run_dir / KEY, {"key": cache_key(params, corpus.sha256), "data": params.data,
+                                    "data_stamp": _data_stamp(params.data), "trained_at": trained_at})
+    return Cached(run, check, run_dir, trained_at, trained_now=True)
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+# -- the pipeline ---------------------------------------------------------------
+class NotebookFailed(Exception):
+    """A notebook stopped with an error: which one, and where."""
+
+    def __init__(self, name: str, detail: str):
+        super().__init__(name, detail)
+        self.name, self.detail = name, detail
+
+
+def execute(notebooks: Path, out: Path, params: Params, run_dir: Path) -> list[tuple[str, float]]:
+    """Run the four notebooks with papermill into `out`, in order; the seconds each took."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+    times = []
+    for name in NOTEBOOKS:
+        t0 = time.perf_counter()
+        try:
+            papermill.execute_notebook(notebooks / name, out / name, parameters=params.notebook_parameters(run_dir),
+                                       kernel_name="python3", progress_bar=False, cwd=str(run_dir),
+                                       request_save_on_cell_execute=False,
+                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        except PapermillExecutionError as err:
+            first = err.source.strip().splitlines()[0] if err.source.strip() else ""
+            raise NotebookFailed(name, f"cell In [{err.exec_count}] ({first!r}) raised {err.ename}: "
+                                       f"{str(err.evalue).splitlines()[0] if err.evalue else ''}") from None
+        except Exception as err:                      # a dead kernel, an unreadable notebook, ...
+            raise NotebookFailed(name, f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}") from None
+        times.append((name, time.perf_counter() - t0))
+    return times
+
+
+def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str | Path | None = None,
+                force: bool = False, formats: tuple[str, ...] = ("html",), notebooks: Path = NOTEBOOK_DIR,
+                log=lambda msg: print(msg, file=sys.stderr)) -> Path:
+    """Everything `make report` does; returns the path of report.html.
+
+    The report goes to reports/<dir_name>, or to run_dir when given (the index
+    is then rebuilt in its parent).  Bad input raises ConfigError, CorpusError
+    or ReportError before any notebook runs.
+    """
+    from .export import build_index, export_html
+    t_start = time.perf_counter()
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ReportError(f"unknown FORMAT {' '.join(unknown)!r}; available: {', '.join(FORMATS)}")
+    missing = [n for n in NOTEBOOKS if not (Path(notebooks) / n).is_file()]
+    if missing:
+        raise ReportError(f"notebook {missing[0]} not found in {notebooks}")
+    corpus = load_checked(params)
+    run_dir = Path(run_dir or Path(reports) / dir_name(params, corpus)).absolute()
+    reports = run_dir.parent
+    log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; report directory {run_dir}")
+    cached = ensure_run(params, run_dir, corpus=corpus, force=force, progress=True)
+    run = cached.run
+    if not cached.trained_now:
+        log(f"reusing the run trained {cached.trained_at} (FORCE=1 trains again)")
+
+    build = Path(tempfile.mkdtemp(dir=run_dir, prefix=".build-"))
+    try:
+        t0 = time.perf_counter()
+        times = execute(Path(notebooks), build, params, run_dir)
+        t_notebooks = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        title = (f"{corpus.name}: η = {params.eta:g}, seq_length = {params.seq}, m = {params.m}, "
+                 f"{run.steps_done:,} steps")
+        export_html([build / n for n in NOTEBOOKS], build / REPORT, title)
+        for name in NOTEBOOKS:
+            os.replace(build / name, run_dir / name)
+        os.replace(build / REPORT, run_dir / REPORT)
+        t_export = time.perf_counter() - t0
+    except NotebookFailed as err:
+        failed = run_dir / FAILED
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(build, failed)
+        partial = failed / err.name
+        raise ReportError(f"notebook {err.name} failed: {err.detail}; no report written; "
+                          f"partly executed notebook: {partial if partial.exists() else '(none)'}") from None
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    shutil.rmtree(run_dir / FAILED, ignore_errors=True)
+    t0 = time.perf_counter()
+    build_index(reports)
+    t_index = time.perf_counter() - t0
+
+    train_s = run.train_seconds if cached.trained_now else 0.0
+    sampling = run.wall_seconds - run.train_seconds if cached.trained_now else 0.0
+    per_nb = ", ".join(f"{n.split('-')[0]}: {s:.1f}" for n, s in times)
+    log(f"time: training {train_s:.1f} s, sampling {sampling:.1f} s"
+        f"{'' if cached.trained_now else ' (run reused)'}, notebooks {t_notebooks:.1f} s ({per_nb}), "
+        f"export {t_export:.1f} s, index {t_index:.1f} s; total {time.perf_counter() - t_start:.1f} s")
+    return run_dir / REPORT
+
