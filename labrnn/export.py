@@ -45,9 +45,19 @@ def export_html(paths: list[Path], out: Path, title: str) -> None:
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             anchor_link_text="#")
     body, _ = exporter.from_notebook_node(merge(paths, title))
-    toc = "".join(f'<li><a href="#{anchor}">{text.strip()}</a></li>' for anchor, text in _HEADING.findall(body))
-    body = body.replace("<!-- labrnn:toc -->", f"<ol>{toc}</ol>", 1)
-    atomic_write(out, lambda fh: fh.write(body.encode("utf-8")))
+    atomic_write(out, lambda fh: fh.write(with_toc(body).encode("utf-8")))
+
+
+def with_toc(body: str) -> str:
+    """The page with a table of contents of its sections, placed before the first one."""
+    headings = list(_HEADING.finditer(body))
+    if not headings:
+        return body
+    items = "".join(f'<li><a href="#{m.group(1)}">{m.group(2).strip()}</a></li>' for m in headings)
+    nav = f'<nav class="toc" aria-label="Contents"><p>Contents</p><ol>{items}</ol></nav>\n'
+    at = body.rfind('<div class="jp-Cell jp-MarkdownCell', 0, headings[0].start())
+    at = at if at >= 0 else headings[0].start()
+    return body[:at] + nav + body[at:]
 
 
 def _entry(run_dir: Path) -> dict | None:

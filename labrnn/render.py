@@ -67,12 +67,19 @@ def _table(head: list[str], rows: list[list[str]], cls: str, caption: str = "") 
 
 
 def title_block(run, trained_at: str) -> Display:
-    """The report's byline: corpus and date of the run."""
+    """The report's byline (corpus, date of the run), and a warning when the run did not finish normally."""
     corpus = run.corpus
     when = datetime.fromisoformat(trained_at).strftime("%d %B %Y, %H:%M UTC")
-    plain = f"{corpus['name']} · trained {when}"
+    notes = []
+    if run.diverged:
+        notes.append(f"Training diverged at step {run.diverged['step']:,} ({run.diverged['reason']}) and stopped "
+                     "there; the samples and the best model come from before it.")
+    if run.interrupted:
+        notes.append(f"Training was interrupted at step {run.steps_done:,}; the report shows what was reached.")
+    warnings = "".join(f'<p class="warning">{html.escape(n)}</p>' for n in notes)
     return Display(f'<p class="byline">Corpus: <b>{html.escape(corpus["name"])}</b> · '
-                   f"trained {html.escape(when)}</p>", plain)
+                   f"trained {html.escape(when)}</p>{warnings}",
+                   "\n".join([f"{corpus['name']} · trained {when}", *notes]))
 
 
 def settings(run, grad_m: int) -> Display:

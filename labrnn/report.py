@@ -244,6 +244,9 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     run = cached.run
     if not cached.trained_now:
         log(f"reusing the run trained {cached.trained_at} (FORCE=1 trains again)")
+    if run.diverged:
+        log(f"training diverged at step {run.diverged['step']:,}: {run.diverged['reason']}; "
+            "the report says so and shows the samples and best model from before it")
 
     build = Path(tempfile.mkdtemp(dir=run_dir, prefix=".build-"))
     try:
