@@ -118,10 +118,13 @@ def _fmt(value) -> str:
 
 
 def _read_key(run_dir: Path) -> dict | None:
+    """The stored key.json, or None when it is missing or damaged (then the run is made again)."""
     try:
-        return json.loads((run_dir / KEY).read_text(encoding="utf-8"))
+        stored = json.loads((run_dir / KEY).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    fields_ok = isinstance(stored, dict) and {"key", "data", "data_stamp", "trained_at"} <= stored.keys()
+    return stored if fields_ok and isinstance(stored["key"], dict) else None
 
 
 def _matches(stored: dict | None, params: Params, corpus: Corpus | None) -> bool:
@@ -130,7 +133,7 @@ def _matches(stored: dict | None, params: Params, corpus: Corpus | None) -> bool
         return False
     if corpus is not None:
         return stored["key"] == cache_key(params, corpus.sha256)
-    return (stored["key"] == cache_key(params, stored["key"]["corpus_sha256"])
+    return (stored["key"] == cache_key(params, stored["key"].get("corpus_sha256"))
             and stored["data"] == params.data and stored["data_stamp"] == _data_stamp(params.data))
 
 
@@ -228,8 +231,11 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     is then rebuilt in its parent).  Bad input raises ConfigError, CorpusError
     or ReportError before any notebook runs.
     """
-    from .export import build_index, export_html
     t_start = time.perf_counter()
+    # jsonschema, which nbformat imports, compiles the optional rfc3987-syntax grammars at import (~2 s);
+    # notebook validation never checks IRI formats, so this process goes without that checker.
+    sys.modules.setdefault("rfc3987_syntax", None)
+    from .export import build_index, export_html
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ReportError(f"unknown FORMAT {' '.join(unknown)!r}; available: {', '.join(FORMATS)}")
@@ -237,10 +243,13 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     if missing:
         raise ReportError(f"notebook {missing[0]} not found in {notebooks}")
     corpus = load_checked(params)
+    t_corpus = time.perf_counter() - t_start
     run_dir = Path(run_dir or Path(reports) / dir_name(params, corpus)).absolute()
     reports = run_dir.parent
     log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; report directory {run_dir}")
+    t0 = time.perf_counter()
     cached = ensure_run(params, run_dir, corpus=corpus, force=force, progress=True)
+    t_run = time.perf_counter() - t0
     run = cached.run
     if not cached.trained_now:
         log(f"reusing the run trained {cached.trained_at} (FORCE=1 trains again)")
@@ -275,11 +284,13 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     build_index(reports)
     t_index = time.perf_counter() - t0
 
-    train_s = run.train_seconds if cached.trained_now else 0.0
-    sampling = run.wall_seconds - run.train_seconds if cached.trained_now else 0.0
+    if cached.trained_now:
+        run_part = (f"gradient check and saving {t_run - run.wall_seconds:.1f} s, training {run.train_seconds:.1f} s, "
+                    f"sampling {run.wall_seconds - run.train_seconds:.1f} s")
+    else:
+        run_part = f"loading the cached run {t_run:.1f} s"
     per_nb = ", ".join(f"{n.split('-')[0]}: {s:.1f}" for n, s in times)
-    log(f"time: training {train_s:.1f} s, sampling {sampling:.1f} s"
-        f"{'' if cached.trained_now else ' (run reused)'}, notebooks {t_notebooks:.1f} s ({per_nb}), "
+    log(f"time: corpus {t_corpus:.1f} s, {run_part}, notebooks {t_notebooks:.1f} s ({per_nb}), "
         f"export {t_export:.1f} s, index {t_index:.1f} s; total {time.perf_counter() - t_start:.1f} s")
     return run_dir / REPORT
 

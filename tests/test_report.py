@@ -66,7 +66,7 @@ def test_report_has_what_a_reader_needs(made):
     assert "from labrnn import" not in page and "NBVAL" not in page      # no code, no nbval checks
     for name in report.NOTEBOOKS:
         assert (path.parent / name).is_file()
-    assert any("time: training" in m for m in messages)
+    assert any(m.startswith("time: corpus") and " training " in m and " notebooks " in m for m in messages)
 
 
 def test_index_lists_the_report(made):
