@@ -7,6 +7,7 @@ curve on given axes, so a comparison of several runs can reuse it.
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -17,16 +18,20 @@ def draw_curve(ax, curve: np.ndarray, label: str | None = None, scale: float = 1
     """One smooth-loss curve (divided by `scale`), with its epoch boundaries and minimum."""
     y = np.asarray(curve, dtype=float) / scale
     line, = ax.plot(np.arange(len(y)), y, lw=0.9, label=label)
+    label_every = math.ceil(len(boundaries) / 8) if len(boundaries) else 1    # at most 8 labels
     for i, step in enumerate(boundaries):
         ax.axvline(step, color="0.55", lw=0.8, ls="--", zorder=0)
-        ax.text(step, 0.98, f" epoch {i + 2}", transform=ax.get_xaxis_transform(),
-                va="top", ha="left", fontsize=8, color="0.4")
+        if i % label_every == 0:
+            ax.text(step, 0.98, f" epoch {i + 2}", transform=ax.get_xaxis_transform(),
+                    va="top", ha="left", fontsize=8, color="0.4")
     finite = np.isfinite(y)
     if annotate and finite.any():
         best = int(np.nanargmin(np.where(finite, y, np.nan)))
+        where = best / max(len(y) - 1, 1)
         ax.plot([best], [y[best]], "o", ms=5, color=line.get_color())
         ax.annotate(f"min {y[best]:.2f}\nat step {best:,}", (best, y[best]), xytext=(0, 28),
-                    textcoords="offset points", ha="center", fontsize=8,
+                    textcoords="offset points", fontsize=8,
+                    ha="right" if where > 0.85 else "left" if where < 0.15 else "center",
                     arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.8})
 
 

@@ -91,6 +91,14 @@ def test_same_parameters_reuse_the_run_and_force_retrains(made, corpus_file):
     assert not any(m.startswith("reusing") for m in messages)
 
 
+def test_a_damaged_cached_run_is_trained_again(made, corpus_file, capfd):
+    path, _ = made
+    (path.parent / "run.json").write_text("{ truncated", encoding="utf-8")
+    report.make_report(tiny(corpus_file), path.parent.parent, log=lambda m: None)
+    assert "is damaged; training it again" in capfd.readouterr().err
+    assert json.loads((path.parent / "run.json").read_text(encoding="utf-8"))["steps_done"] == 300
+
+
 def test_generated_text_is_rendered_as_text(tmp_path):
     data = tmp_path / "hostile.txt"
     data.write_text(HOSTILE * 40, encoding="utf-8")
