@@ -29,6 +29,7 @@ CLIP = 5.0
 CHUNK = 2_000                      # updates between progress-bar refreshes
 DIVERGE_FROM, DIVERGE_WINDOW = 2_000, 1_000
 CHECKPOINT = "checkpoint.npz"
+MAX_BYTES = 4 * 2**30              # settings that would need more memory are refused up front
 
 
 class ConfigError(ValueError):
@@ -98,12 +99,21 @@ class Config:
         return steps
 
     def check_corpus(self, corpus: Corpus) -> None:
+        """Refuse a corpus too short for seq_length, or settings that cannot fit in memory."""
         need = self.seq_length + 1
         train_size = self.split(corpus.size)
         if train_size < need:
-            held = f" after holding out {corpus.size - train_size} for the held-out loss" if self.holdout else ""
-            raise ConfigError(f"corpus {corpus.name!r} has {corpus.size} characters{held}; "
-                              f"seq_length {self.seq_length} needs at least {need}")
+            held = (f" plus {corpus.size - train_size if train_size > 0 else 2} held out "
+                    f"(--holdout 0 trains on all of it)" if self.holdout else "")
+            raise ConfigError(f"corpus {corpus.name!r} has {corpus.size:,} characters; seq_length "
+                              f"{self.seq_length} needs at least {need} for training{held}")
+        m, K, total = self.m, corpus.K, self.total_steps(train_size)
+        needed = 8 * (4 * (m * m + 2 * m * K + m + K) + 2 * total + self.seq_length * (3 * m + 2 * K)
+                      + max(self.sample_len, self.best_len))
+        if needed > MAX_BYTES:
+            raise ConfigError(f"these settings need about {needed / 2**30:,.0f} GiB of memory "
+                              f"(m={m}, K={K}, {total:,} steps, samples of {max(self.sample_len, self.best_len):,}); "
+                              f"the limit is {MAX_BYTES / 2**30:.0f} GiB")
 
 
 def _int(name, value, low):

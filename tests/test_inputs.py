@@ -1,0 +1,94 @@
+"""Bad and odd inputs, tried through the command line: each ends in one error line
+(exit 2, nothing written) or in a correct run, never in a traceback."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--steps", "30", "--m", "8", "--sample-every", "10", "--sample-len", "20", "--best-len", "30"]
+
+# (flags, expected last line or None for a correct run); {d} is a directory of prepared files
+CASES = {
+    "eta negative": (["--eta", "-1"], "eta must be a positive finite number"),
+    "eta zero": (["--eta", "0"], "eta must be a positive finite number"),
+    "eta nan": (["--eta", "nan"], "eta must be a positive finite number"),
+    "eta inf": (["--eta", "inf"], "eta must be a positive finite number"),
+    "eta -inf": (["--eta=-inf"], "eta must be a positive finite number"),
+    "eta text": (["--eta", "fast"], "argument --eta: not a number: 'fast'"),
+    "eta empty": (["--eta", ""], "argument --eta: not a number: ''"),
+    "seq zero": (["--seq", "0"], "seq_length must be an integer >= 1"),
+    "seq negative": (["--seq", "-25"], "seq_length must be an integer >= 1"),
+    "seq float": (["--seq", "2.5"], "argument --seq: not an integer: '2.5'"),
+    "seq huge": (["--seq", "1000000000"], "seq_length 1000000000 needs at least"),
+    "m zero": (["--m", "0"], "m must be an integer >= 1"),
+    "m huge": (["--m", "10000000"], "GiB of memory"),
+    "sigma nan": (["--sigma", "nan"], "sigma must be a positive finite number"),
+    "sigma zero": (["--sigma", "0"], "sigma must be a positive finite number"),
+    "steps zero": (["--steps", "0"], "steps must be an integer >= 1"),
+    "steps negative": (["--steps", "-1"], "steps must be an integer >= 1"),
+    "steps huge": (["--steps", "1000000000000"], "GiB of memory"),
+    "steps and epochs": (["--steps", "5", "--epochs", "2"], "not allowed with argument"),
+    "epochs zero": (["--epochs", "0"], "epochs must be an integer >= 1"),
+    "sample every zero": (["--sample-every", "0"], "sample_every must be an integer >= 1"),
+    "sample len huge": (["--sample-len", "1000000000"], "GiB of memory"),
+    "temperature zero": (["--temperature", "0"], "temperature must be a positive finite number"),
+    "holdout too big": (["--holdout", "0.9"], "holdout must be a share from 0 up to 0.5"),
+    "seed negative": (["--seed", "-1"], "seed must be an integer >= 0"),
+    "missing corpus": (["--data", "{d}/missing.txt"], "corpus file not found"),
+    "directory corpus": (["--data", "{d}"], "not a text file"),
+    "empty corpus": (["--data", "{d}/empty.txt"], "corpus file is empty"),
+    "binary corpus": (["--data", "{d}/binary.bin"], "looks binary"),
+    "control characters": (["--data", "{d}/controls.txt"], "looks binary"),
+    "one character": (["--data", "{d}/one.txt"], "needs at least 26"),
+    "seq_length long": (["--data", "{d}/seq.txt"], "needs at least 26"),
+    "seq_length long, no holdout": (["--data", "{d}/seq.txt", "--holdout", "0"], "needs at least 26"),
+    "seq_length + 1, no holdout": (["--data", "{d}/seq1.txt", "--holdout", "0"], None),
+    "only newlines": (["--data", "{d}/newlines.txt"], None),
+    "path with spaces and unicode": (["--data", "{d}/my corpus ü ☃.txt"], None),
+    "latin-1 corpus": (["--data", "{d}/latin1.txt"], None),
+    "crlf corpus": (["--data", "{d}/crlf.txt", "--keep-cr"], None),
+    "eta huge diverges cleanly": (["--eta", "1e300"], None),
+    "temperature tiny": (["--temperature", "1e-300"], None),
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    (d / "empty.txt").write_bytes(b"")
+    (d / "binary.bin").write_bytes(bytes(range(256)) * 4)
+    (d / "controls.txt").write_bytes(b"\x01\x02\x03\x04 abc" * 50)
+    (d / "one.txt").write_text("x")
+    (d / "seq.txt").write_text("abcdefghijklmnopqrstuvwxy")
+    (d / "seq1.txt").write_text("abcdefghijklmnopqrstuvwxyz")
+    (d / "newlines.txt").write_text("\n" * 400)
+    (d / "my corpus ü ☃.txt").write_text("Ünïcödé ☃ snow and spaces in the path. " * 30)
+    (d / "latin1.txt").write_bytes("Über die Brücke, Müller! ".encode("latin-1") * 40)
+    (d / "crlf.txt").write_bytes(b"line one\r\nline two\r\n" * 40)
+    return d
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cli_input(case, files, tmp_path):
+    flags, expected = CASES[case]
+    out = tmp_path / "run"
+    tiny = TINY[2:] if "--epochs" in flags and "--steps" not in flags else TINY
+    argv = [sys.executable, "-m", "labrnn.cli", "train", *tiny,
+            *[f.format(d=files) for f in flags], "--out", str(out), "--quiet"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr
+    if expected is None:
+        assert result.returncode == 0, result.stderr
+        record = json.loads((out / "run.json").read_text())
+        assert record["steps_done"] >= 1 and record["samples"][0]["step"] == 0
+    else:
+        last = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == 2 and last.startswith("labrnn train: error: ")
+        assert expected in last
+        assert not out.exists()
+
+
+def test_case_count():
+    """The README's reliability section quotes this count."""
+    assert len(CASES) >= 30
