@@ -22,11 +22,11 @@ _HEADING = re.compile(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', re.S)
 
 
 def merge(paths: list[Path], title: str) -> nbformat.NotebookNode:
-    """One notebook of the reader-facing cells of all of them: markdown, and code cells' displayed outputs."""
-    merged = nbformat.v4.new_notebook()
-    for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        merged.metadata = merged.metadata or nb.metadata
+    """One notebook of the reader-facing cells of all of them: markdown, and the outputs of code cells
+    (stderr, such as warnings, stays in the executed notebooks)."""
+    notebooks = [nbformat.read(path, as_version=4) for path in paths]
+    merged = nbformat.v4.new_notebook(metadata=notebooks[0].metadata)
+    for nb in notebooks:
         for cell in nb.cells:
             if HIDDEN_TAG in cell.metadata.get("tags", []):
                 continue
