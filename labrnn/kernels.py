@@ -21,6 +21,12 @@ _FAST = {"reassoc", "contract"}
 
 
 
+@njit(cache=True, inline="always")
+def _tanh(a):
+    """tanh through one exp: libm's tanh was a third of the forward pass. Exact to ~1e-16."""
+    return 1.0 - 2.0 / (math.exp(2.0 * a) + 1.0)
+
+
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _loss_and_grads(W, U, V, b, c, x, y, h0, H, dA, dW, dU, dV, db, dc, dnext):
     """labrnn.model.loss_and_grads into preallocated arrays; H (T+1 x m) and dA (T x m) are scratch.
@@ -34,7 +40,7 @@ def _loss_and_grads(W, U, V, b, c, x, y, h0, H, dA, dW, dU, dV, db, dc, dnext):
             acc = b[i] + U[i, x[t]]
             for j in range(m):
                 acc += W[i, j] * H[t, j]
-            H[t + 1, i] = math.tanh(acc)
+            H[t + 1, i] = _tanh(acc)
     G = H[1:] @ V.T                              # o_t for every t, then dL/do_t in place
     loss = 0.0
     for t in range(T):
@@ -141,7 +147,7 @@ def sequence_loss(W, U, V, b, c, x, y):
             acc = b[i] + U[i, x[t]]
             for j in range(m):
                 acc += W[i, j] * h[j]
-            a[i] = math.tanh(acc)
+            a[i] = _tanh(acc)
         h[:] = a
         top = -np.inf
         for k in range(K):
