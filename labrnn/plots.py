@@ -55,3 +55,39 @@ def png(fig: Figure, dpi: int = 110) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
+
+
+def heldout_figure(curve: np.ndarray, samples: list[dict], seq_length: int) -> Figure:
+    """Training and held-out loss per character on one axis: does a lower smooth loss still mean a better model?"""
+    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(np.arange(len(curve)), np.asarray(curve) / seq_length, lw=0.9, label="smooth training loss")
+    scored = [s for s in samples if "heldout_loss_per_char" in s]
+    ax.plot([s["step"] for s in scored], [s["heldout_loss_per_char"] for s in scored], "o-", ms=4, lw=1.2,
+            label="held-out loss")
+    ax.set_xlabel("update step")
+    ax.set_ylabel("loss per character (nats)")
+    bits = ax.secondary_yaxis("right", functions=(lambda n: n / math.log(2), lambda b: b * math.log(2)))
+    bits.set_ylabel("bits per character")
+    _finish(ax)
+    return fig
+
+
+def word_share_figure(samples: list[dict]) -> Figure:
+    """The share of generated words that are words of the corpus, at every sample."""
+    fig = Figure(figsize=(8, 2.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([s["step"] for s in samples], [100 * s["word_share"] for s in samples], "o-", ms=4, lw=1.2)
+    ax.set_xlabel("update step")
+    ax.set_ylabel("corpus words (%)")
+    ax.set_ylim(0, 100)
+    _finish(ax, legend=False)
+    return fig
+
+
+def _finish(ax, legend: bool = True) -> None:
+    ax.margins(x=0.01)
+    ax.grid(alpha=0.25)
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+    if legend:
+        ax.legend(frameon=False, fontsize=9)

@@ -134,25 +134,62 @@ def gradient_table(check) -> Display:
     return Display(_table(head, rows, "gradcheck", caption), check.table())
 
 
-def _sample(step: int, smooth_loss: float, text: str, cls: str, title: str) -> tuple[str, str]:
-    heading = f"{title} {step:,} · smooth loss {smooth_loss:.2f}"
-    html_ = (f'<article class="sample" id="{cls}-{step}"><h4 class="sample-heading">{html.escape(heading)}</h4>'
-             f'<pre class="generated {cls}">{escape(text)}</pre></article>')
-    return html_, f"{heading}\n{escape(text, 'plain')}"
+def marked(text: str, spans: list[list[int]], fmt: str = "html") -> str:
+    """The text escaped for `fmt`, with the corpus words at `spans` marked (bold in HTML)."""
+    if fmt == "plain":
+        return escape(text, "plain")
+    pieces, last = [], 0
+    for start, end in spans:
+        pieces.append(escape(text[last:start], fmt))
+        pieces.append(f'<b class="word">{escape(text[start:end], fmt)}</b>')
+        last = end
+    pieces.append(escape(text[last:], fmt))
+    return "".join(pieces)
+
+
+def _sample(entry: dict, cls: str, title: str) -> tuple[str, str]:
+    parts = [f"{title} {entry['step']:,}", f"smooth loss {entry['smooth_loss']:.2f}"]
+    if "heldout_bits_per_char" in entry:
+        parts.append(f"held-out {entry['heldout_bits_per_char']:.2f} bits/char")
+    if "word_share" in entry:
+        parts.append(f"{100 * entry['word_share']:.0f}% corpus words")
+    heading = " · ".join(parts)
+    body = marked(entry["text"], entry.get("word_spans", []))
+    html_ = (f'<article class="sample" id="{cls}-{entry["step"]}"><h4 class="sample-heading">'
+             f'{html.escape(heading)}</h4><pre class="generated {cls}">{body}</pre></article>')
+    return html_, f"{heading}\n{escape(entry['text'], 'plain')}"
 
 
 def samples(run) -> Display:
-    """Every periodic sample, headed by its step and smooth loss, in a block that keeps line breaks."""
-    parts = [_sample(s["step"], s["smooth_loss"], s["text"], "sample", "Step") for s in run.samples]
+    """Every periodic sample, headed by its step and measurements, real words in bold, line breaks kept."""
+    parts = [_sample(s, "sample", "Step") for s in run.samples]
     return Display('<div class="samples">' + "".join(h for h, _ in parts) + "</div>",
                    "\n\n".join(p for _, p in parts))
 
 
 def best_passage(run) -> Display:
     """The passage synthesized by the best model, with the step and smooth loss it was kept at."""
-    b = run.best
-    html_, plain = _sample(b["step"], b["smooth_loss"], b["text"], "best", "Best model, step")
+    html_, plain = _sample(run.best, "best", "Best model, step")
     return Display(html_, plain)
+
+
+def evolution_table(run) -> Display:
+    """The numbers behind "after 30,000 updates we begin to see English words", one row per sample."""
+    heldout = "heldout_loss_per_char" in (run.samples[0] if run.samples else {})
+    head = ["step", "smooth loss", "per character"]
+    head += ["held-out nats/char", "held-out bits/char"] if heldout else []
+    head += ["corpus words"]
+    rows = []
+    for s in run.samples:
+        row = [f"{s['step']:,}", f"{s['smooth_loss']:.2f}", f"{s['smooth_loss'] / run.config.seq_length:.3f}"]
+        if heldout:
+            row += [f"{s['heldout_loss_per_char']:.3f}", f"{s['heldout_bits_per_char']:.3f}"]
+        rows.append(row + [f"{100 * s['word_share']:.0f}%"])
+    caption = ("Table 2: at every sample, the smooth training loss, the loss on held-out text"
+               if heldout else "Table 2: at every sample, the smooth training loss")
+    caption += " and the share of generated words that are words of the corpus."
+    plain = "\n".join(" | ".join(r) for r in [head, *rows])
+    return Display(_table(head, rows, "evolution", caption), plain)
 
 
 def figure(png: bytes, caption: str, alt: str) -> Display:
@@ -172,3 +209,28 @@ def loss_plot(run) -> Display:
     caption = (f"Figure 1: smooth loss at each of the {run.steps_done:,} update steps{epochs}. "
                f"Its minimum, {b['smooth_loss']:.2f}, is reached at step {b['step']:,}.")
     return figure(plots.png(fig), caption, alt="smooth loss against update step")
+
+
+def heldout_plot(run) -> Display:
+    """Figure 2: training against held-out loss per character."""
+    from . import plots
+    scored = [s for s in run.samples if "heldout_loss_per_char" in s]
+    if not scored:
+        return Display("<p>This run held no text out (holdout 0), so there is no held-out loss.</p>",
+                       "no held-out loss (holdout 0)")
+    last = scored[-1]
+    fig = plots.heldout_figure(run.curve, run.samples, run.config.seq_length)
+    caption = (f"Figure 2: smooth training loss per character and loss on held-out text (the corpus's last "
+               f"{100 * run.config.holdout:g}%, never trained on), in nats; the right axis reads bits. At step "
+               f"{last['step']:,} the held-out loss is {last['heldout_loss_per_char']:.3f} nats "
+               f"({last['heldout_bits_per_char']:.3f} bits) per character.")
+    return figure(plots.png(fig), caption, alt="training and held-out loss per character against update step")
+
+
+def word_share_plot(run) -> Display:
+    """Figure 3: the share of corpus words in every sample."""
+    from . import plots
+    caption = ("Figure 3: share of the words in each sample (runs of letters) that are words of the corpus. "
+               "Random text scores a few percent from short words like 'a' and 'I'.")
+    return figure(plots.png(plots.word_share_figure(run.samples)), caption,
+                  alt="share of corpus words against update step")

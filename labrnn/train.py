@@ -283,7 +283,8 @@ class Trainer:
         cfg = self.config
         text = self.corpus.decode(synthesize(named, self.state[5:], int(self.data[int(self.state[0])]),
                                              cfg.sample_len, self.rng, cfg.temperature))
-        entry = {"step": step, "text": text, "word_share": round(evaluate.word_share(text, self.vocab), 4)}
+        share, spans = evaluate.words(text, self.vocab)
+        entry = {"step": step, "text": text, "word_share": round(share, 4), "word_spans": spans}
         if len(self.heldout) > 1:
             nats = evaluate.heldout_loss(named, self.heldout, self.engine)
             entry["heldout_loss_per_char"] = nats
@@ -362,10 +363,12 @@ class Trainer:
                                                       cfg.temperature))
         else:
             best_text = ""
+        share, spans = evaluate.words(best_text, self.vocab)
         return Run(
             config=cfg, corpus=self.corpus.info(), curve=self.curve[:self.step].copy(),
             samples=list(self.samples),
-            best={"step": int(self.state[4]), "smooth_loss": float(self.state[3]), "text": best_text},
+            best={"step": int(self.state[4]), "smooth_loss": float(self.state[3]), "text": best_text,
+                  "word_share": round(share, 4), "word_spans": spans},
             best_params=best_params, steps_done=self.step,
             epochs_done=round(self.step / self.spe, 4), steps_per_epoch=self.spe,
             interrupted=interrupted, diverged=self.diverged, wall_seconds=self.wall_seconds,

@@ -8,20 +8,12 @@ from labrnn import evaluate
 from labrnn.model import init_params
 
 
-def test_word_share_by_hand():
+def test_words_by_hand():
     vocab = evaluate.vocabulary("And God said, Let there be light: and there was light.")
     assert {"and", "god", "light", "there"} <= vocab
-    assert evaluate.word_share("and gid saod light", vocab) == 0.5
-    assert evaluate.word_share("... 123 !!", vocab) == 0.0
-    assert evaluate.word_share("And, GOD!", vocab) == 1.0
-
-
-def test_mark_words_keeps_every_character():
-    vocab = frozenset({"the", "light"})
-    text = "the lighx, light!\n"
-    pieces = evaluate.mark_words(text, vocab)
-    assert "".join(p for p, _ in pieces) == text
-    assert [p for p, real in pieces if real] == ["the", "light"]
+    assert evaluate.words("and gid saod light", vocab) == (0.5, [[0, 3], [13, 18]])
+    assert evaluate.words("... 123 !!", vocab) == (0.0, [])
+    assert evaluate.words("And, GOD!", vocab)[0] == 1.0
 
 
 def test_heldout_loss_engines_agree(bible, rng):

@@ -43,9 +43,9 @@ def made(corpus_file, tmp_path_factory):
 
 
 def pre_blocks(page: str, cls: str) -> list[str]:
-    """The generated texts as a browser shows them (the control-character spans dropped)."""
+    """The generated texts as a browser shows them (the control-character and real-word tags dropped)."""
     blocks = re.findall(rf'<pre class="generated {cls}">(.*?)</pre>', page, re.S)
-    return [html.unescape(re.sub(r'<span class="ctl"[^>]*>|</span>', "", b)) for b in blocks]
+    return [html.unescape(re.sub(r'<span class="ctl"[^>]*>|</span>|<b class="word">|</b>', "", b)) for b in blocks]
 
 
 def test_report_has_what_a_reader_needs(made):
@@ -58,10 +58,17 @@ def test_report_has_what_a_reader_needs(made):
     png = re.search(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page).group(1)
     assert base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n")
     assert "<figcaption>Figure 1: smooth loss" in page
-    headings = re.findall(r'<h4 class="sample-heading">Step ([\d,]+) · smooth loss \d+\.\d\d</h4>', page)
+    headings = re.findall(r'<h4 class="sample-heading">Step ([\d,]+) · smooth loss \d+\.\d\d · '
+                          r'held-out \d\.\d\d bits/char · \d+% corpus words</h4>', page)
     assert headings == ["0", "100", "200", "300"]
     best = pre_blocks(page, "best")
     assert best == [run["best"]["text"]] and len(best[0]) == 150
+    marked = re.findall(r'<b class="word">([^<]*)</b>', page)
+    assert marked and all(w.isalpha() for w in marked)                  # real words in bold
+    assert "<figcaption>Figure 2: smooth training loss per character and loss on held-out text" in page
+    assert "<figcaption>Figure 3: share of the words" in page
+    assert len(re.search(r'<table class="evolution">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+               .split("<tr>")) - 1 == len(run["samples"])
     assert re.search(r"<script[^>]*\ssrc=|<link[^>]*\shref=", page) is None
     assert "from labrnn import" not in page and "NBVAL" not in page      # no code, no nbval checks
     for name in report.NOTEBOOKS:
