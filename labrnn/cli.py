@@ -1,4 +1,4 @@
-"""The `labrnn` command: train, gradcheck (and report, once notebooks render it).
+"""The `labrnn` command: train, gradcheck, report and sweep.
 
 Every foreseeable failure (a bad corpus, impossible hyperparameters) ends as
 one line `labrnn <command>: error: ...` and exit code 2, before anything is
@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 import warnings
+from dataclasses import fields
 from pathlib import Path
 
 from . import __version__
@@ -17,6 +18,7 @@ from .corpus import CorpusError, load_corpus
 from .gradcheck import gradcheck
 from .report import FORMATS, Params, ReportError, make_report
 from .rundir import run_name, save_run
+from .sweep import SWEPT, cores, grid, make_sweep
 from .train import CheckpointError, Config, ConfigError, Trainer
 
 
@@ -30,6 +32,35 @@ def _number(kind):
     return parse
 
 
+def _several(kind):
+    """Space-separated values of one setting, for a sweep: "0.05 0.1 0.2"."""
+    one = _number(kind)
+
+    def parse(text: str):
+        values = [one(v) for v in text.split()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"no value given: {text!r}")
+        return values
+    parse.__name__ = kind.__name__
+    return parse
+
+
+REPORT_SETTINGS = [
+    ("--eta", "eta", float, "learning rate"),
+    ("--seq", "seq", int, "characters per update, seq_length"),
+    ("--m", "m", int, "hidden units"),
+    ("--sigma", "sigma", float, "std of the initial U, W, V"),
+    ("--steps", "steps", int, "update steps"),
+    ("--epochs", "epochs", int, "passes over the corpus (overrides --steps)"),
+    ("--seed", "seed", int, "drives every random draw"),
+    ("--sample-every", "sample_every", int, "sample every N steps"),
+    ("--sample-until", "sample_until", int, "last step with a periodic sample"),
+    ("--sample-len", "sample_len", int, "characters per sample"),
+    ("--best-len", "best_len", int, "characters from the best model"),
+    ("--grad-m", "grad_m", int, "hidden units of the gradient check's network"),
+]
+
+
 def _add_corpus(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="a UTF-8 text file (default: the built-in King James Bible)")
     p.add_argument("--keep-cr", action="store_true", help="keep carriage returns instead of normalizing to \\n")
@@ -38,7 +69,7 @@ def _add_corpus(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labrnn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"labrnn {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,gradcheck,report}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,gradcheck,report,sweep}")
 
     d = Config()
     t = sub.add_parser("train", help="train the RNN with AdaGrad and write a run directory",
@@ -87,26 +118,32 @@ def build_parser() -> argparse.ArgumentParser:
                                    "report.html and rebuild reports/index.html.")
     r.print_usage = lambda file=None: None      # bad input from `make report`: one line, no usage block
     rd = Params()
-    for flag, dest, kind, text in [
-        ("--eta", "eta", float, "learning rate"),
-        ("--seq", "seq", int, "characters per update, seq_length"),
-        ("--m", "m", int, "hidden units"),
-        ("--sigma", "sigma", float, "std of the initial U, W, V"),
-        ("--steps", "steps", int, "update steps"),
-        ("--epochs", "epochs", int, "passes over the corpus (overrides --steps)"),
-        ("--seed", "seed", int, "drives every random draw"),
-        ("--sample-every", "sample_every", int, "sample every N steps"),
-        ("--sample-until", "sample_until", int, "last step with a periodic sample"),
-        ("--sample-len", "sample_len", int, "characters per sample"),
-        ("--best-len", "best_len", int, "characters from the best model"),
-        ("--grad-m", "grad_m", int, "hidden units of the gradient check's network"),
-    ]:
+    for flag, dest, kind, text in REPORT_SETTINGS:
         r.add_argument(flag, dest=dest, type=_number(kind), default=getattr(rd, dest),
                        help=f"{text} (default {getattr(rd, dest)})")
     r.add_argument("--data", metavar="PATH", help="a UTF-8 text file (default: the built-in King James Bible)")
     r.add_argument("--run-dir", metavar="DIR", help="report directory (default: reports/<name from the settings>)")
     r.add_argument("--force", action="store_true", help="train again even if the run is cached")
+    r.add_argument("--resume", action="store_true", help="continue the run's interrupted training")
     r.add_argument("--format", default="html", type=_formats, help="output formats, space-separated (html)")
+
+    s = sub.add_parser("sweep", help="one report per combination of values, in parallel, and a comparison",
+                       description="Make the report of every combination of the values given (ETA, SEQ, M, "
+                                   "SIGMA and SEED take several, space-separated), several at a time, then "
+                                   "reports/sweep-<name>/comparison.html.")
+    s.print_usage = lambda file=None: None
+    for flag, dest, kind, text in REPORT_SETTINGS:
+        several = dest in SWEPT
+        s.add_argument(flag, dest=dest, type=_several(kind) if several else _number(kind),
+                       default=[getattr(rd, dest)] if several else getattr(rd, dest),
+                       help=f"{text}{', one or more values' if several else ''} (default {getattr(rd, dest)})")
+    s.add_argument("--data", metavar="PATH", help="a UTF-8 text file (default: the built-in King James Bible)")
+    s.add_argument("--run-dir", metavar="DIR", default="reports",
+                   help="where the reports and sweep-<name>/ go (default: %(default)s)")
+    s.add_argument("--force", action="store_true", help="train every run again even if it is cached")
+    s.add_argument("--format", default="html", type=_formats, help="output formats of each report")
+    s.add_argument("--jobs", type=_number(int), metavar="N",
+                   help=f"reports made at once (default: the number of cores, here {cores()})")
     return parser
 
 
@@ -209,7 +246,8 @@ def cmd_report(args, fail) -> int:
         params = Params(**{k: getattr(args, k) for k in
                            ("eta", "seq", "m", "sigma", "steps", "epochs", "seed", "data", "sample_every",
                             "sample_until", "sample_len", "best_len", "grad_m")})
-        path = make_report(params, run_dir=args.run_dir, force=args.force, formats=args.format)
+        path = make_report(params, run_dir=args.run_dir, force=args.force, resume=args.resume,
+                           formats=args.format)
     except (ConfigError, CorpusError) as err:
         fail(str(err))
     except ReportError as err:
@@ -219,11 +257,25 @@ def cmd_report(args, fail) -> int:
     return 0
 
 
+def cmd_sweep(args, fail) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        fail(f"--jobs must be at least 1, got {args.jobs}")
+    settings = {f.name: getattr(args, f.name) for f in fields(Params)}
+    try:
+        combos = grid({n: settings.pop(n) for n in SWEPT}, **settings)
+        result = make_sweep(combos, args.run_dir, jobs=args.jobs, force=args.force, formats=args.format)
+    except (ConfigError, CorpusError) as err:
+        fail(str(err))
+    if result.comparison:
+        print(result.comparison)
+    return 1 if result.failed else 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     sub = parser._subparsers._group_actions[0].choices[args.command]
-    commands = {"train": cmd_train, "gradcheck": cmd_gradcheck, "report": cmd_report}
+    commands = {"train": cmd_train, "gradcheck": cmd_gradcheck, "report": cmd_report, "sweep": cmd_sweep}
     try:
         return commands[args.command](args, sub.error)
     except KeyboardInterrupt:

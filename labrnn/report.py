@@ -26,7 +26,7 @@ from .corpus import Corpus, CorpusError, load_corpus
 from .gradcheck import GradCheck, Row, gradcheck
 from .iorw import atomic_write
 from .rundir import RunDirError, load_run, run_name, save_run
-from .train import Config, ConfigError, Run, train
+from .train import CHECKPOINT, CheckpointError, Config, ConfigError, Run, Trainer
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("1-gradient-check.ipynb", "2-training.ipynb", "3-text-evolution.ipynb", "4-best-model.ipynb")
@@ -154,11 +154,15 @@ def load_checked(params: Params) -> Corpus:
 
 
 def ensure_run(params: Params, run_dir: str | Path | None = None, *, corpus: Corpus | None = None,
-               force: bool = False, progress: bool = False) -> Cached:
+               force: bool = False, resume: bool = False, progress: bool = False) -> Cached:
     """The run and gradient check that `params` describe: loaded from run_dir, or made and saved there.
 
-    Without run_dir, the run lives under the system's temporary directory, so a
-    notebook opened on its own (or by nbval) shares its run with the others.
+    Training writes checkpoints into run_dir; a run that was interrupted (or
+    killed) is continued with resume=True or started again with force=True,
+    and refused otherwise, so an afternoon of training is never thrown away
+    silently.  Without run_dir, the run lives under the system's temporary
+    directory, so a notebook opened on its own (or by nbval) shares its run
+    with the others.
     """
     if run_dir is None:
         corpus = corpus or load_checked(params)
@@ -174,16 +178,43 @@ def ensure_run(params: Params, run_dir: str | Path | None = None, *, corpus: Cor
                 print(f"labrnn: the cached run in {run_dir} is damaged; training it again", file=sys.stderr)
         corpus = corpus or load_checked(params)
         (run_dir / KEY).unlink(missing_ok=True)     # the key goes last: no key, no trusted run
+        trainer = _trainer(params, run_dir, corpus, force, resume)
         check = gradcheck(corpus, m=params.grad_m, seq_length=params.seq, seed=params.seed)
-        run = train(corpus, params.config(), progress=progress)
+        run = trainer.run(progress=progress, out=run_dir)
         save_run(run, run_dir)
         if run.interrupted:
-            raise ReportError(f"training was interrupted at step {run.steps_done:,}; no report written")
+            raise ReportError(f"training was interrupted at step {run.steps_done:,} and checkpointed in "
+                              f"{run_dir}; no report written. Add RESUME=1 (--resume) to continue it")
         _write_json(run_dir / GRADCHECK, check.to_dict())
         trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         _write_json(run_dir / KEY, {"key": cache_key(params, corpus.sha256), "data": params.data,
                                     "data_stamp": _data_stamp(params.data), "trained_at": trained_at})
     return Cached(run, check, run_dir, trained_at, trained_now=True)
+
+
+def _trainer(params: Params, run_dir: Path, corpus: Corpus, force: bool, resume: bool) -> Trainer:
+    """A fresh trainer, or the one the checkpoint in run_dir left, as the user asked."""
+    has_checkpoint = (run_dir / CHECKPOINT).exists()
+    if resume and not force:
+        if not has_checkpoint:
+            raise ReportError(f"RESUME=1, but {run_dir} holds no checkpoint to resume; "
+                              "drop RESUME=1 to start the run")
+        try:
+            trainer = Trainer.resume(run_dir, corpus)
+        except CheckpointError as err:
+            raise ReportError(f"{err}; FORCE=1 starts the run again") from None
+        if trainer.config != params.config():
+            raise ReportError(f"the checkpoint in {run_dir} is of other settings; FORCE=1 starts again")
+        print(f"labrnn: resuming the run in {run_dir} at step {trainer.step:,} of {trainer.total:,}",
+              file=sys.stderr)
+        return trainer
+    if has_checkpoint and not force:
+        step = Trainer.read_meta(run_dir)["step"]
+        raise ReportError(f"the run in {run_dir} was interrupted at step {step:,}: add RESUME=1 to continue it, "
+                          "or FORCE=1 to start it again")
+    for stale in (CHECKPOINT, "run.json", "run.npz", GRADCHECK):
+        (run_dir / stale).unlink(missing_ok=True)
+    return Trainer(corpus, params.config())
 
 
 def _write_json(path: Path, doc: dict) -> None:
@@ -223,8 +254,9 @@ def execute(notebooks: Path, out: Path, params: Params, run_dir: Path) -> list[t
 
 
 def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str | Path | None = None,
-                force: bool = False, formats: tuple[str, ...] = ("html",), notebooks: Path = NOTEBOOK_DIR,
-                log=lambda msg: print(msg, file=sys.stderr)) -> Path:
+                force: bool = False, resume: bool = False, formats: tuple[str, ...] = ("html",),
+                notebooks: Path = NOTEBOOK_DIR,
+                log=lambda msg: print(msg, file=sys.stderr), progress: bool = True) -> Path:
     """Everything `make report` does; returns the path of report.html.
 
     The report goes to reports/<dir_name>, or to run_dir when given (the index
@@ -248,7 +280,7 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     reports = run_dir.parent
     log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; report directory {run_dir}")
     t0 = time.perf_counter()
-    cached = ensure_run(params, run_dir, corpus=corpus, force=force, progress=True)
+    cached = ensure_run(params, run_dir, corpus=corpus, force=force, resume=resume, progress=progress)
     t_run = time.perf_counter() - t0
     run = cached.run
     if not cached.trained_now:
