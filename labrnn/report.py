@@ -31,7 +31,8 @@ from .train import CHECKPOINT, CheckpointError, Config, ConfigError, Run, Traine
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("1-gradient-check.ipynb", "2-training.ipynb", "3-text-evolution.ipynb", "4-best-model.ipynb")
 KEY, GRADCHECK, REPORT, FAILED = "key.json", "gradcheck.json", "report.html", "failed"
-FORMATS = ("html",)
+PDF = "report.pdf"
+FORMATS = ("html", "pdf")      # report.html is always written (the index links it); pdf adds report.pdf beside it
 
 
 class ReportError(Exception):
@@ -192,6 +193,14 @@ def ensure_run(params: Params, run_dir: str | Path | None = None, *, corpus: Cor
     return Cached(run, check, run_dir, trained_at, trained_now=True)
 
 
+def _unfinished(run_dir: Path, corpus: Corpus) -> bool:
+    """Whether the checkpoint in run_dir is of training that stopped before its end."""
+    try:
+        return not Trainer.resume(run_dir, corpus).finished
+    except (CheckpointError, ConfigError, OSError, ValueError, KeyError):
+        return False                     # damaged or of another corpus: nothing worth resuming
+
+
 def _trainer(params: Params, run_dir: Path, corpus: Corpus, force: bool, resume: bool) -> Trainer:
     """A fresh trainer, or the one the checkpoint in run_dir left, as the user asked."""
     has_checkpoint = (run_dir / CHECKPOINT).exists()
@@ -208,7 +217,7 @@ def _trainer(params: Params, run_dir: Path, corpus: Corpus, force: bool, resume:
         print(f"labrnn: resuming the run in {run_dir} at step {trainer.step:,} of {trainer.total:,}",
               file=sys.stderr)
         return trainer
-    if has_checkpoint and not force:
+    if has_checkpoint and not force and _unfinished(run_dir, corpus):
         step = Trainer.read_meta(run_dir)["step"]
         raise ReportError(f"the run in {run_dir} was interrupted at step {step:,}: add RESUME=1 to continue it, "
                           "or FORCE=1 to start it again")
@@ -312,6 +321,11 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     finally:
         shutil.rmtree(build, ignore_errors=True)
     shutil.rmtree(run_dir / FAILED, ignore_errors=True)
+    pdf_part, pdf_error = "", None
+    if "pdf" in formats:
+        t0 = time.perf_counter()
+        pdf_error = make_pdf(run_dir, title)
+        pdf_part = f"pdf {time.perf_counter() - t0:.1f} s, "
     t0 = time.perf_counter()
     build_index(reports)
     t_index = time.perf_counter() - t0
@@ -323,6 +337,17 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
         run_part = f"loading the cached run {t_run:.1f} s"
     per_nb = ", ".join(f"{n.split('-')[0]}: {s:.1f}" for n, s in times)
     log(f"time: corpus {t_corpus:.1f} s, {run_part}, notebooks {t_notebooks:.1f} s ({per_nb}), "
-        f"export {t_export:.1f} s, index {t_index:.1f} s; total {time.perf_counter() - t_start:.1f} s")
+        f"export {t_export:.1f} s, {pdf_part}index {t_index:.1f} s; total {time.perf_counter() - t_start:.1f} s")
+    if pdf_error:
+        raise ReportError(f"{pdf_error}; {run_dir / REPORT} was written")
     return run_dir / REPORT
 
+
+def make_pdf(run_dir: Path, title: str) -> str | None:
+    """report.pdf from the executed notebooks in run_dir; why not, when it could not be made."""
+    from .pdf import PdfError, export_pdf
+    try:
+        export_pdf([run_dir / n for n in NOTEBOOKS], run_dir / PDF, title)
+    except PdfError as err:
+        return str(err)
+    return None
