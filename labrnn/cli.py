@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--run-dir", metavar="DIR", help="report directory (default: reports/<name from the settings>)")
     r.add_argument("--force", action="store_true", help="train again even if the run is cached")
     r.add_argument("--resume", action="store_true", help="continue the run's interrupted training")
-    r.add_argument("--format", default="html", type=_formats, help="output formats, space-separated (html)")
+    r.add_argument("--format", default="html", type=_formats,
+                   help="output formats, space-separated: html, pdf (report.html is always written)")
 
     s = sub.add_parser("sweep", help="one report per combination of values, in parallel, and a comparison",
                        description="Make the report of every combination of the values given (ETA, SEQ, M, "

@@ -4,7 +4,8 @@ Generated text is data, never markup: every piece of it goes through
 `escape`, which has one rule per output format, and control characters other
 than newline and tab become visible escapes (``\\x07``) instead of vanishing
 or corrupting the page.  Each display object carries a mime bundle: text/html
-for the report and JupyterLab, text/plain for terminals and nbval.
+for the report and JupyterLab, text/latex for report.pdf (nbconvert's LaTeX
+exporter prefers it, so it never sees HTML), text/plain for terminals and nbval.
 """
 from __future__ import annotations
 
@@ -21,8 +22,31 @@ def visible(ch: str) -> str:
     return f"\\x{ord(ch):02x}"
 
 
+# The LaTeX that escaped text relies on, defined where it is used (\providecommand: once per document), so a
+# notebook's text/latex also compiles with nbconvert's stock template.  A character the current font lacks is
+# shown as its code point in a box instead of vanishing (xelatex would only log it).
+LATEX_MACROS = (
+    r'\providecommand{\labrnnchar}[1]{\iffontchar\font"#1 \char"#1 \else\labrnnmissing{#1}\fi}'
+    r"\providecommand{\labrnnmissing}[1]{\fbox{\scriptsize U+#1}\allowbreak}"
+    r"\providecommand{\labrnnctl}[1]{\textcolor[rgb]{0.64,0.05,0.15}{\textbackslash x#1}}"
+    "\n")
+_LATEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "%": r"\%", "#": r"\#", "&": r"\&",
+          "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "'": r"\textquotesingle{}",
+          "`": r"\textasciigrave{}", "-": "-{}", "/": r"/\allowbreak{}"}   # -{}: no -- ligature
+
+
+def _latex_char(ch: str) -> str:
+    if ch in _LATEX:
+        return _LATEX[ch]
+    if CONTROL.match(ch):
+        return rf"\labrnnctl{{{ord(ch):02x}}}"
+    return ch if ord(ch) < 0x7f or ch in "\n\t" else rf"\labrnnchar{{{ord(ch):X}}}"
+
+
 def escape(text: str, fmt: str = "html") -> str:
-    """Text made safe for `fmt` ("html" or "plain"), control characters made visible."""
+    """Text made safe for `fmt` ("html", "latex" or "plain"), control characters made visible."""
+    if fmt == "latex":
+        return "".join(map(_latex_char, text))
     if fmt == "plain":
         return CONTROL.sub(lambda m: visible(m.group()), text)
     if fmt == "html":
@@ -38,13 +62,17 @@ def escape(text: str, fmt: str = "html") -> str:
 
 
 class Display:
-    """A mime bundle the notebook shows (html) and nbval compares (plain)."""
+    """A mime bundle the notebook shows (html), report.pdf typesets (latex) and nbval compares (plain).
 
-    def __init__(self, html_: str, plain: str, png: bytes | None = None):
+    Without an explicit `latex`, the PDF shows the plain text, escaped, in a monospace block.
+    """
+
+    def __init__(self, html_: str, plain: str, png: bytes | None = None, latex: str | None = None):
         self.html, self.plain, self.png = html_, plain, png
+        self.latex = LATEX_MACROS + (latex if latex is not None else verbatim(escape(plain, "latex")))
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = {"text/html": self.html, "text/plain": self.plain}
+        bundle = {"text/html": self.html, "text/latex": self.latex, "text/plain": self.plain}
         if self.png is not None:
             bundle["image/png"] = base64.b64encode(self.png).decode("ascii")
         return bundle
@@ -53,10 +81,40 @@ class Display:
         return self.plain
 
 
-def number(x: float, digits: int = 2) -> str:
-    """1.23×10⁻⁶ in HTML, readable offline without MathJax."""
+def number(x: float, digits: int = 2, fmt: str = "html") -> str:
+    """1.23×10⁻⁶ in HTML, readable offline without MathJax (or in LaTeX, in text mode like the rest)."""
     mantissa, exp = f"{x:.{digits}e}".split("e")
+    if fmt == "latex":
+        return rf"{mantissa}×10\textsuperscript{{{int(exp)}}}".replace("-", "−")
     return f"{mantissa}×10<sup>{int(exp)}</sup>".replace("-", "&minus;")
+
+
+def verbatim(latex: str, small: bool = False) -> str:
+    """Escaped text in a monospace block that keeps its spaces and line breaks (fancyvrb, specials off)."""
+    size = ",fontsize=\\small" if small else ""
+    return f"\\begin{{Verbatim}}[commandchars=\\\\\\{{\\}}{size}]\n{latex}\n\\end{{Verbatim}}\n"
+
+
+def _latex_head(h: str) -> str:
+    """A long column heading on two lines, so six columns fit the page."""
+    lines = h.rsplit(" ", 1) if len(h) > 12 else [h]
+    return r"\begin{tabular}[b]{@{}c@{}}" + r"\\".join(escape(x, "latex") for x in lines) + r"\end{tabular}"
+
+
+def _latex_table(head: list[str], rows: list[list[str]], spec: str, caption: str = "") -> str:
+    """A booktabs table (cells already LaTeX), centred under its caption."""
+    cap = rf"\parbox{{\linewidth}}{{\centering {escape(caption, 'latex')}}}\\[1ex]" if caption else ""
+    body = "".join(" & ".join(row) + r" \\" + "\n" for row in rows)
+    return (f"\\begin{{center}}\\small\n{cap}\n\\begin{{tabular}}{{{spec}}}\\toprule\n"
+            + " & ".join(map(_latex_head, head)) + r" \\\midrule" + "\n"
+            + body + "\\bottomrule\n\\end{tabular}\n\\end{center}\n")
+
+
+def _latex_settings(rows: list[tuple[str, str]]) -> str:
+    """Label and value rows, values wrapping within the text width."""
+    body = "".join(rf"\textbf{{{escape(k, 'latex')}}} & {escape(v, 'latex')} \\" + "\n" for k, v in rows)
+    return ("\\par\\noindent\\begin{tabular}{@{}>{\\raggedright\\arraybackslash}p{0.26\\linewidth}"
+            ">{\\raggedright\\arraybackslash}p{0.7\\linewidth}@{}}\n" + body + "\\end{tabular}\\par\n")
 
 
 def _table(head: list[str], rows: list[list[str]], cls: str, caption: str = "") -> str:
@@ -77,9 +135,13 @@ def title_block(run, trained_at: str) -> Display:
     if run.interrupted:
         notes.append(f"Training was interrupted at step {run.steps_done:,}; the report shows what was reached.")
     warnings = "".join(f'<p class="warning">{html.escape(n)}</p>' for n in notes)
+    boxed = "".join(r"\par\noindent\fcolorbox[rgb]{0.75,0.53,0}{1,0.97,0.77}{\parbox{\dimexpr\linewidth-2\fboxsep"
+                    rf"-2\fboxrule}}{{{escape(n, 'latex')}}}}}\par" + "\n" for n in notes)
     return Display(f'<p class="byline">Corpus: <b>{html.escape(corpus["name"])}</b> · '
                    f"trained {html.escape(when)}</p>{warnings}",
-                   "\n".join([f"{corpus['name']} · trained {when}", *notes]))
+                   "\n".join([f"{corpus['name']} · trained {when}", *notes]),
+                   latex=rf"\par\noindent Corpus: \textbf{{{escape(corpus['name'], 'latex')}}} · trained "
+                         rf"{escape(when, 'latex')}\par\medskip" + "\n" + boxed)
 
 
 def settings(run, grad_m: int) -> Display:
@@ -102,7 +164,7 @@ def settings(run, grad_m: int) -> Display:
     ]
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     plain = "\n".join(f"{k}: {v}" for k, v in rows)
-    return Display(f'<table class="settings"><tbody>{body}</tbody></table>', plain)
+    return Display(f'<table class="settings"><tbody>{body}</tbody></table>', plain, latex=_latex_settings(rows))
 
 
 def timing(run) -> Display:
@@ -119,7 +181,7 @@ def timing(run) -> Display:
         rows.append(("Diverged", f"at step {run.diverged['step']:,}: {run.diverged['reason']}"))
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return Display(f'<table class="settings"><tbody>{body}</tbody></table>',
-                   "\n".join(f"{k}: {v}" for k, v in rows))
+                   "\n".join(f"{k}: {v}" for k, v in rows), latex=_latex_settings(rows))
 
 
 def gradient_table(check) -> Display:
@@ -131,23 +193,29 @@ def gradient_table(check) -> Display:
             "mean absolute error", "verdict"]
     caption = (f"Table 1: analytic against numerical gradients (m = {check.m}, seq_length = {check.seq_length}, "
                f"h = {check.h:g}).")
-    return Display(_table(head, rows, "gradcheck", caption), check.table())
+    verdict = {True: r"\textcolor[rgb]{0.1,0.5,0.2}{pass}", False: r"\textcolor[rgb]{0.7,0.1,0.1}{\textbf{FAIL}}"}
+    latex_rows = [[rf"\textbf{{{r.name}}}", *(number(x, fmt="latex") for x in (r.max_rel, r.mean_rel, r.max_abs,
+                                                                                 r.mean_abs)), verdict[r.passed]]
+                  for r in check.rows]
+    return Display(_table(head, rows, "gradcheck", caption), check.table(),
+                   latex=_latex_table(head, latex_rows, "lrrrrl", caption))
 
 
 def marked(text: str, spans: list[list[int]], fmt: str = "html") -> str:
-    """The text escaped for `fmt`, with the corpus words at `spans` marked (bold in HTML)."""
+    """The text escaped for `fmt`, with the corpus words at `spans` marked (bold in HTML and LaTeX)."""
     if fmt == "plain":
         return escape(text, "plain")
+    bold = r"\textbf{{{}}}" if fmt == "latex" else '<b class="word">{}</b>'
     pieces, last = [], 0
     for start, end in spans:
         pieces.append(escape(text[last:start], fmt))
-        pieces.append(f'<b class="word">{escape(text[start:end], fmt)}</b>')
+        pieces.append(bold.format(escape(text[start:end], fmt)))
         last = end
     pieces.append(escape(text[last:], fmt))
     return "".join(pieces)
 
 
-def _sample(entry: dict, cls: str, title: str) -> tuple[str, str]:
+def _sample(entry: dict, cls: str, title: str) -> tuple[str, str, str]:
     parts = [f"{title} {entry['step']:,}", f"smooth loss {entry['smooth_loss']:.2f}"]
     if "heldout_bits_per_char" in entry:
         parts.append(f"held-out {entry['heldout_bits_per_char']:.2f} bits/char")
@@ -157,20 +225,22 @@ def _sample(entry: dict, cls: str, title: str) -> tuple[str, str]:
     body = marked(entry["text"], entry.get("word_spans", []))
     html_ = (f'<article class="sample" id="{cls}-{entry["step"]}"><h4 class="sample-heading">'
              f'{html.escape(heading)}</h4><pre class="generated {cls}">{body}</pre></article>')
-    return html_, f"{heading}\n{escape(entry['text'], 'plain')}"
+    latex = (rf"\par\medskip\noindent\textbf{{{escape(heading, 'latex')}}}\par\nopagebreak" + "\n"
+             + verbatim(marked(entry["text"], entry.get("word_spans", []), "latex"), small=True))
+    return html_, f"{heading}\n{escape(entry['text'], 'plain')}", latex
 
 
 def samples(run) -> Display:
     """Every periodic sample, headed by its step and measurements, real words in bold, line breaks kept."""
     parts = [_sample(s, "sample", "Step") for s in run.samples]
-    return Display('<div class="samples">' + "".join(h for h, _ in parts) + "</div>",
-                   "\n\n".join(p for _, p in parts))
+    return Display('<div class="samples">' + "".join(h for h, _, _ in parts) + "</div>",
+                   "\n\n".join(p for _, p, _ in parts), latex="".join(t for _, _, t in parts))
 
 
 def best_passage(run) -> Display:
     """The passage synthesized by the best model, with the step and smooth loss it was kept at."""
-    html_, plain = _sample(run.best, "best", "Best model, step")
-    return Display(html_, plain)
+    html_, plain, latex = _sample(run.best, "best", "Best model, step")
+    return Display(html_, plain, latex=latex)
 
 
 def evolution_table(run) -> Display:
@@ -189,14 +259,16 @@ def evolution_table(run) -> Display:
                if heldout else "Table 2: at every sample, the smooth training loss")
     caption += " and the share of generated words that are words of the corpus."
     plain = "\n".join(" | ".join(r) for r in [head, *rows])
-    return Display(_table(head, rows, "evolution", caption), plain)
+    return Display(_table(head, rows, "evolution", caption), plain,
+                   latex=_latex_table(head, [[escape(c, "latex") for c in r] for r in rows], "r" * len(head), caption))
 
 
 def figure(png: bytes, caption: str, alt: str) -> Display:
     """An embedded PNG with its caption (a data: URI, so the report needs no image files)."""
     data = base64.b64encode(png).decode("ascii")
     return Display(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
-                   f"<figcaption>{html.escape(caption)}</figcaption></figure>", caption, png)
+                   f"<figcaption>{html.escape(caption)}</figcaption></figure>", caption, png,
+                   latex=rf"\begin{{center}}\small\parbox{{0.9\linewidth}}{{{escape(caption, 'latex')}}}\end{{center}}")
 
 
 def loss_plot(run) -> Display:
@@ -216,8 +288,8 @@ def heldout_plot(run) -> Display:
     from . import plots
     scored = [s for s in run.samples if "heldout_loss_per_char" in s]
     if not scored:
-        return Display("<p>This run held no text out (holdout 0), so there is no held-out loss.</p>",
-                       "no held-out loss (holdout 0)")
+        text = "This run held no text out (holdout 0), so there is no held-out loss."
+        return Display(f"<p>{text}</p>", "no held-out loss (holdout 0)", latex=escape(text, "latex") + "\n")
     last = scored[-1]
     fig = plots.heldout_figure(run.curve, run.samples, run.config.seq_length)
     caption = (f"Figure 2: smooth training loss per character and loss on held-out text (the corpus's last "
