@@ -8,8 +8,9 @@ import pytest
 
 INSTALL = {
     "xelatex": "apt-get install texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc "
-               "(macOS: brew install --cask mactex-no-gui pandoc)",
+               "(macOS: brew install --cask mactex-no-gui && brew install pandoc)",
     "pdftotext": "apt-get install poppler-utils (macOS: brew install poppler)",
+    "pdfimages": "apt-get install poppler-utils (macOS: brew install poppler)",
     "chromium": "apt-get install chromium",
 }
 

@@ -1,0 +1,87 @@
+"""The pages as a reader's browser shows them: headless Chromium (Debian's, driven by Playwright) opens
+report.html, the index and a sweep's comparison.html, with nothing fetched from the network, no console
+error, and every figure drawn at a real size.
+
+`assert_renders(html, screenshot)` is the check; any test with an HTML file can call it.
+"""
+import pytest
+
+from labrnn import report
+from test_report import TEXT, tiny
+from tools import require
+
+pytest.importorskip("playwright.sync_api", reason="pip install playwright (in the test extras)")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    executable = require("chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def assert_renders(browser, html, screenshot) -> dict:
+    """Open `html` (a local file); fail on any failed or non-local request, console error or page error,
+    and on any <img> or <figure> without a rendered size; save a full-page screenshot.  Returns the counts."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems = []
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url[:80]} ({r.failure})"))
+    page.on("request", lambda r: None if r.url.startswith(("file:", "data:"))
+            else problems.append(f"network request: {r.url[:80]}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    try:
+        page.goto(html.as_uri(), wait_until="load")
+        sizes = page.evaluate("""() => ({
+            images: [...document.images].map(i => {
+                const r = i.getBoundingClientRect();
+                return {alt: i.alt, natural: i.naturalWidth, width: r.width, height: r.height};
+            }),
+            figures: [...document.querySelectorAll('figure')].map(f => {
+                const r = f.getBoundingClientRect();
+                return {width: r.width, height: r.height};
+            }),
+        })""")
+        page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+        page.close()
+    assert not problems, problems
+    for img in sizes["images"]:
+        assert img["natural"] > 0 and img["width"] > 0 and img["height"] > 0, img
+    for fig in sizes["figures"]:
+        assert fig["width"] > 0 and fig["height"] > 0, fig
+    assert screenshot.stat().st_size > 10_000
+    return {k: len(v) for k, v in sizes.items()}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    data = tmp / "genesis.txt"
+    data.write_text(TEXT * 30, encoding="utf-8")
+    return report.make_report(tiny(data), tmp / "reports", log=lambda m: None)
+
+
+def test_report_renders_in_chromium(browser, made, tmp_path):
+    counts = assert_renders(browser, made, tmp_path / "report.png")
+    assert counts["images"] >= 3 and counts["figures"] == counts["images"]   # loss, held-out, word share
+
+
+def test_index_renders_in_chromium(browser, made, tmp_path):
+    assert_renders(browser, made.parent.parent / "index.html", tmp_path / "index.png")
+
+
+def test_comparison_renders_in_chromium(browser, tmp_path):
+    sweep = pytest.importorskip("labrnn.sweep", reason="labrnn.sweep is not there yet")
+    data = tmp_path / "genesis.txt"
+    data.write_text(TEXT * 30, encoding="utf-8")
+    fixed = {k: v for k, v in vars(tiny(data)).items() if k != "eta"}
+    result = sweep.make_sweep(sweep.grid({"eta": [0.05, 0.1]}, **fixed), tmp_path / "reports", jobs=2,
+                              log=lambda m: None)
+    counts = assert_renders(browser, result.comparison, tmp_path / "comparison.png")
+    assert counts["images"] >= 1

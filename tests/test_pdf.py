@@ -1,0 +1,117 @@
+"""report.pdf end to end, read back with pdftotext: the same content as report.html, generated text
+typeset literally (LaTeX specials, control characters, characters no font has), and a clear line
+with report.html still written when xelatex is missing."""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labrnn import pdf, render, report
+from labrnn.cli import build_parser, main
+from test_report import TEXT, tiny
+from tools import require
+
+SPECIALS = "\\{}$%#&_^~"
+HOSTILE = "a\\b {c} $1 50% #2 & x_y ^ ~ \x07 \t 😀 漢字 é 'q' `r` \"s\" <t> -- |\n"
+MISSING = {"😀": "U+1F600", "漢": "U+6F22", "字": "U+5B57"}      # in no monospace font TeX uses
+
+
+def pdf_text(path: Path) -> str:
+    done = subprocess.run([require("pdftotext"), "-layout", "-enc", "UTF-8", str(path), "-"],
+                          capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    require("xelatex")
+    tmp = tmp_path_factory.mktemp("pdf")
+    data = tmp / "genesis.txt"
+    data.write_text(TEXT * 30, encoding="utf-8")
+    messages = []
+    path = report.make_report(tiny(data), tmp / "reports", formats=("html", "pdf"), log=messages.append)
+    return path.parent, messages
+
+
+def test_pdf_has_what_the_html_has(made):
+    run_dir, messages = made
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert (run_dir / "report.html").is_file()
+    assert (run_dir / "report.pdf").read_bytes().startswith(b"%PDF-")
+    assert not list(run_dir.glob(".report.pdf.*"))               # written under a temporary name, renamed
+    text = pdf_text(run_dir / "report.pdf")
+    for heading in ["A character-level vanilla RNN: lab report", "Contents", "Run summary", "Gradient check",
+                    "Training", "Evolution of the synthesized text", "The best model"]:
+        assert re.search(rf"^\s*{re.escape(heading)}\s*$", text, re.M), heading
+    rows = re.findall(r"^\s*(\w)\s+[\d.]+×10−\d+\s+[\d.]+×10−\d+\s+[\d.]+×10−\d+\s+[\d.]+×10−\d+\s+(pass|FAIL)\s*$",
+                      text, re.M)
+    assert rows == [(p, "pass") for p in "WUVbc"]
+    assert "Figure 1: smooth loss" in text and "Table 1: analytic against numerical gradients" in text
+    steps = re.findall(r"^Step ([\d,]+) · smooth loss (\d+\.\d\d)", text, re.M)
+    assert steps == [(f"{s['step']:,}", f"{s['smooth_loss']:.2f}") for s in run["samples"]]
+    assert re.search(rf"^Best model, step {run['best']['step']:,} · smooth loss {run['best']['smooth_loss']:.2f}",
+                     text, re.M)
+    images = subprocess.run([require("pdfimages"), "-list", str(run_dir / "report.pdf")],
+                            capture_output=True, text=True, check=True).stdout
+    assert len(re.findall(r"^\s*\d+\s+\d+\s+image\s", images, re.M)) >= 1     # the loss plot, embedded
+    assert any(re.search(r"\bpdf \d+\.\d s,", m) for m in messages if m.startswith("time: "))
+
+
+def test_generated_text_is_typeset_literally(tmp_path):
+    require("xelatex")
+    data = tmp_path / "hostile.txt"
+    data.write_text(HOSTILE * 40, encoding="utf-8")
+    path = report.make_report(tiny(data, best_len=400), tmp_path / "reports", formats=("pdf",), log=lambda m: None)
+    run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
+    text = pdf_text(path.parent / "report.pdf")
+    generated = "".join(s["text"] for s in run["samples"]) + run["best"]["text"]
+    for ch in SPECIALS:
+        if ch in generated:
+            assert ch in text, ch
+    assert "\x07" in generated and "\\x07" in text and "\x07" not in text
+    shown = re.sub(r"\s|[␣↪]", "", text)           # line wrapping may add a visible space and an arrow
+    best = "".join(MISSING.get(ch, ch) for ch in render.escape(run["best"]["text"], "plain"))
+    assert re.sub(r"\s", "", best) in shown
+
+
+def test_latex_escape():
+    assert render.escape("\\{}$%#&_^~", "latex") == (r"\textbackslash{}\{\}\$\%\#\&\_\textasciicircum{}"
+                                                      r"\textasciitilde{}")
+    assert render.escape("a\x07b\tc\nd", "latex") == "a\\labrnnctl{07}b\tc\nd"
+    assert render.escape("😀é--", "latex") == r"\labrnnchar{1F600}\labrnnchar{E9}-{}-{}"
+
+
+def test_missing_xelatex_names_the_install_and_still_writes_the_html(tmp_path, monkeypatch, capsys):
+    which = shutil.which
+    monkeypatch.setattr(pdf.shutil, "which", lambda tool, *a, **k: None if tool == "xelatex" else which(tool, *a, **k))
+    data = tmp_path / "genesis.txt"
+    data.write_text(TEXT * 30, encoding="utf-8")
+    p = tiny(data)
+    argv = ["report", "--data", str(data), "--seq", str(p.seq), "--m", str(p.m), "--steps", str(p.steps),
+            "--sample-every", str(p.sample_every), "--sample-until", str(p.sample_until),
+            "--sample-len", str(p.sample_len), "--best-len", str(p.best_len), "--grad-m", str(p.grad_m),
+            "--run-dir", str(tmp_path / "run"), "--format", "html pdf"]
+    assert main(argv) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1
+    assert errors[0].startswith("labrnn report: error: report.pdf not made: xelatex not found")
+    assert "sudo apt-get install texlive-xetex" in errors[0] and "brew install --cask mactex-no-gui" in errors[0]
+    assert (tmp_path / "run" / "report.html").is_file()
+    assert not list((tmp_path / "run").glob("*report.pdf*"))
+
+
+def test_format_takes_space_separated_names():
+    parser = build_parser()
+    assert parser.parse_args(["report", "--format", "html pdf"]).format == ("html", "pdf")
+    assert parser.parse_args(["report", "--format", "pdf"]).format == ("pdf",)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_passes_format_as_one_argument():
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(["make", "-n", "-C", str(root), "report", "FORMAT=html pdf"],
+                          capture_output=True, text=True)
+    assert "--format 'html pdf'" in done.stdout
