@@ -282,6 +282,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("labrnn: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:                  # a full disk, a read-only directory: say which file, not a traceback
+        where = f": {err.filename}" if err.filename else ""
+        print(f"labrnn {args.command}: error: {err.strerror or err}{where}; nothing was written over "
+              "earlier results", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
+
+# What reading a truncated or garbled .json/.npz raises: the file is damaged, not the program.
+DAMAGED = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
 
 
 def atomic_write(target: Path, write) -> None:

@@ -24,7 +24,7 @@ from filelock import FileLock
 from . import __version__
 from .corpus import Corpus, CorpusError, load_corpus
 from .gradcheck import GradCheck, Row, gradcheck
-from .iorw import atomic_write
+from .iorw import DAMAGED, atomic_write
 from .rundir import RunDirError, load_run, run_name, save_run
 from .train import CHECKPOINT, CheckpointError, Config, ConfigError, Run, Trainer
 
@@ -175,7 +175,7 @@ def ensure_run(params: Params, run_dir: str | Path | None = None, *, corpus: Cor
         if not force and _matches(stored, params, corpus):
             try:
                 return _load_cached(run_dir, stored)
-            except (RunDirError, OSError, ValueError, KeyError):
+            except (RunDirError, *DAMAGED):
                 print(f"labrnn: the cached run in {run_dir} is damaged; training it again", file=sys.stderr)
         corpus = corpus or load_checked(params)
         (run_dir / KEY).unlink(missing_ok=True)     # the key goes last: no key, no trusted run
@@ -197,7 +197,7 @@ def _unfinished(run_dir: Path, corpus: Corpus) -> bool:
     """Whether the checkpoint in run_dir is of training that stopped before its end."""
     try:
         return not Trainer.resume(run_dir, corpus).finished
-    except (CheckpointError, ConfigError, OSError, ValueError, KeyError):
+    except (CheckpointError, ConfigError, *DAMAGED):
         return False                     # damaged or of another corpus: nothing worth resuming
 
 

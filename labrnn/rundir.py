@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .iorw import atomic_write
+from .iorw import DAMAGED, atomic_write
 from .model import NAMES
 from .train import Config, Run
 
@@ -75,7 +75,7 @@ def load_run(path: str | Path) -> Run:
         config = Config(**record["params"])
     except FileNotFoundError as err:
         raise RunDirError(f"no complete run in {path} ({Path(err.filename).name} is missing)") from None
-    except (ValueError, KeyError, TypeError, OSError) as err:
+    except DAMAGED as err:
         raise RunDirError(f"the run in {path} is damaged ({err}); train it again") from None
     known = {"params", "corpus", "samples", "best", "steps_done", "epochs_done", "steps_per_epoch",
              "epoch_boundaries", "interrupted", "diverged", "initial_smooth_loss", "final_smooth_loss",

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import evaluate
 from .corpus import Corpus
-from .iorw import atomic_write
+from .iorw import DAMAGED, atomic_write
 from .model import NAMES, init_params, loss_and_grads
 from .progress import bar as progress_bar
 from .sample import synthesize
@@ -250,7 +250,7 @@ class Trainer:
         try:
             with np.load(path) as npz:
                 return json.loads(str(npz["meta"]))
-        except (OSError, ValueError, KeyError) as err:
+        except DAMAGED as err:
             raise CheckpointError(f"the checkpoint in {out} is damaged ({err}): start again") from None
 
     @classmethod

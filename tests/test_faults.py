@@ -1,0 +1,105 @@
+"""Faults injected into the report pipeline: a full disk, a dying kernel, a damaged cache,
+a corpus that changes. Each ends in a clear message, nothing half-written under a final
+name, and the previous good report untouched."""
+import errno
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labrnn import iorw, report
+from labrnn.cli import main
+
+TEXT = "And God said, Let there be light: and there was light. And God saw the light, that it was good.\n" * 40
+TINY = ["--eta", "0.1", "--seq", "10", "--m", "8", "--steps", "200", "--sample-every", "100",
+        "--sample-until", "200", "--sample-len", "40", "--best-len", "80", "--grad-m", "3"]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A corpus and one finished report, made once."""
+    tmp = tmp_path_factory.mktemp("made")
+    corpus = tmp / "light.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    run_dir = tmp / "reports" / "run"
+    assert main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
+    return corpus, run_dir
+
+
+@pytest.fixture
+def good(made, tmp_path):
+    """A copy of the finished report for one test: (corpus path, report dir, report bytes)."""
+    corpus, made_dir = made
+    run_dir = tmp_path / "reports" / "run"
+    shutil.copytree(made_dir, run_dir)
+    return corpus, run_dir, (run_dir / "report.html").read_bytes()
+
+
+def _leftovers(run_dir: Path) -> list[str]:
+    return [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".build-")]
+
+
+def test_disk_full_while_writing_the_report(good, monkeypatch, capsys):
+    corpus, run_dir, before = good
+    real_fsync = iorw.os.fsync
+
+    def full(fd):
+        if Path(f"/proc/self/fd/{fd}").resolve().name.startswith(".report.html"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "report.html"))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(iorw.os, "fsync", full)
+    code = main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir), "--force"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and "Traceback" not in "\n".join(err)
+    assert "No space left on device" in err[-1] and "report.html" in err[-1]
+    assert (run_dir / "report.html").read_bytes() == before
+    assert _leftovers(run_dir) == []
+
+
+def test_kernel_dies_mid_run(good, tmp_path, capsys):
+    corpus, run_dir, before = good
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(report.NOTEBOOK_DIR, notebooks)
+    nb = nbformat.read(notebooks / "3-text-evolution.ipynb", as_version=4)
+    nb.cells.insert(len(nb.cells) // 2, nbformat.v4.new_code_cell("import os\nos._exit(1)  # the kernel dies"))
+    nbformat.write(nb, notebooks / "3-text-evolution.ipynb")
+    with pytest.raises(report.ReportError, match=r"notebook 3-text-evolution.ipynb failed.*no report written"):
+        report.make_report(report.Params(eta=0.1, seq=10, m=8, steps=200, sample_every=100, sample_until=200,
+                                         sample_len=40, best_len=80, grad_m=3, data=str(corpus)),
+                           run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False)
+    assert (run_dir / "report.html").read_bytes() == before
+    assert _leftovers(run_dir) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated npz", "invalid run.json"])
+def test_damaged_cache_is_trained_again(good, damage, capsys):
+    corpus, run_dir, _ = good
+    if damage == "truncated npz":
+        data = (run_dir / "run.npz").read_bytes()
+        (run_dir / "run.npz").write_bytes(data[: len(data) // 3])
+    else:
+        (run_dir / "run.json").write_text('{"params": ')
+    assert main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
+    assert "damaged; training it again" in capsys.readouterr().err
+    assert json.loads((run_dir / "run.json").read_text())["steps_done"] == 200
+    assert (run_dir / "report.html").exists() and _leftovers(run_dir) == []
+
+
+def test_changed_corpus_is_not_reused(tmp_path, monkeypatch, capsys):
+    corpus = tmp_path / "light.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)                         # reports go to ./reports/<name>
+    argv = ["report", *TINY, "--data", str(corpus)]
+    assert main(argv) == 0
+    first = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    before = first.read_bytes()
+    corpus.write_text(TEXT.replace("light", "night"), encoding="utf-8")
+    assert main(argv) == 0
+    second = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first.parent != second.parent
+    sha = [json.loads((p.parent / "run.json").read_text())["corpus"]["sha256"] for p in (first, second)]
+    assert sha[0] != sha[1] and sha[0][:8] in first.parent.name and sha[1][:8] in second.parent.name
+    assert first.read_bytes() == before
