@@ -89,6 +89,35 @@ def test_cli_input(case, files, tmp_path):
         assert not out.exists()
 
 
-def test_case_count():
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+# make report VAR=value ...: (variables, expected text of the one error line)
+MAKE_CASES = {
+    "ETA text": ({"ETA": "abc"}, "argument --eta: not a number: 'abc'"),
+    "ETA nan": ({"ETA": "nan"}, "eta must be a positive finite number"),
+    "SEQ zero": ({"SEQ": "0"}, "seq_length must be an integer >= 1"),
+    "M negative": ({"M": "-3"}, "m must be an integer >= 1"),
+    "STEPS inf": ({"STEPS": "inf"}, "argument --steps: not an integer"),
+    "GRAD_M zero": ({"GRAD_M": "0"}, "grad_m must be an integer >= 1"),
+    "DATA missing": ({"DATA": "missing.txt"}, "corpus file not found"),
+    "DATA empty, path with spaces": ({"DATA": "{d}/my empty ü.txt"}, "corpus file is empty"),
+    "FORMAT unknown": ({"FORMAT": "docx"}, "docx"),
+}
+
+
+@pytest.mark.parametrize("case", MAKE_CASES)
+def test_make_report_input(case, tmp_path):
+    (tmp_path / "my empty ü.txt").write_text("")
+    variables, expected = MAKE_CASES[case]
+    argv = ["make", "-s", "-C", str(ROOT), "report", f"RUN_DIR={tmp_path / 'run'}",
+            *[f"{k}={v.format(d=tmp_path)}" for k, v in variables.items()]]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in result.stderr.strip().splitlines() if not ln.startswith("make")]
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert len(lines) == 1 and lines[0].startswith("labrnn report: error: ") and expected in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_input_count():
     """The README's reliability section quotes this count."""
-    assert len(CASES) >= 30
+    assert len(CASES) + len(MAKE_CASES) == 49
