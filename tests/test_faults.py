@@ -103,3 +103,20 @@ def test_changed_corpus_is_not_reused(tmp_path, monkeypatch, capsys):
     sha = [json.loads((p.parent / "run.json").read_text())["corpus"]["sha256"] for p in (first, second)]
     assert sha[0] != sha[1] and sha[0][:8] in first.parent.name and sha[1][:8] in second.parent.name
     assert first.read_bytes() == before
+
+
+def test_two_identical_reports_at_once(made, tmp_path):
+    """One trains, the other waits on the run directory's lock and reuses the run; both end with a report."""
+    import subprocess
+    import sys
+    corpus, _ = made
+    run_dir = tmp_path / "reports" / "same"
+    argv = [sys.executable, "-m", "labrnn.cli", "report", *TINY, "--steps", "3000", "--sample-until", "3000",
+            "--data", str(corpus), "--run-dir", str(run_dir)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert sum("reusing the run" in err for _, err in results) == 1
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["steps_done"] == 3000 and "<html" in (run_dir / "report.html").read_text()[:500].lower()
+    assert _leftovers(run_dir) == []
