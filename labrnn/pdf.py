@@ -24,6 +24,7 @@ TOOLS = ("xelatex", "pandoc")
 INSTALL = ("Debian/Ubuntu: sudo apt-get install texlive-xetex texlive-fonts-recommended texlive-plain-generic "
            "pandoc; macOS: brew install --cask mactex-no-gui && brew install pandoc")
 LATEX_RUNS = 2          # the second run fills in the table of contents and the PDF's bookmarks
+XELATEX = ["xelatex", "-interaction=nonstopmode", "-halt-on-error", "{filename}"]   # an error ends the run
 
 
 class PdfError(Exception):
@@ -96,7 +97,8 @@ def export_pdf(paths: list[Path], out: Path, title: str) -> None:
     nb, subtitle = for_latex(merge(paths, title))
     exporter = PDFExporter(template_name="labrnn-latex", extra_template_basedirs=[str(TEMPLATES)],
                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                           raw_mimetypes=["text/latex"], latex_count=LATEX_RUNS, log=_quiet_log(),
+                           raw_mimetypes=["text/latex"], latex_command=XELATEX, latex_count=LATEX_RUNS,
+                           log=_quiet_log(),
                            filters={"labrnn_latex": partial(render.escape, fmt="latex")})
     try:
         pdf, _ = exporter.from_notebook_node(nb, resources={"labrnn_subtitle": subtitle,

@@ -225,8 +225,10 @@ def _sample(entry: dict, cls: str, title: str) -> tuple[str, str, str]:
     body = marked(entry["text"], entry.get("word_spans", []))
     html_ = (f'<article class="sample" id="{cls}-{entry["step"]}"><h4 class="sample-heading">'
              f'{html.escape(heading)}</h4><pre class="generated {cls}">{body}</pre></article>')
-    latex = (rf"\par\medskip\noindent\textbf{{{escape(heading, 'latex')}}}\par\nopagebreak" + "\n"
-             + verbatim(marked(entry["text"], entry.get("word_spans", []), "latex"), small=True))
+    # in a group where the block may not start a page, so a heading never ends one
+    latex = (r"\par\medskip{\csname @beginparpenalty\endcsname=10000 \noindent"
+             rf"{{\small\textbf{{{escape(heading, 'latex')}}}}}\par\nopagebreak" + "\n"
+             + verbatim(marked(entry["text"], entry.get("word_spans", []), "latex"), small=True) + "}\n")
     return html_, f"{heading}\n{escape(entry['text'], 'plain')}", latex
 
 

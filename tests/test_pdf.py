@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from labrnn import pdf, render, report
@@ -115,3 +116,16 @@ def test_make_passes_format_as_one_argument():
     done = subprocess.run(["make", "-n", "-C", str(root), "report", "FORMAT=html pdf"],
                           capture_output=True, text=True)
     assert "--format 'html pdf'" in done.stdout
+
+
+def test_a_latex_error_is_one_line_and_leaves_no_pdf(tmp_path):
+    require("xelatex")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Broken\n\n## Section"),
+                                         nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+                                             "execute_result", {"text/latex": r"\undefinedmacro", "text/plain": ""},
+                                             execution_count=1)])])
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    with pytest.raises(pdf.PdfError) as exc:
+        pdf.export_pdf([tmp_path / "broken.ipynb"], tmp_path / "report.pdf", "broken")
+    assert "Undefined control sequence" in str(exc.value) and "\n" not in str(exc.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.ipynb"]
