@@ -79,13 +79,32 @@ def _entry(run_dir: Path) -> dict | None:
             if key.get("trained_at") else ""}
 
 
+def _sweep_entry(sweep_dir: Path) -> dict | None:
+    """What the index shows of one sweep, or None when the directory holds no finished comparison."""
+    try:
+        record = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (sweep_dir / "comparison.html").exists() or not record.get("runs"):
+        return None
+    best = record["runs"][0]
+    return {"name": sweep_dir.name, "href": f"{sweep_dir.name}/comparison.html", "corpus": record["corpus"]["name"],
+            "runs": len(record["runs"]), "failed": len(record["failed"]),
+            "best": " ".join(f"{n}={best['params'][n]:g}" for n in record["swept"]),
+            "best_loss": "—" if best["min_loss_per_char"] is None else f"{best['min_loss_per_char']:.3f}",
+            "date": record["made_at"],
+            "date_shown": datetime.fromisoformat(record["made_at"]).strftime("%Y-%m-%d %H:%M")}
+
+
 def build_index(reports: Path) -> Path:
-    """reports/index.html: every report, newest first."""
+    """reports/index.html: every report and every sweep, newest first."""
     import jinja2
-    entries = [e for d in sorted(Path(reports).iterdir()) if d.is_dir() and (e := _entry(d))]
+    dirs = [d for d in sorted(Path(reports).iterdir()) if d.is_dir()]
+    entries = [e for d in dirs if (e := _entry(d))]
     entries.sort(key=lambda e: e["date"], reverse=True)
+    sweeps = sorted((e for d in dirs if (e := _sweep_entry(d))), key=lambda e: e["date"], reverse=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
-    html = env.get_template("reports-index.html.j2").render(entries=entries)
+    html = env.get_template("reports-index.html.j2").render(entries=entries, sweeps=sweeps)
     out = Path(reports) / "index.html"
     atomic_write(out, lambda fh: fh.write(html.encode("utf-8")))
     return out

@@ -1,0 +1,316 @@
+"""Hyperparameter sweeps: a grid of report parameters, its reports made in parallel, one comparison page.
+
+The seed reports compared learning rates and sequence lengths by hand; a sweep
+makes one ordinary report per combination (cached like any other, so a sweep
+run again only re-renders) in a pool of worker processes, then writes
+reports/sweep-<name>/comparison.html.  Runs are compared per character
+(smooth loss / seq_length), because a longer sequence sums more characters
+into each loss: 37.2 at seq 20 is worse than 42.7 at seq 25.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import render
+from .corpus import Corpus, CorpusError, load_corpus
+from .iorw import atomic_write
+from .report import NOTEBOOK_DIR, Params, ReportError, dir_name, make_report
+from .rundir import load_run, run_name
+from .train import ConfigError, Run
+
+SWEPT = ("eta", "seq", "m", "sigma", "seed")
+SYMBOL = {"eta": "η", "seq": "seq", "m": "m", "sigma": "σ", "seed": "seed"}
+SHORT = {"steps": "st", "epochs": "ep", "sample_every": "se", "sample_until": "su", "sample_len": "sl",
+         "best_len": "bl", "grad_m": "gm"}
+COMPARISON, RECORD = "comparison.html", "sweep.json"
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+MAX_NAME = 150
+
+
+def cores() -> int:
+    """The cores this process may run on (what a shared machine grants it, not what it has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def label(params: Params, names=SWEPT) -> str:
+    return " ".join(f"{SYMBOL[n]}={_fmt(getattr(params, n))}" for n in names)
+
+
+def _fmt(value) -> str:
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# -- the grid -------------------------------------------------------------------
+def grid(values: dict[str, list], **fixed) -> list[Params]:
+    """One Params per combination of the swept values (each list sorted, duplicates dropped).
+
+    Raises ConfigError naming the first combination whose settings cannot describe a run.
+    """
+    names = [n for n in SWEPT if n in values]
+    shown = [n for n in names if len(set(values[n])) > 1] or names
+    combos = []
+    for combo in itertools.product(*(sorted(set(values[n])) for n in names)):
+        kw = {**fixed, **dict(zip(names, combo))}
+        try:
+            params = Params(**kw)
+            params.config()
+        except ConfigError as err:
+            where = " ".join(f"{SYMBOL[n]}={_fmt(kw[n])}" for n in shown)
+            raise ConfigError(f"combination {where}: {err}") from None
+        combos.append(params)
+    return combos
+
+
+def varied(combos: list[Params]) -> list[str]:
+    """The swept settings that take more than one value (all of them if none does)."""
+    names = [n for n in SWEPT if len({getattr(p, n) for p in combos}) > 1]
+    return names or list(SWEPT)
+
+
+def check(combos: list[Params]) -> Corpus:
+    """Every combination checked against the corpus before anything runs; the corpus.
+
+    Raises CorpusError, or ConfigError naming the combination.
+    """
+    corpus = load_corpus(combos[0].data)
+    names, seen = varied(combos), {}
+    for params in combos:
+        try:
+            params.config().check_corpus(corpus)
+        except ConfigError as err:
+            raise ConfigError(f"combination {label(params, names)}: {err}") from None
+        name = dir_name(params, corpus)
+        if name in seen:
+            raise ConfigError(f"combinations {label(seen[name], names)} and {label(params, names)} "
+                              f"share the report directory {name}; give values that differ in 6 digits")
+        seen[name] = params
+    return corpus
+
+
+def sweep_name(combos: list[Params], corpus: Corpus) -> str:
+    """eta0.05-0.1_seq20-25_st20000_<corpus>-<sha8>: each swept setting with its values, the other settings
+    that differ from the report's defaults, and the corpus."""
+    default, parts = Params(), []
+    for n in SWEPT:
+        values = sorted({getattr(p, n) for p in combos})
+        if values != [getattr(default, n)]:
+            parts.append(n + "-".join(_fmt(v) for v in values))
+    for f in fields(Params):
+        value = getattr(combos[0], f.name)
+        if f.name in SHORT and value != getattr(default, f.name):
+            parts.append(f"{SHORT[f.name]}{_fmt(value).lower()}")
+    parts.append(run_name(combos[0].config(), corpus.info()).split("_", 1)[0])
+    name = "_".join(parts)
+    if len(name) > MAX_NAME:        # a long grid: stay within file-name limits, still one name per grid
+        name = f"{name[:MAX_NAME - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+# -- running it -----------------------------------------------------------------
+@dataclass
+class Done:
+    params: Params
+    report: Path
+    run: Run
+
+
+@dataclass
+class SweepResult:
+    comparison: Path | None             # None when every combination failed
+    done: list[Done]
+    failed: list[tuple[Params, str]]
+
+
+def _make_one(params: Params, reports: Path, force: bool, formats: tuple[str, ...],
+              notebooks: Path) -> tuple[Path, float, bool]:
+    """In a worker: one report without progress bar or log; its path, seconds, and whether the run was cached."""
+    t0 = time.perf_counter()
+    messages = []
+    path = make_report(params, reports, force=force, formats=formats, notebooks=notebooks,
+                       log=messages.append, progress=False)
+    return path, time.perf_counter() - t0, any(m.startswith("reusing the run") for m in messages)
+
+
+@contextmanager
+def _one_blas_thread():
+    """Processes started inside get one BLAS thread each, unless the user chose otherwise: with a worker per
+    core, a second BLAS thread per worker only oversubscribes the cores (OpenBLAS threads spin while they wait,
+    and a step's small products gain nothing from it)."""
+    added = [k for k in BLAS_THREADS if k not in os.environ]
+    os.environ.update(dict.fromkeys(added, "1"))
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _one_line(err: Exception) -> str:
+    """The user-facing message of a report's own errors; anything else with its type, so it can be looked up."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return text if isinstance(err, (ReportError, ConfigError, CorpusError)) else f"{type(err).__name__}: {text}"
+
+
+def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: int | None = None,
+               force: bool = False, formats: tuple[str, ...] = ("html",), notebooks: Path = NOTEBOOK_DIR,
+               log=lambda msg: print(msg, file=sys.stderr)) -> SweepResult:
+    """Everything `make sweep` does: check every combination, make their reports in parallel, compare them.
+
+    Bad input raises ConfigError or CorpusError before anything runs.  A failing combination is logged and
+    listed in the result; the others still make their reports and the comparison.
+    """
+    from .export import build_index
+    corpus = check(combos)
+    name = sweep_name(combos, corpus)
+    reports = Path(reports).absolute()
+    jobs = max(1, min(jobs or cores(), len(combos)))
+    names = varied(combos)
+    log(f"sweep {name}: {len(combos)} reports, {jobs} at a time")
+    done, failed = [], []
+    # spawn: workers start clean, whatever threads or imported state this process holds
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with _one_blas_thread():     # the pool starts its workers as the jobs are submitted
+            futures = {pool.submit(_make_one, p, reports, force, tuple(formats), Path(notebooks)): p
+                       for p in combos}
+        try:
+            for k, future in enumerate(as_completed(futures), 1):
+                params = futures[future]
+                try:
+                    path, seconds, reused = future.result()
+                    run = load_run(path.parent)
+                except Exception as err:        # any failure of one report: the others go on
+                    failed.append((params, _one_line(err)))
+                    log(f"[{k}/{len(combos)}] {label(params, names)}: FAILED: {failed[-1][1]}")
+                    continue
+                done.append(Done(params, path, run))
+                best = run.best["smooth_loss"]
+                log(f"[{k}/{len(combos)}] {label(params, names)}: {seconds:.1f} s"
+                    f"{' (cached run)' if reused else ''}, min smooth loss {best:.2f} = "
+                    f"{best / params.seq:.3f} nats/char; {path}")
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    comparison = None
+    if done:
+        comparison = write_comparison(reports / f"sweep-{name}", name, corpus, done, failed, names)
+        log(f"comparison of {len(done)} runs: {comparison}")
+    build_index(reports)
+    if failed:
+        log(f"{len(failed)} of {len(combos)} failed: " + "; ".join(label(p, names) for p, _ in failed))
+    return SweepResult(comparison, done, failed)
+
+
+# -- the comparison -------------------------------------------------------------
+def per_char(done: Done) -> float:
+    """The ranking key: minimum smooth loss per character (a run with no finite loss ranks last)."""
+    loss = done.run.best["smooth_loss"]
+    return loss / done.params.seq if math.isfinite(loss) else math.inf
+
+
+def figure(ranked: list[Done], names: list[str]) -> bytes:
+    """Smooth loss per character of every run on one axis, the held-out loss per character as circles."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from .plots import draw_curve, png
+    fig = Figure(figsize=(9, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    if len(ranked) > 10:            # beyond the default cycle's ten colours
+        from matplotlib import colormaps
+        ax.set_prop_cycle(color=colormaps["viridis"](np.linspace(0, 0.95, len(ranked))))
+    tops, lows = [], []
+    for d in ranked:
+        scale = d.params.seq
+        draw_curve(ax, d.run.curve, label=label(d.params, names), scale=scale, annotate=False)
+        colour = ax.get_lines()[-1].get_color()
+        scored = [s for s in d.run.samples if "heldout_loss_per_char" in s]
+        if scored:
+            ax.plot([s["step"] for s in scored], [s["heldout_loss_per_char"] for s in scored], "o--",
+                    color=colour, ms=3.5, lw=0.7)
+        y = np.asarray(d.run.curve, dtype=float) / scale
+        start = len(y) // 20        # the view begins after the first 5% of steps: the fall from ln K hides the rest
+        shown = [*y[start:][np.isfinite(y[start:])], *(s["heldout_loss_per_char"] for s in scored
+                                                        if s["step"] >= start)]
+        if shown:
+            tops.append(max(shown))
+            lows.append(min(shown))
+    if tops:
+        lo, hi = min(lows), max(tops)
+        ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+    if any("heldout_loss_per_char" in s for d in ranked for s in d.run.samples):
+        ax.plot([], [], "o--", color="0.4", ms=3.5, lw=0.7, label="held-out (at the samples)")
+    ax.set_xlabel("update step")
+    ax.set_ylabel("loss per character (nats)")
+    ax.margins(x=0.01)
+    ax.grid(alpha=0.25)
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+    ax.legend(frameon=False, fontsize=8, ncol=2 if len(ranked) > 6 else 1)
+    return png(fig)
+
+
+def _row(rank: int, d: Done) -> dict:
+    run, p = d.run, d.params
+    best, final = run.best["smooth_loss"], float(run.curve[-1]) if len(run.curve) else math.nan
+    scored = [s for s in run.samples if "heldout_bits_per_char" in s]
+    return {"rank": rank, "eta": f"{p.eta:g}", "seq": p.seq, "m": p.m, "sigma": f"{p.sigma:g}", "seed": p.seed,
+            "min": f"{best:.2f}", "min_step": f"{run.best['step']:,}", "min_char": f"{best / p.seq:.3f}",
+            "final": f"{final:.2f}", "final_char": f"{final / p.seq:.3f}",
+            "heldout": f"{scored[-1]['heldout_bits_per_char']:.3f}" if scored else "—",
+            "heldout_step": f"{scored[-1]['step']:,}" if scored else "",
+            "speed": f"{run.steps_per_second:,.0f}", "href": f"../{d.report.parent.name}/{d.report.name}",
+            "dir": d.report.parent.name,
+            "note": f"diverged at step {run.diverged['step']:,}" if run.diverged else ""}
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def write_comparison(out: Path, name: str, corpus: Corpus, done: list[Done], failed: list[tuple[Params, str]],
+                     names: list[str]) -> Path:
+    """comparison.html and sweep.json in `out`, each written under a temporary name and renamed."""
+    import jinja2
+    from markupsafe import Markup
+    ranked = sorted(done, key=per_char)
+    made_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rows = [_row(i, d) for i, d in enumerate(ranked, 1)]
+    passages = [{"rank": i, "label": label(d.params, names), "step": f"{d.run.best['step']:,}",
+                 "loss": f"{d.run.best['smooth_loss']:.2f}", "char": f"{per_char(d):.3f}",
+                 "text": Markup(render.escape(d.run.best["text"]))} for i, d in enumerate(ranked, 1)]
+    first = ranked[0].params
+    length = f"{first.epochs} epochs" if first.epochs is not None else f"{first.steps:,} steps"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+                             autoescape=True)
+    page = env.get_template("sweep-comparison.html.j2").render(
+        name=name, corpus=corpus.name, grid=" × ".join(
+            f"{SYMBOL[n]} {', '.join(_fmt(v) for v in sorted({getattr(d.params, n) for d in done}))}"
+            for n in names),
+        length=length, runs=len(done), rows=rows, passages=passages, made_at=made_at[:16].replace("T", " "),
+        failed=[{"label": label(p, names), "error": e} for p, e in failed],
+        png=base64.b64encode(figure(ranked, names)).decode("ascii"))
+    record = {"name": name, "made_at": made_at, "corpus": {"name": corpus.name, "sha256": corpus.sha256},
+              "swept": names,
+              "runs": [{"dir": r["dir"], "params": asdict(d.params), "min_smooth_loss": _finite(d.run.best["smooth_loss"]),
+                        "min_loss_per_char": _finite(per_char(d))} for r, d in zip(rows, ranked)],
+              "failed": [{"params": asdict(p), "error": e} for p, e in failed]}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / COMPARISON, lambda fh: fh.write(page.encode("utf-8")))
+    text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    atomic_write(out / RECORD, lambda fh: fh.write(text.encode("utf-8")))
+    return out / COMPARISON
