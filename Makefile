@@ -51,7 +51,7 @@ bench-sweep: $(STAMP)
 	$(BIN)/python bench/bench_sweep.py
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) reports/*/ reports/index.html runs
