@@ -120,3 +120,17 @@ def test_two_identical_reports_at_once(made, tmp_path):
     record = json.loads((run_dir / "run.json").read_text())
     assert record["steps_done"] == 3000 and "<html" in (run_dir / "report.html").read_text()[:500].lower()
     assert _leftovers(run_dir) == []
+
+
+def test_diverged_run_still_renders(made, tmp_path, capsys):
+    corpus, _ = made
+    run_dir = tmp_path / "diverged"
+    argv = ["report", *TINY, "--eta", "50", "--steps", "3000", "--sample-every", "1000", "--sample-until", "3000",
+            "--data", str(corpus), "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    assert "training diverged at step 2,000" in capsys.readouterr().err
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    top = page[:page.index("Run summary")]
+    assert '<p class="warning">Training diverged at step 2,000' in top
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["diverged"]["step"] == 2000 and max(s["step"] for s in record["samples"]) <= 2000
