@@ -9,6 +9,8 @@ describe when they are run on their own.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -86,8 +88,18 @@ class Cached:
 # -- the cache ----------------------------------------------------------------
 def cache_key(params: Params, corpus_sha256: str) -> dict:
     """Every setting that changes the numbers: the whole Config, GRAD_M and the corpus."""
-    return {"labrnn": __version__, "config": asdict(params.config()), "grad_m": params.grad_m,
+    return {"labrnn": __version__, "numerics": numerics_fingerprint(), "config": asdict(params.config()),
+            "grad_m": params.grad_m,
             "corpus_sha256": corpus_sha256}
+
+
+@functools.cache
+def numerics_fingerprint() -> str:
+    """A hash of the modules that make a run's numbers, so a cached run never outlives the code that made it."""
+    digest = hashlib.sha256()
+    for name in ("corpus", "model", "kernels", "train", "sample", "evaluate", "gradcheck"):
+        digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _data_stamp(data: str | None) -> list | None:
