@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run-dir", metavar="DIR", default="reports",
                    help="where the reports and sweep-<name>/ go (default: %(default)s)")
     s.add_argument("--force", action="store_true", help="train every run again even if it is cached")
+    s.add_argument("--resume", action="store_true", help="continue the interrupted runs (the others start)")
     s.add_argument("--format", default="html", type=_formats, help="output formats of each report")
     s.add_argument("--jobs", type=_number(int), metavar="N",
                    help=f"reports made at once (default: the number of cores, here {cores()})")
@@ -264,7 +265,8 @@ def cmd_sweep(args, fail) -> int:
     settings = {f.name: getattr(args, f.name) for f in fields(Params)}
     try:
         combos = grid({n: settings.pop(n) for n in SWEPT}, **settings)
-        result = make_sweep(combos, args.run_dir, jobs=args.jobs, force=args.force, formats=args.format)
+        result = make_sweep(combos, args.run_dir, jobs=args.jobs, force=args.force, resume=args.resume,
+                            formats=args.format)
     except (ConfigError, CorpusError) as err:
         fail(str(err))
     if result.comparison:

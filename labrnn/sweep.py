@@ -18,7 +18,8 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ from .corpus import Corpus, CorpusError, load_corpus
 from .iorw import atomic_write
 from .report import NOTEBOOK_DIR, Params, ReportError, dir_name, make_report
 from .rundir import load_run, run_name
-from .train import ConfigError, Run
+from .train import CHECKPOINT, ConfigError, Run
 
 SWEPT = ("eta", "seq", "m", "sigma", "seed")
 SYMBOL = {"eta": "η", "seq": "seq", "m": "m", "sigma": "σ", "seed": "seed"}
@@ -137,21 +138,21 @@ class SweepResult:
     failed: list[tuple[Params, str]]
 
 
-def _make_one(params: Params, reports: Path, force: bool, formats: tuple[str, ...],
+def _make_one(params: Params, reports: Path, force: bool, resume: bool, formats: tuple[str, ...],
               notebooks: Path) -> tuple[Path, float, bool]:
     """In a worker: one report without progress bar or log; its path, seconds, and whether the run was cached."""
     t0 = time.perf_counter()
     messages = []
-    path = make_report(params, reports, force=force, formats=formats, notebooks=notebooks,
+    path = make_report(params, reports, force=force, resume=resume, formats=formats, notebooks=notebooks,
                        log=messages.append, progress=False)
     return path, time.perf_counter() - t0, any(m.startswith("reusing the run") for m in messages)
 
 
 @contextmanager
 def _one_blas_thread():
-    """Processes started inside get one BLAS thread each, unless the user chose otherwise: with a worker per
-    core, a second BLAS thread per worker only oversubscribes the cores (OpenBLAS threads spin while they wait,
-    and a step's small products gain nothing from it)."""
+    """Processes started meanwhile (the pool's workers) get one BLAS thread each, unless the user chose
+    otherwise: with a worker per core, a second BLAS thread per worker only oversubscribes the cores (OpenBLAS
+    threads spin while they wait, and a step's small products gain nothing from it)."""
     added = [k for k in BLAS_THREADS if k not in os.environ]
     os.environ.update(dict.fromkeys(added, "1"))
     try:
@@ -168,12 +169,13 @@ def _one_line(err: Exception) -> str:
 
 
 def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: int | None = None,
-               force: bool = False, formats: tuple[str, ...] = ("html",), notebooks: Path = NOTEBOOK_DIR,
-               log=lambda msg: print(msg, file=sys.stderr)) -> SweepResult:
+               force: bool = False, resume: bool = False, formats: tuple[str, ...] = ("html",),
+               notebooks: Path = NOTEBOOK_DIR, log=lambda msg: print(msg, file=sys.stderr)) -> SweepResult:
     """Everything `make sweep` does: check every combination, make their reports in parallel, compare them.
 
     Bad input raises ConfigError or CorpusError before anything runs.  A failing combination is logged and
-    listed in the result; the others still make their reports and the comparison.
+    listed in the result; the others still make their reports and the comparison.  With resume, the runs an
+    interrupted sweep left with a checkpoint continue from it and the others start.
     """
     from .export import build_index
     corpus = check(combos)
@@ -183,34 +185,50 @@ def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: i
     names = varied(combos)
     log(f"sweep {name}: {len(combos)} reports, {jobs} at a time")
     done, failed = [], []
+    waiting = iter(combos)
     # spawn: workers start clean, whatever threads or imported state this process holds
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        with _one_blas_thread():     # the pool starts its workers as the jobs are submitted
-            futures = {pool.submit(_make_one, p, reports, force, tuple(formats), Path(notebooks)): p
-                       for p in combos}
-        try:
-            for k, future in enumerate(as_completed(futures), 1):
-                params = futures[future]
+    with _one_blas_thread(), ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = {}
+
+        def fail(params: Params, err: Exception) -> None:
+            failed.append((params, _one_line(err)))
+            log(f"[{len(done) + len(failed)}/{len(combos)}] {label(params, names)}: FAILED: {failed[-1][1]}")
+
+        def submit_next() -> None:
+            """One job per free worker, none queued: Ctrl-C (which the workers get too) then stops the sweep
+            at once instead of after the jobs a pool would have queued."""
+            for params in waiting:
+                resume_it = resume and (reports / dir_name(params, corpus) / CHECKPOINT).exists()
+                try:
+                    running[pool.submit(_make_one, params, reports, force, resume_it, tuple(formats),
+                                        Path(notebooks))] = params
+                    return
+                except BrokenProcessPool as err:     # a worker was killed (out of memory?): nothing more starts
+                    fail(params, err)
+
+        for _ in range(jobs):
+            submit_next()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                params = running.pop(future)
                 try:
                     path, seconds, reused = future.result()
                     run = load_run(path.parent)
                 except Exception as err:        # any failure of one report: the others go on
-                    failed.append((params, _one_line(err)))
-                    log(f"[{k}/{len(combos)}] {label(params, names)}: FAILED: {failed[-1][1]}")
-                    continue
-                done.append(Done(params, path, run))
-                best = run.best["smooth_loss"]
-                log(f"[{k}/{len(combos)}] {label(params, names)}: {seconds:.1f} s"
-                    f"{' (cached run)' if reused else ''}, min smooth loss {best:.2f} = "
-                    f"{best / params.seq:.3f} nats/char; {path}")
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+                    fail(params, err)
+                else:
+                    done.append(Done(params, path, run))
+                    best = run.best["smooth_loss"]
+                    log(f"[{len(done) + len(failed)}/{len(combos)}] {label(params, names)}: {seconds:.1f} s"
+                        f"{' (cached run)' if reused else ''}, min smooth loss {best:.2f} = "
+                        f"{best / params.seq:.3f} nats/char; {path}")
+                submit_next()
     comparison = None
     if done:
         comparison = write_comparison(reports / f"sweep-{name}", name, corpus, done, failed, names)
         log(f"comparison of {len(done)} runs: {comparison}")
-    build_index(reports)
+        build_index(reports)
     if failed:
         log(f"{len(failed)} of {len(combos)} failed: " + "; ".join(label(p, names) for p, _ in failed))
     return SweepResult(comparison, done, failed)
