@@ -78,6 +78,18 @@ def test_generated_text_is_typeset_literally(tmp_path):
     assert re.sub(r"\s", "", best) in shown
 
 
+def test_a_divergence_is_stated_above_the_summary(tmp_path):
+    require("xelatex")
+    data = tmp_path / "light.txt"
+    data.write_text(TEXT, encoding="utf-8")
+    params = tiny(data, eta=50, steps=3000, sample_every=1000, sample_until=3000)
+    path = report.make_report(params, tmp_path / "reports", formats=("pdf",), log=lambda m: None)
+    step = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))["diverged"]["step"]
+    text = pdf_text(path.parent / "report.pdf")
+    top = re.sub(r"\s+", " ", text[:text.index("Run summary")])
+    assert f"Training diverged at step {step:,}" in top
+
+
 def test_latex_escape():
     assert render.escape("\\{}$%#&_^~", "latex") == (r"\textbackslash{}\{\}\$\%\#\&\_\textasciicircum{}"
                                                       r"\textasciitilde{}")
