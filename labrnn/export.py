@@ -71,6 +71,7 @@ def _entry(run_dir: Path) -> dict | None:
         return None
     p = record["params"]
     return {"name": run_dir.name, "href": f"{run_dir.name}/report.html", "corpus": record["corpus"]["name"],
+            "pdf": f"{run_dir.name}/report.pdf" if (run_dir / "report.pdf").exists() else None,
             "eta": f"{p['eta']:g}", "seq": p["seq_length"], "m": p["m"], "sigma": f"{p['sigma']:g}",
             "length": f"{p['epochs']} epochs" if p.get("epochs") else f"{record['steps_done']:,} steps",
             "seed": p["seed"], "min_loss": f"{record['best']['smooth_loss']:.2f}",

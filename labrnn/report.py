@@ -338,6 +338,8 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
         t0 = time.perf_counter()
         pdf_error = make_pdf(run_dir, title)
         pdf_part = f"pdf {time.perf_counter() - t0:.1f} s, "
+    else:
+        (run_dir / PDF).unlink(missing_ok=True)      # an older render's PDF would no longer match report.html
     t0 = time.perf_counter()
     build_index(reports)
     t_index = time.perf_counter() - t0

@@ -59,6 +59,16 @@ def test_pdf_has_what_the_html_has(made):
                             capture_output=True, text=True, check=True).stdout
     assert len(re.findall(r"^\s*\d+\s+\d+\s+image\s", images, re.M)) >= 1     # the loss plot, embedded
     assert any(re.search(r"\bpdf \d+\.\d s,", m) for m in messages if m.startswith("time: "))
+    index = (run_dir.parent / "index.html").read_text(encoding="utf-8")
+    assert f'<a href="{run_dir.name}/report.pdf">PDF</a>' in index
+
+
+def test_an_html_only_render_drops_the_stale_pdf(made):
+    run_dir, _ = made
+    params = json.loads((run_dir / "key.json").read_text(encoding="utf-8"))
+    report.make_report(tiny(params["data"]), run_dir.parent, log=lambda _: None)
+    assert (run_dir / "report.html").is_file() and not (run_dir / "report.pdf").exists()
+    assert "report.pdf" not in (run_dir.parent / "index.html").read_text(encoding="utf-8")
 
 
 def test_generated_text_is_typeset_literally(tmp_path):
