@@ -162,6 +162,12 @@ def _one_blas_thread():
             os.environ.pop(k, None)
 
 
+def work(params: Params, corpus: Corpus) -> int:
+    """A run's training cost in relative units: updates x characters per update x products per character."""
+    config = params.config()
+    return config.total_steps(config.split(corpus.size)) * config.seq_length * config.m * (config.m + corpus.K)
+
+
 def _one_line(err: Exception) -> str:
     """The user-facing message of a report's own errors; anything else with its type, so it can be looked up."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -177,7 +183,6 @@ def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: i
     listed in the result; the others still make their reports and the comparison.  With resume, the runs an
     interrupted sweep left with a checkpoint continue from it and the others start.
     """
-    from .export import build_index
     corpus = check(combos)
     name = sweep_name(combos, corpus)
     reports = Path(reports).absolute()
@@ -185,7 +190,7 @@ def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: i
     names = varied(combos)
     log(f"sweep {name}: {len(combos)} reports, {jobs} at a time")
     done, failed = [], []
-    waiting = iter(combos)
+    waiting = iter(sorted(combos, key=lambda p: -work(p, corpus)))     # the longest first: no long tail at the end
     # spawn: workers start clean, whatever threads or imported state this process holds
     with _one_blas_thread(), ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = {}
@@ -228,6 +233,8 @@ def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: i
     if done:
         comparison = write_comparison(reports / f"sweep-{name}", name, corpus, done, failed, names)
         log(f"comparison of {len(done)} runs: {comparison}")
+        sys.modules.setdefault("rfc3987_syntax", None)      # as in make_report: skips a 2-4 s grammar build
+        from .export import build_index
         build_index(reports)
     if failed:
         log(f"{len(failed)} of {len(combos)} failed: " + "; ".join(label(p, names) for p, _ in failed))
