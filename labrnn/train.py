@@ -228,14 +228,14 @@ class Trainer:
         self.samples: list[dict] = []
         self.step = 0
         self.diverged: dict | None = None
-        self.train_seconds = self.wall_seconds = 0.0
+        self.train_seconds = self.wall_seconds = self.eval_seconds = 0.0
 
     # -- checkpoints ----------------------------------------------------------
     def save_checkpoint(self, out: Path) -> None:
         meta = {"config": asdict(self.config), "corpus": self.corpus.info(), "engine": self.engine,
                 "step": self.step, "samples": self.samples, "diverged": self.diverged,
                 "rng": self.rng.bit_generator.state, "train_seconds": self.train_seconds,
-                "wall_seconds": self.wall_seconds}
+                "wall_seconds": self.wall_seconds, "eval_seconds": self.eval_seconds}
         arrays = {"state": self.state, "curve": self.curve[:self.step], "losses": self.losses[:self.step],
                   "meta": np.array(json.dumps(meta))}
         for k, p, mem, best in zip(NAMES, self.params, self.mems, self.bests):
@@ -270,6 +270,7 @@ class Trainer:
         self.step, self.samples, self.diverged = step, meta["samples"], meta["diverged"]
         self.rng.bit_generator.state = meta["rng"]
         self.train_seconds, self.wall_seconds = meta["train_seconds"], meta["wall_seconds"]
+        self.eval_seconds = meta["eval_seconds"]
         return self
 
     @property
@@ -286,7 +287,9 @@ class Trainer:
         share, spans = evaluate.words(text, self.vocab)
         entry = {"step": step, "text": text, "word_share": round(share, 4), "word_spans": spans}
         if len(self.heldout) > 1:
+            t0 = time.perf_counter()
             nats = evaluate.heldout_loss(named, self.heldout, self.engine)
+            self.eval_seconds += time.perf_counter() - t0
             entry["heldout_loss_per_char"] = nats
             entry["heldout_bits_per_char"] = evaluate.bits(nats)
         return entry
@@ -374,7 +377,8 @@ class Trainer:
             interrupted=interrupted, diverged=self.diverged, wall_seconds=self.wall_seconds,
             train_seconds=self.train_seconds,
             extra={"holdout": {"share": cfg.holdout, "train_chars": len(self.data),
-                               "heldout_chars_scored": len(self.heldout)}},
+                               "heldout_chars_scored": len(self.heldout)},
+                   "eval_seconds": round(self.eval_seconds, 3)},
         )
 
 

@@ -9,7 +9,7 @@ import labrnn
 
 FLAGS = ["--m", "24", "--steps", "40000", "--sample-every", "10000", "--sample-until", "40000",
          "--sample-len", "40", "--best-len", "60", "--grad-m", "3"]
-TIMING = {"wall_seconds", "train_seconds", "steps_per_second", "versions"}
+TIMING = {"wall_seconds", "train_seconds", "eval_seconds", "steps_per_second", "versions"}
 
 
 def _report(run_dir, *extra):

@@ -13,7 +13,7 @@ import labrnn
 
 ARGS = ["--m", "40", "--steps", "16000", "--sample-every", "4000", "--sample-len", "60",
         "--best-len", "100", "--checkpoint-every", "1000", "--quiet"]
-TIMING = {"wall_seconds", "train_seconds", "steps_per_second", "versions"}
+TIMING = {"wall_seconds", "train_seconds", "eval_seconds", "steps_per_second", "versions"}
 
 
 def _labrnn(*args, **kw):
