@@ -50,6 +50,7 @@ def cores() -> int:
 
 
 def label(params: Params, names=SWEPT) -> str:
+    """η=0.1 seq=25: a run as the log, the legend and the passages name it (by the settings that vary)."""
     return " ".join(f"{SYMBOL[n]}={_fmt(getattr(params, n))}" for n in names)
 
 
@@ -312,7 +313,7 @@ def write_comparison(out: Path, name: str, corpus: Corpus, done: list[Done], fai
     """comparison.html and sweep.json in `out`, each written under a temporary name and renamed."""
     import jinja2
     from markupsafe import Markup
-    ranked = sorted(done, key=per_char)
+    ranked = sorted(done, key=lambda d: (per_char(d), d.report.parent.name))    # ties: not by finishing order
     made_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rows = [_row(i, d) for i, d in enumerate(ranked, 1)]
     passages = [{"rank": i, "label": label(d.params, names), "step": f"{d.run.best['step']:,}",
