@@ -310,7 +310,8 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
         log(f"training diverged at step {run.diverged['step']:,}: {run.diverged['reason']}; "
             "the report says so and shows the samples and best model from before it")
 
-    build = Path(tempfile.mkdtemp(dir=run_dir, prefix=".build-"))
+    _remove_orphan_builds(run_dir)
+    build = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".build-{os.getpid()}-"))
     try:
         t0 = time.perf_counter()
         times = execute(Path(notebooks), build, params, run_dir)
@@ -355,6 +356,18 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     if pdf_error:
         raise ReportError(f"{pdf_error}; {run_dir / REPORT} was written")
     return run_dir / REPORT
+
+
+def _remove_orphan_builds(run_dir: Path) -> None:
+    """Staging directories left by a killed process (its pid is in the name); a live one's are kept."""
+    for build in run_dir.glob(".build-*"):
+        pid = build.name.split("-")[1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(build, ignore_errors=True)
+        except PermissionError:
+            pass                                   # alive, another user's
 
 
 def make_pdf(run_dir: Path, title: str) -> str | None:

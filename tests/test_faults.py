@@ -134,3 +134,12 @@ def test_diverged_run_still_renders(made, tmp_path, capsys):
     assert '<p class="warning">Training diverged at step 2,000' in top
     record = json.loads((run_dir / "run.json").read_text())
     assert record["diverged"]["step"] == 2000 and max(s["step"] for s in record["samples"]) <= 2000
+
+
+def test_a_killed_build_is_cleaned_up(good):
+    corpus, run_dir, _ = good
+    orphan = run_dir / ".build-999999999-abc"           # no such process
+    orphan.mkdir()
+    (orphan / "2-training.ipynb").write_text("{}")
+    assert main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
+    assert not orphan.exists() and _leftovers(run_dir) == []
