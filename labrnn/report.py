@@ -24,7 +24,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from . import __version__
-from .corpus import Corpus, CorpusError, load_corpus
+from .corpus import Corpus, load_corpus
 from .gradcheck import GradCheck, Row, gradcheck
 from .iorw import DAMAGED, atomic_write
 from .rundir import RunDirError, load_run, run_name, save_run

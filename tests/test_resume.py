@@ -1,6 +1,5 @@
 """Checkpoints, resume and divergence: a long run loses nothing."""
 import json
-import os
 import signal
 import subprocess
 import sys
