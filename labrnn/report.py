@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -252,6 +253,18 @@ class NotebookFailed(Exception):
         self.name, self.detail = name, detail
 
 
+def kernel_config():
+    """Talk to the kernel over Unix sockets at a fresh path, not over TCP ports.
+
+    jupyter_client picks a TCP port by binding and releasing it, so kernels
+    started side by side (a sweep, two `make report`s) can race for one port
+    and one of them dies at start ("Address already in use").
+    """
+    from traitlets.config import Config
+    socket = os.path.join(tempfile.gettempdir(), f"labrnn-kernel-{uuid.uuid4().hex}")
+    return Config({"KernelManager": {"transport": "ipc", "ip": socket}})
+
+
 def execute(notebooks: Path, out: Path, params: Params, run_dir: Path) -> list[tuple[str, float]]:
     """Run the four notebooks with papermill into `out`, in order; the seconds each took."""
     import papermill
@@ -262,7 +275,7 @@ def execute(notebooks: Path, out: Path, params: Params, run_dir: Path) -> list[t
         try:
             papermill.execute_notebook(notebooks / name, out / name, parameters=params.notebook_parameters(run_dir),
                                        kernel_name="python3", progress_bar=False, cwd=str(run_dir),
-                                       request_save_on_cell_execute=False,
+                                       request_save_on_cell_execute=False, config=kernel_config(),
                                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         except PapermillExecutionError as err:
             first = err.source.strip().splitlines()[0] if err.source.strip() else ""

@@ -4,6 +4,7 @@ name, and the previous good report untouched."""
 import errno
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -72,6 +73,25 @@ def test_kernel_dies_mid_run(good, tmp_path, capsys):
                            run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False)
     assert (run_dir / "report.html").read_bytes() == before
     assert _leftovers(run_dir) == []
+
+
+def test_kernels_talk_over_their_own_unix_sockets(good, tmp_path):
+    """Over TCP, kernels started side by side (a sweep) can race for a port and die at start."""
+    corpus, run_dir, _ = good
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(report.NOTEBOOK_DIR, notebooks)
+    nb = nbformat.read(notebooks / "1-gradient-check.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell(
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\n"
+        "assert app.transport == 'ipc' and 'labrnn-kernel-' in app.ip, (app.transport, app.ip)"))
+    nbformat.write(nb, notebooks / "1-gradient-check.ipynb")
+    sockets = lambda: {p.name for p in Path(tempfile.gettempdir()).glob("labrnn-kernel-*")}
+    before = sockets()
+    report.make_report(report.Params(eta=0.1, seq=10, m=8, steps=200, sample_every=100, sample_until=200,
+                                     sample_len=40, best_len=80, grad_m=3, data=str(corpus)),
+                       run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False)
+    assert sockets() == before                    # the kernels' socket files are gone with them
 
 
 @pytest.mark.parametrize("damage", ["truncated npz", "invalid run.json"])
