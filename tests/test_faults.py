@@ -60,17 +60,28 @@ def test_disk_full_while_writing_the_report(good, monkeypatch, capsys):
     assert _leftovers(run_dir) == []
 
 
-def test_kernel_dies_mid_run(good, tmp_path, capsys):
-    corpus, run_dir, before = good
+def _notebooks_with(tmp_path: Path, name: str, cell: str, at: int | None = None) -> Path:
+    """A copy of the report's notebooks with one code cell inserted into notebook `name` (mid-way by default)."""
     notebooks = tmp_path / "notebooks"
     shutil.copytree(report.NOTEBOOK_DIR, notebooks)
-    nb = nbformat.read(notebooks / "3-text-evolution.ipynb", as_version=4)
-    nb.cells.insert(len(nb.cells) // 2, nbformat.v4.new_code_cell("import os\nos._exit(1)  # the kernel dies"))
-    nbformat.write(nb, notebooks / "3-text-evolution.ipynb")
+    nb = nbformat.read(notebooks / name, as_version=4)
+    nb.cells.insert(len(nb.cells) // 2 if at is None else at, nbformat.v4.new_code_cell(cell))
+    nbformat.write(nb, notebooks / name)
+    return notebooks
+
+
+def _make_report(corpus: Path, run_dir: Path, notebooks: Path) -> Path:
+    """The TINY report, made in this process from the given notebooks."""
+    return report.make_report(report.Params(eta=0.1, seq=10, m=8, steps=200, sample_every=100, sample_until=200,
+                                            sample_len=40, best_len=80, grad_m=3, data=str(corpus)),
+                              run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False)
+
+
+def test_kernel_dies_mid_run(good, tmp_path, capsys):
+    corpus, run_dir, before = good
+    notebooks = _notebooks_with(tmp_path, "3-text-evolution.ipynb", "import os\nos._exit(1)  # the kernel dies")
     with pytest.raises(report.ReportError, match=r"notebook 3-text-evolution.ipynb failed.*no report written"):
-        report.make_report(report.Params(eta=0.1, seq=10, m=8, steps=200, sample_every=100, sample_until=200,
-                                         sample_len=40, best_len=80, grad_m=3, data=str(corpus)),
-                           run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False)
+        _make_report(corpus, run_dir, notebooks)
     assert (run_dir / "report.html").read_bytes() == before
     assert _leftovers(run_dir) == []
 
@@ -78,19 +89,14 @@ def test_kernel_dies_mid_run(good, tmp_path, capsys):
 def test_kernels_talk_over_their_own_unix_sockets(good, tmp_path):
     """Over TCP, kernels started side by side (a sweep) can race for a port and die at start."""
     corpus, run_dir, _ = good
-    notebooks = tmp_path / "notebooks"
-    shutil.copytree(report.NOTEBOOK_DIR, notebooks)
-    nb = nbformat.read(notebooks / "1-gradient-check.ipynb", as_version=4)
-    nb.cells.insert(1, nbformat.v4.new_code_cell(
-        "from ipykernel.kernelapp import IPKernelApp\n"
-        "app = IPKernelApp.instance()\n"
-        "assert app.transport == 'ipc' and 'labrnn-kernel-' in app.ip, (app.transport, app.ip)"))
-    nbformat.write(nb, notebooks / "1-gradient-check.ipynb")
+    notebooks = _notebooks_with(tmp_path, "1-gradient-check.ipynb",
+                                "from ipykernel.kernelapp import IPKernelApp\n"
+                                "app = IPKernelApp.instance()\n"
+                                "assert app.transport == 'ipc' and 'labrnn-kernel-' in app.ip, (app.transport, app.ip)",
+                                at=1)
     sockets = lambda: {p.name for p in Path(tempfile.gettempdir()).glob("labrnn-kernel-*")}
     before = sockets()
-    report.make_report(report.Params(eta=0.1, seq=10, m=8, steps=200, sample_every=100, sample_until=200,
-                                     sample_len=40, best_len=80, grad_m=3, data=str(corpus)),
-                       run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False)
+    _make_report(corpus, run_dir, notebooks)
     assert sockets() == before                    # the kernels' socket files are gone with them
 
 
