@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import warnings
 from dataclasses import fields
@@ -16,6 +17,7 @@ from pathlib import Path
 from . import __version__
 from .corpus import CorpusError, load_corpus
 from .gradcheck import gradcheck
+from .execute import CELL_TIMEOUT, START_TIMEOUT
 from .report import FORMATS, Params, ReportError, make_report
 from .rundir import run_name, save_run
 from .sweep import SWEPT, cores, grid, make_sweep
@@ -64,6 +66,18 @@ REPORT_SETTINGS = [
 def _add_corpus(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="a UTF-8 text file (default: the built-in King James Bible)")
     p.add_argument("--keep-cr", action="store_true", help="keep carriage returns instead of normalizing to \\n")
+
+
+def _add_report_options(p: argparse.ArgumentParser) -> None:
+    """What report and sweep share beyond the settings: retraining, formats, the notebooks' time limits."""
+    p.add_argument("--force", action="store_true", help="train again even if the run is cached")
+    p.add_argument("--resume", action="store_true", help="continue interrupted training")
+    p.add_argument("--format", default="html", type=_formats,
+                   help="output formats, space-separated: html, pdf (report.html is always written)")
+    p.add_argument("--start-timeout", type=_seconds, default=START_TIMEOUT, metavar="S",
+                   help="seconds a notebook's kernel may take to start (default %(default)s)")
+    p.add_argument("--cell-timeout", type=_seconds, default=CELL_TIMEOUT, metavar="S",
+                   help="seconds one notebook cell may run (default %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,10 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"{text} (default {getattr(rd, dest)})")
     r.add_argument("--data", metavar="PATH", help="a UTF-8 text file (default: the built-in King James Bible)")
     r.add_argument("--run-dir", metavar="DIR", help="report directory (default: reports/<name from the settings>)")
-    r.add_argument("--force", action="store_true", help="train again even if the run is cached")
-    r.add_argument("--resume", action="store_true", help="continue the run's interrupted training")
-    r.add_argument("--format", default="html", type=_formats,
-                   help="output formats, space-separated: html, pdf (report.html is always written)")
+    _add_report_options(r)
 
     s = sub.add_parser("sweep", help="one report per combination of values, in parallel, and a comparison",
                        description="Make the report of every combination of the values given (ETA, SEQ, M, "
@@ -141,9 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", metavar="PATH", help="a UTF-8 text file (default: the built-in King James Bible)")
     s.add_argument("--run-dir", metavar="DIR", default="reports",
                    help="where the reports and sweep-<name>/ go (default: %(default)s)")
-    s.add_argument("--force", action="store_true", help="train every run again even if it is cached")
-    s.add_argument("--resume", action="store_true", help="continue the interrupted runs (the others start)")
-    s.add_argument("--format", default="html", type=_formats, help="output formats of each report")
+    _add_report_options(s)
     s.add_argument("--jobs", type=_number(int), metavar="N",
                    help=f"reports made at once (default: the number of cores, here {cores()})")
     return parser
@@ -156,6 +165,13 @@ def _formats(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(f"unknown format {' '.join(unknown) or repr(text)}; "
                                          f"available: {', '.join(FORMATS)}")
     return formats
+
+
+def _seconds(text: str) -> int:
+    seconds = _number(int)(text)
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"a time limit must be at least 1 second, got {seconds}")
+    return seconds
 
 
 SETTINGS = ("eta", "seq_length", "m", "sigma", "steps", "epochs", "seed", "sample_every",
@@ -249,7 +265,7 @@ def cmd_report(args, fail) -> int:
                            ("eta", "seq", "m", "sigma", "steps", "epochs", "seed", "data", "sample_every",
                             "sample_until", "sample_len", "best_len", "grad_m")})
         path = make_report(params, run_dir=args.run_dir, force=args.force, resume=args.resume,
-                           formats=args.format)
+                           formats=args.format, **_time_limits(args))
     except (ConfigError, CorpusError) as err:
         fail(str(err))
     except ReportError as err:
@@ -259,6 +275,10 @@ def cmd_report(args, fail) -> int:
     return 0
 
 
+def _time_limits(args) -> dict:
+    return {"start_timeout": args.start_timeout, "cell_timeout": args.cell_timeout}
+
+
 def cmd_sweep(args, fail) -> int:
     if args.jobs is not None and args.jobs < 1:
         fail(f"--jobs must be at least 1, got {args.jobs}")
@@ -266,7 +286,7 @@ def cmd_sweep(args, fail) -> int:
     try:
         combos = grid({n: settings.pop(n) for n in SWEPT}, **settings)
         result = make_sweep(combos, args.run_dir, jobs=args.jobs, force=args.force, resume=args.resume,
-                            formats=args.format)
+                            formats=args.format, time_limits=_time_limits(args))
     except (ConfigError, CorpusError) as err:
         fail(str(err))
     if result.comparison:
@@ -274,10 +294,43 @@ def cmd_sweep(args, fail) -> int:
     return 1 if result.failed else 0
 
 
+SWITCH = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
+
+
+def from_make(command: str, sub: argparse.ArgumentParser, words: list[str]) -> list[str]:
+    """make's NAME=VALUE words as the command's flags: ETA=0.1 -> --eta=0.1, FORCE=1 -> --force.
+
+    `--flag=value` binds the value whatever it holds (a leading dash, quotes, a newline); an empty
+    value leaves the setting at its default; a name the command has no flag for is refused.
+    """
+    flags = {opt: action for action in sub._actions for opt in action.option_strings
+             if opt.startswith("--") and opt not in ("--help", "--from-make")}
+    argv = []
+    for word in words:
+        name, _, value = word.partition("=")
+        flag = "--" + name.lower().replace("_", "-")
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or flag not in flags:
+            known = " ".join(sorted(f[2:].upper().replace("-", "_") for f in flags))
+            sub.error(f"make {command} has no variable {name!r}; it knows {known}")
+        if value == "":
+            continue
+        if flags[flag].nargs == 0:                    # a switch: FORCE=1 turns it on, FORCE=0 leaves it off
+            if value.lower() not in SWITCH:
+                sub.error(f"{name} takes 1/yes/true/on or 0/no/false/off, got {value!r}")
+            argv += [flag] if SWITCH[value.lower()] else []
+        else:
+            argv.append(f"{flag}={value}")
+    return argv
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    subparsers = parser._subparsers._group_actions[0].choices
+    if argv[1:2] == ["--from-make"] and argv[0] in subparsers:
+        argv = [argv[0], *from_make(argv[0], subparsers[argv[0]], argv[2:])]
     args = parser.parse_args(argv)
-    sub = parser._subparsers._group_actions[0].choices[args.command]
+    sub = subparsers[args.command]
     commands = {"train": cmd_train, "gradcheck": cmd_gradcheck, "report": cmd_report, "sweep": cmd_sweep}
     try:
         return commands[args.command](args, sub.error)

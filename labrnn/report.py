@@ -17,7 +17,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,13 +25,12 @@ from filelock import FileLock
 
 from . import __version__
 from .corpus import Corpus, load_corpus
+from .execute import CELL_TIMEOUT, NOTEBOOKS, START_TIMEOUT, NotebookFailed, execute, notebook_dir
 from .gradcheck import GradCheck, Row, gradcheck
 from .iorw import DAMAGED, atomic_write
 from .rundir import RunDirError, load_run, run_name, save_run
 from .train import CHECKPOINT, CheckpointError, Config, ConfigError, Run, Trainer
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = ("1-gradient-check.ipynb", "2-training.ipynb", "3-text-evolution.ipynb", "4-best-model.ipynb")
 KEY, GRADCHECK, REPORT, FAILED = "key.json", "gradcheck.json", "report.html", "failed"
 PDF = "report.pdf"
 FORMATS = ("html", "pdf")      # report.html is always written (the index links it); pdf adds report.pdf beside it
@@ -245,51 +243,9 @@ def _write_json(path: Path, doc: dict) -> None:
 
 
 # -- the pipeline ---------------------------------------------------------------
-class NotebookFailed(Exception):
-    """A notebook stopped with an error: which one, and where."""
-
-    def __init__(self, name: str, detail: str):
-        super().__init__(name, detail)
-        self.name, self.detail = name, detail
-
-
-def kernel_config():
-    """Talk to the kernel over Unix sockets at a fresh path, not over TCP ports.
-
-    jupyter_client picks a TCP port by binding and releasing it, so kernels
-    started side by side (a sweep, two `make report`s) can race for one port
-    and one of them dies at start ("Address already in use").
-    """
-    from traitlets.config import Config
-    socket = os.path.join(tempfile.gettempdir(), f"labrnn-kernel-{uuid.uuid4().hex}")
-    return Config({"KernelManager": {"transport": "ipc", "ip": socket}})
-
-
-def execute(notebooks: Path, out: Path, params: Params, run_dir: Path) -> list[tuple[str, float]]:
-    """Run the four notebooks with papermill into `out`, in order; the seconds each took."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-    times = []
-    for name in NOTEBOOKS:
-        t0 = time.perf_counter()
-        try:
-            papermill.execute_notebook(notebooks / name, out / name, parameters=params.notebook_parameters(run_dir),
-                                       kernel_name="python3", progress_bar=False, cwd=str(run_dir),
-                                       request_save_on_cell_execute=False, config=kernel_config(),
-                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
-        except PapermillExecutionError as err:
-            first = err.source.strip().splitlines()[0] if err.source.strip() else ""
-            raise NotebookFailed(name, f"cell In [{err.exec_count}] ({first!r}) raised {err.ename}: "
-                                       f"{str(err.evalue).splitlines()[0] if err.evalue else ''}") from None
-        except Exception as err:                      # a dead kernel, an unreadable notebook, ...
-            raise NotebookFailed(name, f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}") from None
-        times.append((name, time.perf_counter() - t0))
-    return times
-
-
 def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str | Path | None = None,
                 force: bool = False, resume: bool = False, formats: tuple[str, ...] = ("html",),
-                notebooks: Path = NOTEBOOK_DIR,
+                notebooks: Path | None = None, start_timeout: int = START_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
                 log=lambda msg: print(msg, file=sys.stderr), progress: bool = True) -> Path:
     """Everything `make report` does; returns the path of report.html.
 
@@ -305,6 +261,9 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ReportError(f"unknown FORMAT {' '.join(unknown)!r}; available: {', '.join(FORMATS)}")
+    notebooks = Path(notebooks or notebook_dir())
+    if min(start_timeout, cell_timeout) <= 0:
+        raise ReportError(f"time limits must be positive, got {min(start_timeout, cell_timeout)} s")
     missing = [n for n in NOTEBOOKS if not (Path(notebooks) / n).is_file()]
     if missing:
         raise ReportError(f"notebook {missing[0]} not found in {notebooks}")
@@ -327,7 +286,8 @@ def make_report(params: Params, reports: str | Path = "reports", *, run_dir: str
     build = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".build-{os.getpid()}-"))
     try:
         t0 = time.perf_counter()
-        times = execute(Path(notebooks), build, params, run_dir)
+        times = execute(notebooks, build, params.notebook_parameters(run_dir), run_dir,
+                        start_timeout=start_timeout, cell_timeout=cell_timeout)
         t_notebooks = time.perf_counter() - t0
         t0 = time.perf_counter()
         title = (f"{corpus.name}: η = {params.eta:g}, seq_length = {params.seq}, m = {params.m}, "

@@ -28,7 +28,7 @@ from pathlib import Path
 from . import render
 from .corpus import Corpus, CorpusError, load_corpus
 from .iorw import atomic_write
-from .report import NOTEBOOK_DIR, Params, ReportError, dir_name, make_report
+from .report import Params, ReportError, dir_name, make_report
 from .rundir import load_run, run_name
 from .train import CHECKPOINT, ConfigError, Run
 
@@ -140,12 +140,12 @@ class SweepResult:
 
 
 def _make_one(params: Params, reports: Path, force: bool, resume: bool, formats: tuple[str, ...],
-              notebooks: Path) -> tuple[Path, float, bool]:
+              notebooks: Path | None, time_limits: dict) -> tuple[Path, float, bool]:
     """In a worker: one report without progress bar or log; its path, seconds, and whether the run was cached."""
     t0 = time.perf_counter()
     messages = []
     path = make_report(params, reports, force=force, resume=resume, formats=formats, notebooks=notebooks,
-                       log=messages.append, progress=False)
+                       log=messages.append, progress=False, **time_limits)
     return path, time.perf_counter() - t0, any(m.startswith("reusing the run") for m in messages)
 
 
@@ -177,7 +177,8 @@ def _one_line(err: Exception) -> str:
 
 def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: int | None = None,
                force: bool = False, resume: bool = False, formats: tuple[str, ...] = ("html",),
-               notebooks: Path = NOTEBOOK_DIR, log=lambda msg: print(msg, file=sys.stderr)) -> SweepResult:
+               notebooks: Path | None = None, time_limits: dict | None = None,
+               log=lambda msg: print(msg, file=sys.stderr)) -> SweepResult:
     """Everything `make sweep` does: check every combination, make their reports in parallel, compare them.
 
     Bad input raises ConfigError or CorpusError before anything runs.  A failing combination is logged and
@@ -207,7 +208,7 @@ def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: i
                 resume_it = resume and (reports / dir_name(params, corpus) / CHECKPOINT).exists()
                 try:
                     running[pool.submit(_make_one, params, reports, force, resume_it, tuple(formats),
-                                        Path(notebooks))] = params
+                                        notebooks, time_limits or {})] = params
                     return
                 except BrokenProcessPool as err:     # a worker was killed (out of memory?): nothing more starts
                     fail(params, err)

@@ -4,7 +4,10 @@ name, and the previous good report untouched."""
 import errno
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -12,6 +15,7 @@ import pytest
 
 from labrnn import iorw, report
 from labrnn.cli import main
+from labrnn.execute import notebook_dir
 
 TEXT = "And God said, Let there be light: and there was light. And God saw the light, that it was good.\n" * 40
 TINY = ["--eta", "0.1", "--seq", "10", "--m", "8", "--steps", "200", "--sample-every", "100",
@@ -63,18 +67,18 @@ def test_disk_full_while_writing_the_report(good, monkeypatch, capsys):
 def _notebooks_with(tmp_path: Path, name: str, cell: str, at: int | None = None) -> Path:
     """A copy of the report's notebooks with one code cell inserted into notebook `name` (mid-way by default)."""
     notebooks = tmp_path / "notebooks"
-    shutil.copytree(report.NOTEBOOK_DIR, notebooks)
+    shutil.copytree(notebook_dir(), notebooks)
     nb = nbformat.read(notebooks / name, as_version=4)
     nb.cells.insert(len(nb.cells) // 2 if at is None else at, nbformat.v4.new_code_cell(cell))
     nbformat.write(nb, notebooks / name)
     return notebooks
 
 
-def _make_report(corpus: Path, run_dir: Path, notebooks: Path) -> Path:
+def _make_report(corpus: Path, run_dir: Path, notebooks: Path, **options) -> Path:
     """The TINY report, made in this process from the given notebooks."""
     return report.make_report(report.Params(eta=0.1, seq=10, m=8, steps=200, sample_every=100, sample_until=200,
                                             sample_len=40, best_len=80, grad_m=3, data=str(corpus)),
-                              run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False)
+                              run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False, **options)
 
 
 def test_kernel_dies_mid_run(good, tmp_path, capsys):
@@ -169,3 +173,36 @@ def test_a_killed_build_is_cleaned_up(good):
     (orphan / "2-training.ipynb").write_text("{}")
     assert main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
     assert not orphan.exists() and _leftovers(run_dir) == []
+
+
+@pytest.mark.parametrize("prefer_env", [None, "0"])
+def test_a_decoy_python3_kernelspec_changes_nothing(good, tmp_path, monkeypatch, prefer_env):
+    """A course image's or conda base's `python3` kernelspec, earlier on JUPYTER_PATH, is never used."""
+    corpus, run_dir, _ = good
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(bare / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (decoy)", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    if prefer_env is not None:
+        monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", prefer_env)
+    from jupyter_client.kernelspec import KernelSpecManager
+    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == str(bare / "bin" / "python")  # it is a decoy
+    notebooks = _notebooks_with(tmp_path, "1-gradient-check.ipynb",
+                                f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable", at=1)
+    assert _make_report(corpus, run_dir, notebooks).exists()
+
+
+def test_a_cell_past_its_time_limit_fails_its_notebook(good, tmp_path):
+    corpus, run_dir, before = good
+    notebooks = _notebooks_with(tmp_path, "2-training.ipynb", "import time\ntime.sleep(60)  # a kernel that hangs")
+    t0 = time.monotonic()
+    with pytest.raises(report.ReportError, match=r"notebook 2-training.ipynb failed: cell In \[\d+\] "
+                                                 r"\('import time'\) did not finish within 3 s \(CELL_TIMEOUT"):
+        _make_report(corpus, run_dir, notebooks, cell_timeout=3)
+    assert time.monotonic() - t0 < 45
+    assert (run_dir / "report.html").read_bytes() == before
+    assert _leftovers(run_dir) == []

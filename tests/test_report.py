@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from labrnn import render, report
+from labrnn.execute import notebook_dir
 from labrnn.cli import main
 
 TEXT = ("In the beginning God created the heaven and the earth. And the earth was without form, and void; "
@@ -152,7 +153,7 @@ def test_make_report_maps_variables_to_flags(tmp_path):
 
 def test_a_failing_notebook_leaves_no_report(corpus_file, tmp_path):
     notebooks = tmp_path / "notebooks"
-    shutil.copytree(report.NOTEBOOK_DIR, notebooks)
+    shutil.copytree(notebook_dir(), notebooks)
     broken = notebooks / "3-text-evolution.ipynb"
     nb = nbformat.read(broken, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('boom')"))

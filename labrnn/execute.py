@@ -1,0 +1,73 @@
+"""Executing the notebooks: papermill, in this interpreter, over private sockets, within time limits.
+
+The engine that makes it so is `labrnn.engine`, imported only when notebooks run (papermill and
+nbclient take a second or two to import):
+
+- The kernel is always `sys.executable`: the user's kernelspecs (a `python3` of
+  a course image or a conda base earlier on JUPYTER_PATH) are never consulted,
+  so the notebooks see the labrnn that runs the report.
+- It talks over Unix sockets at a fresh path, not TCP ports: jupyter_client
+  picks a port by binding and releasing it, so kernels started side by side
+  (a sweep, two `make report`s) could race for one.
+- Starting the kernel and each cell have time limits, so a kernel that stops
+  answering fails its notebook instead of hanging the report.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+NOTEBOOKS = ("1-gradient-check.ipynb", "2-training.ipynb", "3-text-evolution.ipynb", "4-best-model.ipynb")
+START_TIMEOUT = 120         # seconds for a kernel to start and answer
+CELL_TIMEOUT = 600          # seconds for one cell: a 10-epoch run on a 100 MB corpus plots in well under that
+
+
+def notebook_dir() -> Path:
+    """The notebooks: inside the installed package (a wheel), or the checkout's notebooks/ (editable)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "notebooks"
+    return packaged if packaged.is_dir() else here.parent / "notebooks"
+
+
+class NotebookFailed(Exception):
+    """A notebook stopped with an error: which one, and where."""
+
+    def __init__(self, name: str, detail: str):
+        super().__init__(name, detail)
+        self.name, self.detail = name, detail
+
+
+def execute(notebooks: Path, out: Path, parameters: dict, cwd: Path, *,
+            start_timeout: int = START_TIMEOUT, cell_timeout: int = CELL_TIMEOUT) -> list[tuple[str, float]]:
+    """Run the notebooks with papermill into `out`, in order; the seconds each took."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from .engine import ENGINE, CellTimeout, kernel_config
+    times = []
+    for name in NOTEBOOKS:
+        t0 = time.perf_counter()
+        try:
+            papermill.execute_notebook(notebooks / name, out / name, parameters=parameters, engine_name=ENGINE,
+                                       kernel_name="labrnn", progress_bar=False, cwd=str(cwd),
+                                       request_save_on_cell_execute=False, config=kernel_config(),
+                                       start_timeout=start_timeout, execution_timeout=cell_timeout)
+        except PapermillExecutionError as err:
+            raise NotebookFailed(name, f"cell In [{err.exec_count}] ({_first_line(err.source)!r}) raised "
+                                       f"{err.ename}: {_first_line(err.evalue)}") from None
+        except CellTimeout as err:
+            where = (f"cell In [{err.cell.get('execution_count')}] ({_first_line(err.cell.source)!r})"
+                     if err.cell is not None else "a cell")
+            raise NotebookFailed(name, f"{where} did not finish within {err.limit:,} s "
+                                       "(CELL_TIMEOUT, --cell-timeout)") from None
+        except Exception as err:                      # a dead kernel, a kernel that never started, ...
+            detail = f"{type(err).__name__}: {_first_line(str(err))}"
+            if "didn't respond" in str(err):
+                detail += f" (START_TIMEOUT, --start-timeout: {start_timeout:,} s)"
+            raise NotebookFailed(name, detail) from None
+        times.append((name, time.perf_counter() - t0))
+    return times
+
+
+def _first_line(text: str | None) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
