@@ -8,6 +8,8 @@ import pytest
 
 from labrnn.cli import main
 
+pytestmark = pytest.mark.fast
+
 
 def _run(argv, capsys):
     with pytest.raises(SystemExit) as exc:

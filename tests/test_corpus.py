@@ -7,6 +7,8 @@ import pytest
 from labrnn import CorpusError, load_corpus
 from labrnn.corpus import DecodingWarning
 
+pytestmark = pytest.mark.fast
+
 KJV_SHA256 = "91b6b57d1737a042200a6808220c78b1f3e6c2fb1670af8ca354c5ba131d1ae8"
 
 

@@ -6,6 +6,8 @@ import labrnn
 from labrnn import evaluate
 from labrnn.model import init_params
 
+pytestmark = pytest.mark.fast
+
 
 def test_words_by_hand():
     vocab = evaluate.vocabulary("And God said, Let there be light: and there was light.")

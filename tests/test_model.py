@@ -8,6 +8,8 @@ from labrnn import kernels, reference
 from labrnn.gradcheck import MAX_ABS, MAX_REL
 from labrnn.model import NAMES, init_params, loss_and_grads
 
+pytestmark = pytest.mark.fast
+
 
 def _problem(rng, K=30, m=20, T=25, h_scale=0.3, sigma=0.1):
     params = init_params(K, m, sigma, rng)

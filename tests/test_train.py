@@ -8,6 +8,8 @@ from labrnn import Config, ConfigError
 from labrnn.train import _engine, adagrad_update
 from labrnn.model import NAMES, init_params
 
+pytestmark = pytest.mark.fast
+
 SMALL = dict(m=30, steps=600, sample_every=200, sample_len=50, best_len=80)
 
 
