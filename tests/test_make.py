@@ -150,3 +150,11 @@ def test_a_directory_that_is_no_venv_is_never_removed(tmp_path):
     r = venv_sh(tmp_path, str(mine), sys.executable)
     assert r.returncode == 2 and "is not a virtual environment" in r.stderr
     assert (mine / "thesis.tex").read_text() == "years of work"
+
+
+def test_a_python_that_does_not_run_is_named_with_the_ones_that_do(tmp_path):
+    shim = script(tmp_path / "python3.13", "echo 'pyenv: python3.13: command not found' >&2; exit 127")
+    r = venv_sh(tmp_path, str(tmp_path / "v"), str(shim))
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
+    assert f"PYTHON={shim} does not run" in r.stderr and "supported ones here: " in r.stderr
+    assert not (tmp_path / "v").exists()

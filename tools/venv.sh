@@ -31,7 +31,9 @@ stamp=$venv/.installed
 have=$(version "$venv/bin/python" || true)
 if [ -n "$asked" ]; then
     want=$(version "$asked") || {
-        say "PYTHON=$asked does not run; name a Python 3.11 to 3.13, e.g. make report PYTHON=python3.12"; exit 2; }
+        here=$(found | tr '\n' ';' | sed 's/;$//; s/;/; /g')
+        say "PYTHON=$asked does not run (an inactive pyenv shim?); supported ones here: ${here:-none}"
+        exit 2; }
     supported "$want" || {
         say "PYTHON=$asked is Python $want; labrnn supports 3.11 to 3.13: make report PYTHON=python3.12"; exit 2; }
     python=$asked
