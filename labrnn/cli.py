@@ -16,8 +16,8 @@ from pathlib import Path
 
 from . import __version__
 from .corpus import CorpusError, load_corpus
-from .gradcheck import gradcheck
 from .execute import CELL_TIMEOUT, START_TIMEOUT
+from .gradcheck import gradcheck
 from .report import FORMATS, Params, ReportError, make_report
 from .rundir import run_name, save_run
 from .sweep import SWEPT, cores, grid, make_sweep
@@ -259,6 +259,10 @@ def cmd_gradcheck(args, fail) -> int:
     return 0 if result.passed else 1
 
 
+def _time_limits(args) -> dict:
+    return {"start_timeout": args.start_timeout, "cell_timeout": args.cell_timeout}
+
+
 def cmd_report(args, fail) -> int:
     try:
         params = Params(**{k: getattr(args, k) for k in
@@ -273,10 +277,6 @@ def cmd_report(args, fail) -> int:
         return 1
     print(path)
     return 0
-
-
-def _time_limits(args) -> dict:
-    return {"start_timeout": args.start_timeout, "cell_timeout": args.cell_timeout}
 
 
 def cmd_sweep(args, fail) -> int:
@@ -300,7 +300,7 @@ SWITCH = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": Fa
 def from_make(command: str, sub: argparse.ArgumentParser, words: list[str]) -> list[str]:
     """make's NAME=VALUE words as the command's flags: ETA=0.1 -> --eta=0.1, FORCE=1 -> --force.
 
-    `--flag=value` binds the value whatever it holds (a leading dash, quotes, a newline); an empty
+    `--flag=value` binds the value whatever it holds (a leading dash, quotes, spaces); an empty
     value leaves the setting at its default; a name the command has no flag for is refused.
     """
     flags = {opt: action for action in sub._actions for opt in action.option_strings
