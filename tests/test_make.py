@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.fast
 
 
-def make(*args, cwd=ROOT, env=None):
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=120)
+def make(*args):
+    """make as a user runs it: not as a sub-make of `make test` (whose MAKELEVEL and MAKEFLAGS it would inherit)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
 
 
 @pytest.fixture
