@@ -132,14 +132,6 @@ def test_format_takes_space_separated_names():
     assert parser.parse_args(["report", "--format", "pdf"]).format == ("pdf",)
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_make_passes_format_as_one_argument():
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(["make", "-n", "-C", str(root), "report", "FORMAT=html pdf"],
-                          capture_output=True, text=True)
-    assert "--format 'html pdf'" in done.stdout
-
-
 def test_a_latex_error_is_one_line_and_leaves_no_pdf(tmp_path):
     require("xelatex")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Broken\n\n## Section"),
