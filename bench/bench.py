@@ -25,7 +25,7 @@ def measure(contender: str, steps: int) -> dict:
 
     import labrnn
     from labrnn import reference
-    from labrnn.train import Config, train
+    from labrnn import Settings, train
 
     corpus = labrnn.load_corpus()
     if contender == "naive":
@@ -35,9 +35,9 @@ def measure(contender: str, steps: int) -> dict:
         reference.train_steps(params, corpus.data.astype(np.int64), steps)
         rate = steps / (time.perf_counter() - t0)
     else:
-        config = Config(steps=steps, sample_every=10 ** 9, sample_len=1, best_len=1)
-        train(corpus, Config(steps=10, sample_len=1, best_len=1), progress=False, engine=contender)
-        rate = train(corpus, config, progress=False, engine=contender).steps_per_second
+        settings = Settings(steps=steps, sample_every=10 ** 9, sample_len=1, best_len=1, engine=contender)
+        train(corpus, Settings(steps=10, sample_len=1, best_len=1, engine=contender), progress=False)
+        rate = train(corpus, settings, progress=False).steps_per_second
     return {"steps_per_second": rate,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -47,7 +47,7 @@ def big_corpus(path: str) -> dict:
     import labrnn
     t0 = time.perf_counter()
     corpus = labrnn.load_corpus(path)
-    trainer = labrnn.Trainer(corpus, labrnn.Config(steps=2_000, sample_every=1_000))
+    trainer = labrnn.Trainer(corpus, labrnn.Settings(steps=2_000, sample_every=1_000))
     load = time.perf_counter() - t0
     trainer.run(progress=False)
     return {"load_seconds": load, "size": corpus.size,

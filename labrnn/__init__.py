@@ -5,11 +5,12 @@ from .corpus import Corpus, CorpusError, load_corpus
 from .gradcheck import GradCheck, gradcheck
 from .model import init_params, loss_and_grads
 from .sample import synthesize
-from .train import CheckpointError, Config, ConfigError, Run, Trainer, train
-from .rundir import RunDirError, load_run, save_run
+from .settings import ConfigError, Settings
+from .train import Best, CheckpointError, Run, Sample, Trainer, train
+from .rundir import RunDir, RunDirError
 
 __all__ = [
-    "CheckpointError", "Config", "ConfigError", "Corpus", "CorpusError", "GradCheck", "Run", "RunDirError",
-    "gradcheck", "init_params", "load_corpus", "load_run", "loss_and_grads", "save_run",
-    "synthesize", "train", "Trainer",
+    "Best", "CheckpointError", "ConfigError", "Corpus", "CorpusError", "GradCheck", "Run", "RunDir", "RunDirError",
+    "Sample", "Settings", "Trainer", "gradcheck", "init_params", "load_corpus", "loss_and_grads", "synthesize",
+    "train",
 ]

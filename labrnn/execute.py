@@ -1,6 +1,6 @@
 """Executing the notebooks: papermill, in this interpreter, over private sockets, within time limits.
 
-The engine that makes it so is `labrnn.engine`, imported only when notebooks run (papermill and
+The engine that makes it so is `labrnn.papermill_engine`, imported only when notebooks run (papermill and
 nbclient take a second or two to import):
 
 - The kernel is always `sys.executable`: the user's kernelspecs (a `python3` of
@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 
 NOTEBOOKS = ("1-gradient-check.ipynb", "2-training.ipynb", "3-text-evolution.ipynb", "4-best-model.ipynb")
-START_TIMEOUT = 120         # seconds for a kernel to start and answer
-CELL_TIMEOUT = 600          # seconds for one cell: a 10-epoch run on a 100 MB corpus plots in well under that
 
 
 def notebook_dir() -> Path:
@@ -38,12 +36,12 @@ class NotebookFailed(Exception):
 
 
 def execute(notebooks: Path, out: Path, parameters: dict, cwd: Path, *,
-            start_timeout: int = START_TIMEOUT, cell_timeout: int = CELL_TIMEOUT) -> list[tuple[str, float]]:
+            start_timeout: int, cell_timeout: int) -> list[tuple[str, float]]:
     """Run the notebooks with papermill into `out`, in order; the seconds each took."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from .engine import ENGINE, CellTimeout, kernel_config
+    from .papermill_engine import ENGINE, CellTimeout, kernel_config
     times = []
     for name in NOTEBOOKS:
         t0 = time.perf_counter()

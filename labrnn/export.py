@@ -62,22 +62,23 @@ def with_toc(body: str) -> str:
 
 def _entry(run_dir: Path) -> dict | None:
     """What the index shows of one report, or None when the directory holds no finished report."""
+    from .rundir import RunDir, RunDirError
+    rd = RunDir(run_dir)
+    key = rd.read_key()
+    if key is None or not (rd / RunDir.REPORT).exists():
+        return None
     try:
-        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        key = json.loads((run_dir / "key.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        run = rd.load_run()
+        date_shown = datetime.fromisoformat(key.trained_at).strftime("%Y-%m-%d %H:%M")
+    except (RunDirError, ValueError, TypeError):
         return None
-    if not (run_dir / "report.html").exists():
-        return None
-    p = record["params"]
-    return {"name": run_dir.name, "href": f"{run_dir.name}/report.html", "corpus": record["corpus"]["name"],
-            "pdf": f"{run_dir.name}/report.pdf" if (run_dir / "report.pdf").exists() else None,
-            "eta": f"{p['eta']:g}", "seq": p["seq_length"], "m": p["m"], "sigma": f"{p['sigma']:g}",
-            "length": f"{p['epochs']} epochs" if p.get("epochs") else f"{record['steps_done']:,} steps",
-            "seed": p["seed"], "min_loss": f"{record['best']['smooth_loss']:.2f}",
-            "min_step": f"{record['best']['step']:,}", "date": key.get("trained_at", ""),
-            "date_shown": datetime.fromisoformat(key["trained_at"]).strftime("%Y-%m-%d %H:%M")
-            if key.get("trained_at") else ""}
+    s = run.settings
+    return {"name": rd.name, "href": f"{rd.name}/{RunDir.REPORT}", "corpus": run.corpus["name"],
+            "pdf": f"{rd.name}/{RunDir.PDF}" if (rd / RunDir.PDF).exists() else None,
+            "eta": f"{s.eta:g}", "seq": s.seq_length, "m": s.m, "sigma": f"{s.sigma:g}",
+            "length": f"{s.epochs} epochs" if s.epochs else f"{run.steps_done:,} steps",
+            "seed": s.seed, "min_loss": f"{run.best.smooth_loss:.2f}", "min_step": f"{run.best.step:,}",
+            "date": key.trained_at, "date_shown": date_shown}
 
 
 def _sweep_entry(sweep_dir: Path) -> dict | None:

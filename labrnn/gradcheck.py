@@ -72,6 +72,11 @@ class GradCheck:
                 "passed": self.passed,
                 "rows": [dict(vars(r), passed=r.passed) for r in self.rows]}
 
+    @classmethod
+    def from_dict(cls, doc: dict) -> "GradCheck":
+        rows = tuple(Row(r["name"], r["max_rel"], r["mean_rel"], r["max_abs"], r["mean_abs"]) for r in doc["rows"])
+        return cls(rows, doc["m"], doc["seq_length"], doc["h"], doc["seed"])
+
 
 def compare(analytic: np.ndarray, numeric: np.ndarray, name: str) -> Row:
     diff = np.abs(analytic - numeric)

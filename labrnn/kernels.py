@@ -14,11 +14,11 @@ import math
 import numpy as np
 from numba import njit
 
+from .engines import DIVERGE_FROM, DIVERGE_WINDOW
+
 # Reassociation lets LLVM vectorize the dot products; NaN and inf keep their meaning.
 # error_model="numpy" drops the per-division zero check that blocks vectorization.
-DIVERGE_FROM, DIVERGE_WINDOW = 2_000, 1_000     # see labrnn.train: when a run has diverged
 _FAST = {"reassoc", "contract"}
-
 
 
 @njit(cache=True, inline="always")
@@ -89,13 +89,7 @@ def _adagrad(theta, grad, mem, eta, clip):
 
 @njit(cache=True, error_model="numpy")
 def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_length, eta, clip, limit):
-    """Run up to n updates from step `first`; returns how many losses were computed.
-
-    It stops early, without updating, at a step whose loss is not finite or
-    (from step 2,000 on) where the mean loss of the last 1,000 steps is above
-    `limit`.  params/mems/bests are tuples (W, U, V, b, c); state is the float
-    array [pointer, epoch, smooth, best_smooth, best_step, h...], updated in place.
-    """
+    """The "numba" engine of `labrnn.engines`, on a TrainState's arrays (state is its vector)."""
     W, U, V, b, c = params
     m = W.shape[0]
     H, dA = np.empty((seq_length + 1, m)), np.empty((seq_length, m))

@@ -57,13 +57,12 @@ def png(fig: Figure, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def heldout_figure(curve: np.ndarray, samples: list[dict], seq_length: int) -> Figure:
+def heldout_figure(curve: np.ndarray, scored: list, seq_length: int) -> Figure:
     """Training and held-out loss per character on one axis: does a lower smooth loss still mean a better model?"""
     fig = Figure(figsize=(8, 3.4), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(np.arange(len(curve)), np.asarray(curve) / seq_length, lw=0.9, label="smooth training loss")
-    scored = [s for s in samples if "heldout_loss_per_char" in s]
-    ax.plot([s["step"] for s in scored], [s["heldout_loss_per_char"] for s in scored], "o-", ms=4, lw=1.2,
+    ax.plot([s.step for s in scored], [s.heldout_loss_per_char for s in scored], "o-", ms=4, lw=1.2,
             label="held-out loss")
     ax.set_xlabel("update step")
     ax.set_ylabel("loss per character (nats)")
@@ -73,11 +72,11 @@ def heldout_figure(curve: np.ndarray, samples: list[dict], seq_length: int) -> F
     return fig
 
 
-def word_share_figure(samples: list[dict]) -> Figure:
+def word_share_figure(samples: list) -> Figure:
     """The share of generated words that are words of the corpus, at every sample."""
     fig = Figure(figsize=(8, 2.8), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot([s["step"] for s in samples], [100 * s["word_share"] for s in samples], "o-", ms=4, lw=1.2)
+    ax.plot([s.step for s in samples], [100 * s.word_share for s in samples], "o-", ms=4, lw=1.2)
     ax.set_xlabel("update step")
     ax.set_ylabel("corpus words (%)")
     ax.set_ylim(0, 100)

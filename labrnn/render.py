@@ -144,23 +144,14 @@ def title_block(run, trained_at: str) -> Display:
                          rf"{escape(when, 'latex')}\par\medskip" + "\n" + boxed)
 
 
-def settings(run, grad_m: int) -> Display:
-    """Corpus and hyperparameters: everything that fixes the run's numbers."""
-    c, cfg = run.corpus, run.config
-    length = f"{cfg.epochs} epochs" if cfg.epochs is not None else f"{cfg.steps:,} steps"
-    until = "the last step" if cfg.sample_until is None else f"step {cfg.sample_until:,}"
+def settings(run) -> Display:
+    """Corpus and settings: everything that fixes the run's numbers (the schema's labelled settings)."""
+    from .settings import table_rows
+    c = run.corpus
     rows = [
         ("Corpus", f"{c['name']} ({c['path'] or 'built in'}), sha256 {c['sha256'][:12]}…"),
         ("Size", f"{c['size']:,} characters, K = {c['K']} distinct"),
-        ("Learning rate η", f"{cfg.eta:g}"),
-        ("Sequence length", f"{cfg.seq_length}"),
-        ("Hidden units m", f"{cfg.m}"),
-        ("Initial weights σ", f"{cfg.sigma:g}"),
-        ("Length", length),
-        ("Seed", f"{cfg.seed}"),
-        ("Samples", f"{cfg.sample_len} characters every {cfg.sample_every:,} steps until {until}"),
-        ("Best passage", f"{cfg.best_len:,} characters"),
-        ("Gradient check", f"m = {grad_m}"),
+        *table_rows(run.settings),
     ]
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     plain = "\n".join(f"{k}: {v}" for k, v in rows)
@@ -174,6 +165,7 @@ def timing(run) -> Display:
         ("Wall time", f"{run.wall_seconds:.1f} s, of which {run.train_seconds:.1f} s updating "
                       f"and {run.wall_seconds - run.train_seconds:.1f} s sampling"),
         ("Speed", f"{run.steps_per_second:,.0f} steps/s"),
+        ("Engine", run.settings.engine),
     ]
     if run.interrupted:
         rows.append(("Note", "the run was interrupted; it ends at the step shown"))
@@ -216,20 +208,19 @@ def marked(text: str, spans: list[list[int]], fmt: str = "html") -> str:
 
 
 def _sample(entry: dict, cls: str, title: str) -> tuple[str, str, str]:
-    parts = [f"{title} {entry['step']:,}", f"smooth loss {entry['smooth_loss']:.2f}"]
-    if "heldout_bits_per_char" in entry:
-        parts.append(f"held-out {entry['heldout_bits_per_char']:.2f} bits/char")
-    if "word_share" in entry:
-        parts.append(f"{100 * entry['word_share']:.0f}% corpus words")
+    parts = [f"{title} {entry.step:,}", f"smooth loss {entry.smooth_loss:.2f}"]
+    if getattr(entry, "heldout_bits_per_char", None) is not None:
+        parts.append(f"held-out {entry.heldout_bits_per_char:.2f} bits/char")
+    parts.append(f"{100 * entry.word_share:.0f}% corpus words")
     heading = " · ".join(parts)
-    body = marked(entry["text"], entry.get("word_spans", []))
-    html_ = (f'<article class="sample" id="{cls}-{entry["step"]}"><h4 class="sample-heading">'
+    body = marked(entry.text, entry.word_spans)
+    html_ = (f'<article class="sample" id="{cls}-{entry.step}"><h4 class="sample-heading">'
              f'{html.escape(heading)}</h4><pre class="generated {cls}">{body}</pre></article>')
     # in a group where the block may not start a page, so a heading never ends one
     latex = (r"\par\medskip{\csname @beginparpenalty\endcsname=10000 \noindent"
              rf"{{\small\textbf{{{escape(heading, 'latex')}}}}}\par\nopagebreak" + "\n"
-             + verbatim(marked(entry["text"], entry.get("word_spans", []), "latex"), small=True) + "}\n")
-    return html_, f"{heading}\n{escape(entry['text'], 'plain')}", latex
+             + verbatim(marked(entry.text, entry.word_spans, "latex"), small=True) + "}\n")
+    return html_, f"{heading}\n{escape(entry.text, 'plain')}", latex
 
 
 def samples(run) -> Display:
@@ -247,16 +238,16 @@ def best_passage(run) -> Display:
 
 def evolution_table(run) -> Display:
     """The numbers behind "after 30,000 updates we begin to see English words", one row per sample."""
-    heldout = "heldout_loss_per_char" in (run.samples[0] if run.samples else {})
+    heldout = bool(run.samples) and run.samples[0].heldout_loss_per_char is not None
     head = ["step", "smooth loss", "per character"]
     head += ["held-out nats/char", "held-out bits/char"] if heldout else []
     head += ["corpus words"]
     rows = []
     for s in run.samples:
-        row = [f"{s['step']:,}", f"{s['smooth_loss']:.2f}", f"{s['smooth_loss'] / run.config.seq_length:.3f}"]
+        row = [f"{s.step:,}", f"{s.smooth_loss:.2f}", f"{s.smooth_loss / run.settings.seq_length:.3f}"]
         if heldout:
-            row += [f"{s['heldout_loss_per_char']:.3f}", f"{s['heldout_bits_per_char']:.3f}"]
-        rows.append(row + [f"{100 * s['word_share']:.0f}%"])
+            row += [f"{s.heldout_loss_per_char:.3f}", f"{s.heldout_bits_per_char:.3f}"]
+        rows.append(row + [f"{100 * s.word_share:.0f}%"])
     caption = ("Table 2: at every sample, the smooth training loss, the loss on held-out text"
                if heldout else "Table 2: at every sample, the smooth training loss")
     caption += " and the share of generated words that are words of the corpus."
@@ -276,28 +267,28 @@ def figure(png: bytes, caption: str, alt: str) -> Display:
 def loss_plot(run) -> Display:
     """Figure 1: the smooth loss of every update step (matplotlib is imported only here)."""
     from . import plots
-    fig = plots.loss_figure(run.curve, run.epoch_boundaries, run.config.seq_length)
+    fig = plots.loss_figure(run.curve, run.epoch_boundaries, run.settings.seq_length)
     b = run.best
     epochs = (f" over {run.epochs_done:g} epochs (dashed lines mark where each new one begins)"
               if run.epoch_boundaries else "")
     caption = (f"Figure 1: smooth loss at each of the {run.steps_done:,} update steps{epochs}. "
-               f"Its minimum, {b['smooth_loss']:.2f}, is reached at step {b['step']:,}.")
+               f"Its minimum, {b.smooth_loss:.2f}, is reached at step {b.step:,}.")
     return figure(plots.png(fig), caption, alt="smooth loss against update step")
 
 
 def heldout_plot(run) -> Display:
     """Figure 2: training against held-out loss per character."""
     from . import plots
-    scored = [s for s in run.samples if "heldout_loss_per_char" in s]
+    scored = [s for s in run.samples if s.heldout_loss_per_char is not None]
     if not scored:
         text = "This run held no text out (holdout 0), so there is no held-out loss."
         return Display(f"<p>{text}</p>", "no held-out loss (holdout 0)", latex=escape(text, "latex") + "\n")
     last = scored[-1]
-    fig = plots.heldout_figure(run.curve, run.samples, run.config.seq_length)
+    fig = plots.heldout_figure(run.curve, scored, run.settings.seq_length)
     caption = (f"Figure 2: smooth training loss per character and loss on held-out text (the corpus's last "
-               f"{100 * run.config.holdout:g}%, never trained on), in nats; the right axis reads bits. At step "
-               f"{last['step']:,} the held-out loss is {last['heldout_loss_per_char']:.3f} nats "
-               f"({last['heldout_bits_per_char']:.3f} bits) per character.")
+               f"{100 * run.settings.holdout:g}%, never trained on), in nats; the right axis reads bits. At step "
+               f"{last.step:,} the held-out loss is {last.heldout_loss_per_char:.3f} nats "
+               f"({last.heldout_bits_per_char:.3f} bits) per character.")
     return figure(plots.png(fig), caption, alt="training and held-out loss per character against update step")
 
 

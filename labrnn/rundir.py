@@ -1,28 +1,50 @@
-"""A run on disk: `run.json` (everything a reader or a report needs) beside
-`run.npz` (the smooth-loss curve of every step and the best parameters).
+"""A run directory and every file in it, owned by one class.
 
-Both are written under temporary names and renamed, so a directory never holds
-a half-written run.
+    run.json        everything a reader or a report needs       RunDir.save_run / load_run
+    run.npz         the smooth loss of every step, best W..c    (with run.json)
+    checkpoint.npz  the trainer's whole state, to resume        save_checkpoint / resume
+    gradcheck.json  the gradient check                          save_gradcheck / load_gradcheck
+    key.json        the cache key the run was made under        save_key / read_key (written last)
+    .lock           held while the run is made or reused        lock
+    *.ipynb, report.html, report.pdf                            the report (labrnn.pipeline)
+    failed/         the notebooks of the last failed render     keep_failed
+    .build-<pid>-*  a render in progress                        staging
+
+Every file is written under a temporary name and renamed, so the directory
+never holds half of one; readers get typed records, and one exception,
+RunDirError or CheckpointError, for a file that is missing or damaged.
 """
 from __future__ import annotations
 
 import json
+import os
 import platform
-from dataclasses import asdict
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .gradcheck import GradCheck
 from .iorw import DAMAGED, atomic_write
 from .model import NAMES
-from .train import Config, Run
-
-JSON, NPZ = "run.json", "run.npz"
+from .settings import Settings
+from .train import Best, CheckpointError, Run, Sample, Trainer
 
 
 class RunDirError(ValueError):
     """A run directory that is missing or damaged."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """key.json: the cache key, and how to tell cheaply that the corpus file has not changed since."""
+    key: dict
+    data: str | None
+    data_stamp: list | None
+    trained_at: str
 
 
 def versions() -> dict:
@@ -34,10 +56,10 @@ def versions() -> dict:
 def run_record(run: Run) -> dict:
     """The run.json document."""
     return {
-        "params": asdict(run.config),
+        "params": run.settings.numbers(),
         "corpus": run.corpus,
-        "samples": run.samples,
-        "best": run.best,
+        "samples": [s.to_dict() for s in run.samples],
+        "best": run.best.to_dict(),
         "steps_done": run.steps_done,
         "epochs_done": run.epochs_done,
         "steps_per_epoch": run.steps_per_epoch,
@@ -50,49 +72,147 @@ def run_record(run: Run) -> dict:
         "train_seconds": round(run.train_seconds, 3),
         "steps_per_second": round(run.steps_per_second, 1),
         "versions": versions(),
-        **run.extra,
+        "holdout": {"share": run.settings.holdout, "train_chars": run.train_chars,
+                    "heldout_chars_scored": run.heldout_chars_scored},
+        "eval_seconds": run.eval_seconds,
     }
 
 
-def save_run(run: Run, out: str | Path) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    arrays = {"curve": run.curve, **{f"best_{k}": v for k, v in run.best_params.items()}}
-    atomic_write(out / NPZ, lambda fh: np.savez_compressed(fh, **arrays))
-    text = json.dumps(run_record(run), indent=1, ensure_ascii=False) + "\n"
-    atomic_write(out / JSON, lambda fh: fh.write(text.encode("utf-8")))
-    return out
+class RunDir:
+    RUN, ARRAYS, CHECKPOINT, GRADCHECK, KEY, LOCK = "run.json", "run.npz", "checkpoint.npz", "gradcheck.json", \
+        "key.json", ".lock"
+    REPORT, PDF, FAILED = "report.html", "report.pdf", "failed"
 
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
 
-def load_run(path: str | Path) -> Run:
-    """Read a run directory back into a `Run`."""
-    path = Path(path)
-    try:
-        record = json.loads((path / JSON).read_text(encoding="utf-8"))
-        with np.load(path / NPZ) as npz:
-            curve = npz["curve"]
-            best_params = {k: npz[f"best_{k}"] for k in NAMES}
-        config = Config(**record["params"])
-    except FileNotFoundError as err:
-        raise RunDirError(f"no complete run in {path} ({Path(err.filename).name} is missing)") from None
-    except DAMAGED as err:
-        raise RunDirError(f"the run in {path} is damaged ({err}); train it again") from None
-    known = {"params", "corpus", "samples", "best", "steps_done", "epochs_done", "steps_per_epoch",
-             "epoch_boundaries", "interrupted", "diverged", "initial_smooth_loss", "final_smooth_loss",
-             "wall_seconds", "train_seconds", "steps_per_second", "versions"}
-    return Run(
-        config=config, corpus=record["corpus"], curve=curve, samples=record["samples"],
-        best=record["best"], best_params=best_params, steps_done=record["steps_done"],
-        epochs_done=record["epochs_done"], steps_per_epoch=record["steps_per_epoch"],
-        interrupted=record["interrupted"], diverged=record.get("diverged"),
-        wall_seconds=record["wall_seconds"], train_seconds=record["train_seconds"],
-        extra={k: v for k, v in record.items() if k not in known},
-    )
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
 
+    def __str__(self) -> str:
+        return str(self.path)
 
-def run_name(config: Config, corpus: dict) -> str:
-    """A readable directory name: corpus, its sha256 prefix, the hyperparameters and the seed."""
-    slug = "".join(ch if ch.isalnum() else "-" for ch in corpus["name"].lower()).strip("-")[:24]
-    length = f"ep{config.epochs}" if config.epochs is not None else f"st{config.steps}"
-    return (f"{slug}-{corpus['sha256'][:8]}_eta{config.eta:g}_seq{config.seq_length}_m{config.m}"
-            f"_sigma{config.sigma:g}_{length}_seed{config.seed}")
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def make(self) -> "RunDir":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def lock(self):
+        """Held while a run is made or reused: a second report with the same key waits, then reuses."""
+        from filelock import FileLock
+        return FileLock(self / self.LOCK)
+
+    def _write_json(self, name: str, doc: dict) -> None:
+        text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+        atomic_write(self / name, lambda fh: fh.write(text.encode("utf-8")))
+
+    def remove(self, *names: str) -> None:
+        for name in names:
+            (self / name).unlink(missing_ok=True)
+
+    # -- the run --------------------------------------------------------------------------------------------
+    def save_run(self, run: Run) -> None:
+        self.make()
+        arrays = {"curve": run.curve, **{f"best_{k}": v for k, v in run.best_params.items()}}
+        atomic_write(self / self.ARRAYS, lambda fh: np.savez_compressed(fh, **arrays))
+        self._write_json(self.RUN, run_record(run))
+
+    def load_run(self) -> Run:
+        try:
+            record = json.loads((self / self.RUN).read_text(encoding="utf-8"))
+            with np.load(self / self.ARRAYS) as npz:
+                curve = npz["curve"]
+                best_params = {k: npz[f"best_{k}"] for k in NAMES}
+            return Run(
+                settings=Settings(**record["params"]), corpus=record["corpus"], curve=curve,
+                samples=[Sample(**s) for s in record["samples"]], best=Best(**record["best"]),
+                best_params=best_params, steps_done=record["steps_done"], epochs_done=record["epochs_done"],
+                steps_per_epoch=record["steps_per_epoch"], interrupted=record["interrupted"],
+                diverged=record.get("diverged"), wall_seconds=record["wall_seconds"],
+                train_seconds=record["train_seconds"], eval_seconds=record.get("eval_seconds", 0.0),
+                train_chars=record["holdout"]["train_chars"],
+                heldout_chars_scored=record["holdout"]["heldout_chars_scored"])
+        except FileNotFoundError as err:
+            raise RunDirError(f"no complete run in {self} ({Path(err.filename).name} is missing)") from None
+        except DAMAGED as err:
+            raise RunDirError(f"the run in {self} is damaged ({err}); train it again") from None
+
+    # -- the checkpoint -------------------------------------------------------------------------------------
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self / self.CHECKPOINT).exists()
+
+    def save_checkpoint(self, trainer: Trainer) -> None:
+        arrays, meta = trainer.checkpoint()
+        arrays["meta"] = np.array(json.dumps(meta))
+        atomic_write(self / self.CHECKPOINT, lambda fh: np.savez(fh, **arrays))
+
+    def checkpoint_meta(self) -> dict:
+        if not self.has_checkpoint:
+            raise CheckpointError(f"no checkpoint in {self}: start the run again instead of resuming")
+        try:
+            with np.load(self / self.CHECKPOINT) as npz:
+                meta = json.loads(str(npz["meta"]))
+            Settings(**meta["settings"])
+            return meta
+        except (*DAMAGED, ValueError) as err:
+            raise CheckpointError(f"the checkpoint in {self} is damaged or of another version ({err}): "
+                                  "start again") from None
+
+    def resume(self, corpus) -> Trainer:
+        """The trainer exactly as the checkpoint left it."""
+        meta = self.checkpoint_meta()
+        try:
+            with np.load(self / self.CHECKPOINT) as npz:
+                return Trainer.restore(corpus, npz, meta, str(self))
+        except DAMAGED as err:
+            raise CheckpointError(f"the checkpoint in {self} is damaged ({err}): start again") from None
+
+    # -- the gradient check and the key ---------------------------------------------------------------------
+    def save_gradcheck(self, check: GradCheck) -> None:
+        self._write_json(self.GRADCHECK, check.to_dict())
+
+    def load_gradcheck(self) -> GradCheck:
+        try:
+            return GradCheck.from_dict(json.loads((self / self.GRADCHECK).read_text(encoding="utf-8")))
+        except DAMAGED as err:
+            raise RunDirError(f"the gradient check in {self} is damaged or missing ({err})") from None
+
+    def save_key(self, key: Key) -> None:
+        self._write_json(self.KEY, vars(key))
+
+    def read_key(self) -> Key | None:
+        """key.json, or None when it is missing or damaged (then the run is made again)."""
+        try:
+            key = Key(**json.loads((self / self.KEY).read_text(encoding="utf-8")))
+        except (*DAMAGED, ValueError):
+            return None
+        return key if isinstance(key.key, dict) else None
+
+    # -- rendering: a staging directory per render, published by renaming --------------------------------------
+    def staging(self) -> Path:
+        """A fresh staging directory, after removing those a killed process left (its pid is in the name)."""
+        for build in self.path.glob(".build-*"):
+            try:
+                os.kill(int(build.name.split("-")[1]), 0)
+            except (ValueError, ProcessLookupError):
+                shutil.rmtree(build, ignore_errors=True)
+            except PermissionError:
+                pass                                   # alive, another user's
+        return Path(tempfile.mkdtemp(dir=self.path, prefix=f".build-{os.getpid()}-"))
+
+    def publish(self, build: Path, names) -> None:
+        """Move the finished files of a render into place, and drop an older failed render's notebooks."""
+        for name in names:
+            os.replace(build / name, self / name)
+        shutil.rmtree(self / self.FAILED, ignore_errors=True)
+
+    def keep_failed(self, build: Path) -> Path:
+        """A failed render's staging directory, kept as failed/ for the user to read."""
+        failed = self / self.FAILED
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(build, failed)
+        return failed

@@ -21,21 +21,19 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import render
-from .corpus import Corpus, CorpusError, load_corpus
+from .cache import ReportError, load_checked
+from .corpus import Corpus, CorpusError
 from .iorw import atomic_write
-from .report import Params, ReportError, dir_name, make_report
-from .rundir import load_run, run_name
-from .train import CHECKPOINT, ConfigError, Run
+from .pipeline import ReportResult, make_report
+from .rundir import RunDir
+from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
+from .train import Run
 
-SWEPT = ("eta", "seq", "m", "sigma", "seed")
-SYMBOL = {"eta": "η", "seq": "seq", "m": "m", "sigma": "σ", "seed": "seed"}
-SHORT = {"steps": "st", "epochs": "ep", "sample_every": "se", "sample_until": "su", "sample_len": "sl",
-         "best_len": "bl", "grad_m": "gm"}
 COMPARISON, RECORD = "comparison.html", "sweep.json"
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_NAME = 150
@@ -49,9 +47,9 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def label(params: Params, names=SWEPT) -> str:
+def label(settings: Settings, names=SWEPT) -> str:
     """η=0.1 seq=25: a run as the log, the legend and the passages name it (by the settings that vary)."""
-    return " ".join(f"{SYMBOL[n]}={_fmt(getattr(params, n))}" for n in names)
+    return " ".join(f"{meta(n).symbol}={_fmt(getattr(settings, n))}" for n in names)
 
 
 def _fmt(value) -> str:
@@ -59,8 +57,8 @@ def _fmt(value) -> str:
 
 
 # -- the grid -------------------------------------------------------------------
-def grid(values: dict[str, list], **fixed) -> list[Params]:
-    """One Params per combination of the swept values (each list sorted, duplicates dropped).
+def grid(values: dict[str, list], **fixed) -> list[Settings]:
+    """One Settings per combination of the swept values (each list sorted, duplicates dropped).
 
     Raises ConfigError naming the first combination whose settings cannot describe a run.
     """
@@ -70,54 +68,53 @@ def grid(values: dict[str, list], **fixed) -> list[Params]:
     for combo in itertools.product(*(sorted(set(values[n])) for n in names)):
         kw = {**fixed, **dict(zip(names, combo))}
         try:
-            params = Params(**kw)
-            params.config()
+            combos.append(Settings(**kw))
         except ConfigError as err:
-            where = " ".join(f"{SYMBOL[n]}={_fmt(kw[n])}" for n in shown)
+            where = " ".join(f"{meta(n).symbol}={_fmt(kw[n])}" for n in shown)
             raise ConfigError(f"combination {where}: {err}") from None
-        combos.append(params)
     return combos
 
 
-def varied(combos: list[Params]) -> list[str]:
+def varied(combos: list[Settings]) -> list[str]:
     """The swept settings that take more than one value (all of them if none does)."""
     names = [n for n in SWEPT if len({getattr(p, n) for p in combos}) > 1]
     return names or list(SWEPT)
 
 
-def check(combos: list[Params]) -> Corpus:
+def check(combos: list[Settings]) -> Corpus:
     """Every combination checked against the corpus before anything runs; the corpus.
 
     Raises CorpusError, or ConfigError naming the combination.
     """
-    corpus = load_corpus(combos[0].data)
     names, seen = varied(combos), {}
-    for params in combos:
+    corpus = None
+    for settings in combos:
         try:
-            params.config().check_corpus(corpus)
+            if corpus is None:
+                corpus = load_checked(settings)
+            settings.check_corpus(corpus)
         except ConfigError as err:
-            raise ConfigError(f"combination {label(params, names)}: {err}") from None
-        name = dir_name(params, corpus)
+            raise ConfigError(f"combination {label(settings, names)}: {err}") from None
+        name = settings.name(corpus.info())
         if name in seen:
-            raise ConfigError(f"combinations {label(seen[name], names)} and {label(params, names)} "
+            raise ConfigError(f"combinations {label(seen[name], names)} and {label(settings, names)} "
                               f"share the report directory {name}; give values that differ in 6 digits")
-        seen[name] = params
+        seen[name] = settings
     return corpus
 
 
-def sweep_name(combos: list[Params], corpus: Corpus) -> str:
+def sweep_name(combos: list[Settings], corpus: Corpus) -> str:
     """eta0.05-0.1_seq20-25_st20000_<corpus>-<sha8>: each swept setting with its values, the other settings
-    that differ from the report's defaults, and the corpus."""
-    default, parts = Params(), []
+    that change the numbers and differ from their defaults, and the corpus."""
+    parts = []
     for n in SWEPT:
         values = sorted({getattr(p, n) for p in combos})
-        if values != [getattr(default, n)]:
-            parts.append(n + "-".join(_fmt(v) for v in values))
-    for f in fields(Params):
-        value = getattr(combos[0], f.name)
-        if f.name in SHORT and value != getattr(default, f.name):
-            parts.append(f"{SHORT[f.name]}{_fmt(value).lower()}")
-    parts.append(run_name(combos[0].config(), corpus.info()).split("_", 1)[0])
+        if values != [DEFAULTS[n]]:
+            parts.append((meta(n).short or n) + "-".join(_fmt(v) for v in values))
+    for n, value in combos[0].numbers().items():
+        if n not in SWEPT and value != DEFAULTS[n]:
+            parts.append(f"{meta(n).short or n}{_fmt(value).lower()}")
+    parts.append(combos[0].name(corpus.info()).split("_", 1)[0])
     name = "_".join(parts)
     if len(name) > MAX_NAME:        # a long grid: stay within file-name limits, still one name per grid
         name = f"{name[:MAX_NAME - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
@@ -127,7 +124,7 @@ def sweep_name(combos: list[Params], corpus: Corpus) -> str:
 # -- running it -----------------------------------------------------------------
 @dataclass
 class Done:
-    params: Params
+    settings: Settings
     report: Path
     run: Run
 
@@ -136,17 +133,14 @@ class Done:
 class SweepResult:
     comparison: Path | None             # None when every combination failed
     done: list[Done]
-    failed: list[tuple[Params, str]]
+    failed: list[tuple[Settings, str]]
 
 
-def _make_one(params: Params, reports: Path, force: bool, resume: bool, formats: tuple[str, ...],
-              notebooks: Path | None, time_limits: dict) -> tuple[Path, float, bool]:
-    """In a worker: one report without progress bar or log; its path, seconds, and whether the run was cached."""
+def _make_one(settings: Settings, notebooks: Path | None) -> tuple[ReportResult, float]:
+    """In a worker: one report without progress bar or log, and its seconds."""
     t0 = time.perf_counter()
-    messages = []
-    path = make_report(params, reports, force=force, resume=resume, formats=formats, notebooks=notebooks,
-                       log=messages.append, progress=False, **time_limits)
-    return path, time.perf_counter() - t0, any(m.startswith("reusing the run") for m in messages)
+    result = make_report(settings, notebooks=notebooks, log=lambda msg: None, progress=False)
+    return result, time.perf_counter() - t0
 
 
 @contextmanager
@@ -163,10 +157,9 @@ def _one_blas_thread():
             os.environ.pop(k, None)
 
 
-def work(params: Params, corpus: Corpus) -> int:
+def work(s: Settings, corpus: Corpus) -> int:
     """A run's training cost in relative units: updates x characters per update x products per character."""
-    config = params.config()
-    return config.total_steps(config.split(corpus.size)) * config.seq_length * config.m * (config.m + corpus.K)
+    return s.total_steps(s.split(corpus.size)) * s.seq_length * s.m * (s.m + corpus.K)
 
 
 def _one_line(err: Exception) -> str:
@@ -175,9 +168,7 @@ def _one_line(err: Exception) -> str:
     return text if isinstance(err, (ReportError, ConfigError, CorpusError)) else f"{type(err).__name__}: {text}"
 
 
-def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: int | None = None,
-               force: bool = False, resume: bool = False, formats: tuple[str, ...] = ("html",),
-               notebooks: Path | None = None, time_limits: dict | None = None,
+def make_sweep(combos: list[Settings], *, notebooks: Path | None = None,
                log=lambda msg: print(msg, file=sys.stderr)) -> SweepResult:
     """Everything `make sweep` does: check every combination, make their reports in parallel, compare them.
 
@@ -187,8 +178,9 @@ def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: i
     """
     corpus = check(combos)
     name = sweep_name(combos, corpus)
-    reports = Path(reports).absolute()
-    jobs = max(1, min(jobs or cores(), len(combos)))
+    reports = Path(combos[0].reports).absolute()
+    combos = [replace(c, reports=str(reports)) for c in combos]
+    jobs = max(1, min(combos[0].jobs or cores(), len(combos)))
     names = varied(combos)
     log(f"sweep {name}: {len(combos)} reports, {jobs} at a time")
     done, failed = [], []
@@ -197,39 +189,37 @@ def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: i
     with _one_blas_thread(), ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = {}
 
-        def fail(params: Params, err: Exception) -> None:
-            failed.append((params, _one_line(err)))
-            log(f"[{len(done) + len(failed)}/{len(combos)}] {label(params, names)}: FAILED: {failed[-1][1]}")
+        def fail(settings: Settings, err: Exception) -> None:
+            failed.append((settings, _one_line(err)))
+            log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: FAILED: {failed[-1][1]}")
 
         def submit_next() -> None:
             """One job per free worker, none queued: Ctrl-C (which the workers get too) then stops the sweep
             at once instead of after the jobs a pool would have queued."""
-            for params in waiting:
-                resume_it = resume and (reports / dir_name(params, corpus) / CHECKPOINT).exists()
+            for settings in waiting:
+                resume_it = settings.resume and RunDir(reports / settings.name(corpus.info())).has_checkpoint
                 try:
-                    running[pool.submit(_make_one, params, reports, force, resume_it, tuple(formats),
-                                        notebooks, time_limits or {})] = params
+                    running[pool.submit(_make_one, replace(settings, resume=resume_it), notebooks)] = settings
                     return
                 except BrokenProcessPool as err:     # a worker was killed (out of memory?): nothing more starts
-                    fail(params, err)
+                    fail(settings, err)
 
         for _ in range(jobs):
             submit_next()
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                params = running.pop(future)
+                settings = running.pop(future)
                 try:
-                    path, seconds, reused = future.result()
-                    run = load_run(path.parent)
+                    result, seconds = future.result()
                 except Exception as err:        # any failure of one report: the others go on
-                    fail(params, err)
+                    fail(settings, err)
                 else:
-                    done.append(Done(params, path, run))
-                    best = run.best["smooth_loss"]
-                    log(f"[{len(done) + len(failed)}/{len(combos)}] {label(params, names)}: {seconds:.1f} s"
-                        f"{' (cached run)' if reused else ''}, min smooth loss {best:.2f} = "
-                        f"{best / params.seq:.3f} nats/char; {path}")
+                    done.append(Done(settings, result.report, result.run))
+                    best = result.run.best.smooth_loss
+                    log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: {seconds:.1f} s"
+                        f"{'' if result.trained else ' (cached run)'}, min smooth loss {best:.2f} = "
+                        f"{best / settings.seq_length:.3f} nats/char; {result.report}")
                 submit_next()
     comparison = None
     if done:
@@ -246,8 +236,8 @@ def make_sweep(combos: list[Params], reports: str | Path = "reports", *, jobs: i
 # -- the comparison -------------------------------------------------------------
 def per_char(done: Done) -> float:
     """The ranking key: minimum smooth loss per character (a run with no finite loss ranks last)."""
-    loss = done.run.best["smooth_loss"]
-    return loss / done.params.seq if math.isfinite(loss) else math.inf
+    loss = done.run.best.smooth_loss
+    return loss / done.settings.seq_length if math.isfinite(loss) else math.inf
 
 
 def figure(ranked: list[Done], names: list[str]) -> bytes:
@@ -263,24 +253,24 @@ def figure(ranked: list[Done], names: list[str]) -> bytes:
         ax.set_prop_cycle(color=colormaps["viridis"](np.linspace(0, 0.95, len(ranked))))
     tops, lows = [], []
     for d in ranked:
-        scale = d.params.seq
-        draw_curve(ax, d.run.curve, label=label(d.params, names), scale=scale, annotate=False)
+        scale = d.settings.seq_length
+        draw_curve(ax, d.run.curve, label=label(d.settings, names), scale=scale, annotate=False)
         colour = ax.get_lines()[-1].get_color()
-        scored = [s for s in d.run.samples if "heldout_loss_per_char" in s]
+        scored = [s for s in d.run.samples if s.heldout_loss_per_char is not None]
         if scored:
-            ax.plot([s["step"] for s in scored], [s["heldout_loss_per_char"] for s in scored], "o--",
+            ax.plot([s.step for s in scored], [s.heldout_loss_per_char for s in scored], "o--",
                     color=colour, ms=3.5, lw=0.7)
         y = np.asarray(d.run.curve, dtype=float) / scale
         start = len(y) // 20        # the view begins after the first 5% of steps: the fall from ln K hides the rest
-        shown = [*y[start:][np.isfinite(y[start:])], *(s["heldout_loss_per_char"] for s in scored
-                                                        if s["step"] >= start)]
+        shown = [*y[start:][np.isfinite(y[start:])], *(s.heldout_loss_per_char for s in scored
+                                                        if s.step >= start)]
         if shown:
             tops.append(max(shown))
             lows.append(min(shown))
     if tops:
         lo, hi = min(lows), max(tops)
         ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
-    if any("heldout_loss_per_char" in s for d in ranked for s in d.run.samples):
+    if any(s.heldout_loss_per_char is not None for d in ranked for s in d.run.samples):
         ax.plot([], [], "o--", color="0.4", ms=3.5, lw=0.7, label="held-out (at the samples)")
     ax.set_xlabel("update step")
     ax.set_ylabel("loss per character (nats)")
@@ -292,14 +282,14 @@ def figure(ranked: list[Done], names: list[str]) -> bytes:
 
 
 def _row(rank: int, d: Done) -> dict:
-    run, p = d.run, d.params
-    best, final = run.best["smooth_loss"], float(run.curve[-1]) if len(run.curve) else math.nan
-    scored = [s for s in run.samples if "heldout_bits_per_char" in s]
-    return {"rank": rank, "eta": f"{p.eta:g}", "seq": p.seq, "m": p.m, "sigma": f"{p.sigma:g}", "seed": p.seed,
-            "min": f"{best:.2f}", "min_step": f"{run.best['step']:,}", "min_char": f"{best / p.seq:.3f}",
-            "final": f"{final:.2f}", "final_char": f"{final / p.seq:.3f}",
-            "heldout": f"{scored[-1]['heldout_bits_per_char']:.3f}" if scored else "—",
-            "heldout_step": f"{scored[-1]['step']:,}" if scored else "",
+    run, p = d.run, d.settings
+    best, final = run.best.smooth_loss, float(run.curve[-1]) if len(run.curve) else math.nan
+    scored = [s for s in run.samples if s.heldout_bits_per_char is not None]
+    return {"rank": rank, "settings": [_fmt(getattr(p, n)) for n in SWEPT],
+            "min": f"{best:.2f}", "min_step": f"{run.best.step:,}", "min_char": f"{best / p.seq_length:.3f}",
+            "final": f"{final:.2f}", "final_char": f"{final / p.seq_length:.3f}",
+            "heldout": f"{scored[-1].heldout_bits_per_char:.3f}" if scored else "—",
+            "heldout_step": f"{scored[-1].step:,}" if scored else "",
             "speed": f"{run.steps_per_second:,.0f}", "href": f"../{d.report.parent.name}/{d.report.name}",
             "dir": d.report.parent.name,
             "note": f"diverged at step {run.diverged['step']:,}" if run.diverged else ""}
@@ -309,7 +299,7 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def write_comparison(out: Path, name: str, corpus: Corpus, done: list[Done], failed: list[tuple[Params, str]],
+def write_comparison(out: Path, name: str, corpus: Corpus, done: list[Done], failed: list[tuple[Settings, str]],
                      names: list[str]) -> Path:
     """comparison.html and sweep.json in `out`, each written under a temporary name and renamed."""
     import jinja2
@@ -317,25 +307,26 @@ def write_comparison(out: Path, name: str, corpus: Corpus, done: list[Done], fai
     ranked = sorted(done, key=lambda d: (per_char(d), d.report.parent.name))    # ties: not by finishing order
     made_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rows = [_row(i, d) for i, d in enumerate(ranked, 1)]
-    passages = [{"rank": i, "label": label(d.params, names), "step": f"{d.run.best['step']:,}",
-                 "loss": f"{d.run.best['smooth_loss']:.2f}", "char": f"{per_char(d):.3f}",
-                 "text": Markup(render.escape(d.run.best["text"]))} for i, d in enumerate(ranked, 1)]
-    first = ranked[0].params
+    passages = [{"rank": i, "label": label(d.settings, names), "step": f"{d.run.best.step:,}",
+                 "loss": f"{d.run.best.smooth_loss:.2f}", "char": f"{per_char(d):.3f}",
+                 "text": Markup(render.escape(d.run.best.text))} for i, d in enumerate(ranked, 1)]
+    first = ranked[0].settings
     length = f"{first.epochs} epochs" if first.epochs is not None else f"{first.steps:,} steps"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                              autoescape=True)
     page = env.get_template("sweep-comparison.html.j2").render(
         name=name, corpus=corpus.name, grid=" × ".join(
-            f"{SYMBOL[n]} {', '.join(_fmt(v) for v in sorted({getattr(d.params, n) for d in done}))}"
+            f"{meta(n).symbol} {', '.join(_fmt(v) for v in sorted({getattr(d.settings, n) for d in done}))}"
             for n in names),
         length=length, runs=len(done), rows=rows, passages=passages, made_at=made_at[:16].replace("T", " "),
         failed=[{"label": label(p, names), "error": e} for p, e in failed],
-        png=base64.b64encode(figure(ranked, names)).decode("ascii"))
+        png=base64.b64encode(figure(ranked, names)).decode("ascii"), columns=[meta(n).symbol for n in SWEPT])
     record = {"name": name, "made_at": made_at, "corpus": {"name": corpus.name, "sha256": corpus.sha256},
               "swept": names,
-              "runs": [{"dir": r["dir"], "params": asdict(d.params), "min_smooth_loss": _finite(d.run.best["smooth_loss"]),
+              "runs": [{"dir": r["dir"], "params": d.settings.numbers(),
+                        "min_smooth_loss": _finite(d.run.best.smooth_loss),
                         "min_loss_per_char": _finite(per_char(d))} for r, d in zip(rows, ranked)],
-              "failed": [{"params": asdict(p), "error": e} for p, e in failed]}
+              "failed": [{"params": p.numbers(), "error": e} for p, e in failed]}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / COMPARISON, lambda fh: fh.write(page.encode("utf-8")))
     text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"

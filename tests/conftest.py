@@ -1,7 +1,27 @@
+"""Fixtures the tests share: the corpora, the one tiny report's settings, and helpers to read pages and runs."""
+import html
+import json
+import os
+import re
+import shutil
+
 import numpy as np
 import pytest
 
 import labrnn
+
+GENESIS = ("In the beginning God created the heaven and the earth. And the earth was without form, and void; "
+           "and darkness was upon the face of the deep.\nAnd God said, Let there be light: and there was light.\n")
+TINY = {"eta": 0.1, "seq_length": 10, "m": 8, "steps": 300, "sample_every": 100, "sample_until": 300,
+        "sample_len": 60, "best_len": 150, "grad_m": 3}
+TIMING = {"wall_seconds", "train_seconds", "eval_seconds", "steps_per_second", "versions"}
+INSTALL = {
+    "xelatex": "apt-get install texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc "
+               "(macOS: brew install --cask mactex-no-gui && brew install pandoc)",
+    "pdftotext": "apt-get install poppler-utils (macOS: brew install poppler)",
+    "pdfimages": "apt-get install poppler-utils (macOS: brew install poppler)",
+    "chromium": "apt-get install chromium",
+}
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +42,63 @@ def write(tmp_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(7)
+
+
+@pytest.fixture(scope="session")
+def genesis_text():
+    return GENESIS * 30
+
+
+@pytest.fixture(scope="session")
+def genesis(tmp_path_factory, genesis_text):
+    """A small corpus file: a report on it takes seconds."""
+    path = tmp_path_factory.mktemp("corpus") / "genesis.txt"
+    path.write_text(genesis_text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny(genesis):
+    """tiny(data=genesis, **changes): the Settings of the tests' tiny report."""
+    def make(data=None, **changes) -> labrnn.Settings:
+        return labrnn.Settings(**{**TINY, "data": str(data or genesis), **changes})
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_argv():
+    """tiny_argv(**changes): the tiny report's settings as command-line flags."""
+    def argv(**changes) -> list[str]:
+        return [f"--{k.replace('_', '-')}={v}" for k, v in {**TINY, **changes}.items()]
+    return argv
+
+
+@pytest.fixture(scope="session")
+def pre_blocks():
+    """pre_blocks(page, cls): the generated texts as a browser shows them (control-character and word tags dropped)."""
+    def blocks(page: str, cls: str) -> list[str]:
+        found = re.findall(rf'<pre class="generated {cls}">(.*?)</pre>', page, re.S)
+        return [html.unescape(re.sub(r'<span class="ctl"[^>]*>|</span>|<b class="word">|</b>', "", b)) for b in found]
+    return blocks
+
+
+@pytest.fixture(scope="session")
+def numbers():
+    """numbers(run_dir): run.json without the values that measure time or name versions."""
+    def read(run_dir) -> dict:
+        return {k: v for k, v in json.loads((run_dir / "run.json").read_text()).items() if k not in TIMING}
+    return read
+
+
+@pytest.fixture(scope="session")
+def require():
+    """require(tool): the tool's path; a skip naming the install line when absent, a failure under CI."""
+    def find(tool: str) -> str:
+        path = shutil.which(tool)
+        if path:
+            return path
+        message = f"{tool} is not installed: {INSTALL[tool]}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (.ci/run should have installed it)")
+        pytest.skip(message)
+    return find

@@ -6,17 +6,14 @@ error, and every figure drawn at a real size.
 """
 import pytest
 
-from labrnn import report
-from test_report import TEXT, tiny
-from tools import require
+from labrnn import pipeline, sweep
 
-pytest.importorskip("playwright.sync_api", reason="pip install playwright (in the test extras)")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(require):
     from playwright.sync_api import sync_playwright
     executable = require("chromium")
     with sync_playwright() as p:
@@ -60,11 +57,8 @@ def assert_renders(browser, html, screenshot) -> dict:
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("browser")
-    data = tmp / "genesis.txt"
-    data.write_text(TEXT * 30, encoding="utf-8")
-    return report.make_report(tiny(data), tmp / "reports", log=lambda m: None)
+def made(tiny, tmp_path_factory):
+    return pipeline.make_report(tiny(reports=tmp_path_factory.mktemp("browser")), log=lambda m: None).report
 
 
 def test_report_renders_in_chromium(browser, made, tmp_path):
@@ -76,12 +70,8 @@ def test_index_renders_in_chromium(browser, made, tmp_path):
     assert_renders(browser, made.parent.parent / "index.html", tmp_path / "index.png")
 
 
-def test_comparison_renders_in_chromium(browser, tmp_path):
-    sweep = pytest.importorskip("labrnn.sweep", reason="labrnn.sweep is not there yet")
-    data = tmp_path / "genesis.txt"
-    data.write_text(TEXT * 30, encoding="utf-8")
-    fixed = {k: v for k, v in vars(tiny(data)).items() if k != "eta"}
-    result = sweep.make_sweep(sweep.grid({"eta": [0.05, 0.1]}, **fixed), tmp_path / "reports", jobs=2,
-                              log=lambda m: None)
+def test_comparison_renders_in_chromium(browser, tiny, tmp_path):
+    fixed = {k: v for k, v in vars(tiny(reports=tmp_path / "reports", jobs=2)).items() if k != "eta"}
+    result = sweep.make_sweep(sweep.grid({"eta": [0.05, 0.1]}, **fixed), log=lambda m: None)
     counts = assert_renders(browser, result.comparison, tmp_path / "comparison.png")
     assert counts["images"] >= 1

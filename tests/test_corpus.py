@@ -84,5 +84,5 @@ def test_thousands_of_characters(write):
     c = load_corpus(write(text))
     assert c.K == len(set(text)) > 3000 and c.data.dtype == np.uint16
     assert c.decode(c.data[:500]) == text[:500]
-    run = labrnn.train(c, labrnn.Config(m=16, steps=20, sample_every=10, sample_len=30), progress=False)
-    assert run.corpus["K"] == c.K and len(run.samples[-1]["text"]) == 30
+    run = labrnn.train(c, labrnn.Settings(m=16, steps=20, sample_every=10, sample_len=30), progress=False)
+    assert run.corpus["K"] == c.K and len(run.samples[-1].text) == 30

@@ -28,18 +28,18 @@ def test_heldout_loss_engines_agree(bible, rng):
 
 
 def test_samples_carry_heldout_loss_and_word_share(bible):
-    run = labrnn.train(bible, labrnn.Config(m=30, steps=1000, sample_every=500, sample_len=100), progress=False)
+    run = labrnn.train(bible, labrnn.Settings(m=30, steps=1000, sample_every=500, sample_len=100), progress=False)
     first, last = run.samples[0], run.samples[-1]
     for s in run.samples:
-        assert s["heldout_bits_per_char"] == pytest.approx(s["heldout_loss_per_char"] / math.log(2))
-        assert 0 <= s["word_share"] <= 1
-    assert last["heldout_loss_per_char"] < first["heldout_loss_per_char"] - 0.5
-    assert last["word_share"] > first["word_share"]
-    assert run.extra["holdout"]["train_chars"] == bible.size - int(bible.size * 0.05)
-    assert run.extra["holdout"]["heldout_chars_scored"] == evaluate.HELDOUT_MAX
+        assert s.heldout_bits_per_char == pytest.approx(s.heldout_loss_per_char / math.log(2))
+        assert 0 <= s.word_share <= 1
+    assert last.heldout_loss_per_char < first.heldout_loss_per_char - 0.5
+    assert last.word_share > first.word_share
+    assert run.train_chars == bible.size - int(bible.size * 0.05)
+    assert run.heldout_chars_scored == evaluate.HELDOUT_MAX
 
 
 def test_holdout_off(bible):
-    run = labrnn.train(bible, labrnn.Config(m=10, steps=10, holdout=0), progress=False)
-    assert "heldout_loss_per_char" not in run.samples[0]
-    assert run.extra["holdout"]["train_chars"] == bible.size
+    run = labrnn.train(bible, labrnn.Settings(m=10, steps=10, holdout=0), progress=False)
+    assert run.samples[0].heldout_loss_per_char is None and "heldout_loss_per_char" not in run.samples[0].to_dict()
+    assert run.train_chars == bible.size

@@ -13,24 +13,22 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labrnn import iorw, report
+from labrnn import cache, iorw, pipeline
 from labrnn.cli import main
 from labrnn.execute import notebook_dir
 
-TEXT = "And God said, Let there be light: and there was light. And God saw the light, that it was good.\n" * 40
-TINY = ["--eta", "0.1", "--seq", "10", "--m", "8", "--steps", "200", "--sample-every", "100",
-        "--sample-until", "200", "--sample-len", "40", "--best-len", "80", "--grad-m", "3"]
+
+@pytest.fixture(scope="module")
+def tiny_flags(tiny_argv):
+    return tiny_argv()
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
+def made(genesis, tiny_flags, tmp_path_factory):
     """A corpus and one finished report, made once."""
-    tmp = tmp_path_factory.mktemp("made")
-    corpus = tmp / "light.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
-    run_dir = tmp / "reports" / "run"
-    assert main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
-    return corpus, run_dir
+    run_dir = tmp_path_factory.mktemp("made") / "reports" / "run"
+    assert main(["report", *tiny_flags, "--data", str(genesis), "--run-dir", str(run_dir)]) == 0
+    return genesis, run_dir
 
 
 @pytest.fixture
@@ -46,7 +44,7 @@ def _leftovers(run_dir: Path) -> list[str]:
     return [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".build-")]
 
 
-def test_disk_full_while_writing_the_report(good, monkeypatch, capsys):
+def test_disk_full_while_writing_the_report(good, tiny_flags, monkeypatch, capsys):
     corpus, run_dir, before = good
     real_fsync = iorw.os.fsync
 
@@ -56,7 +54,7 @@ def test_disk_full_while_writing_the_report(good, monkeypatch, capsys):
         return real_fsync(fd)
 
     monkeypatch.setattr(iorw.os, "fsync", full)
-    code = main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir), "--force"])
+    code = main(["report", *tiny_flags, "--data", str(corpus), "--run-dir", str(run_dir), "--force"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and "Traceback" not in "\n".join(err)
     assert "No space left on device" in err[-1] and "report.html" in err[-1]
@@ -74,59 +72,60 @@ def _notebooks_with(tmp_path: Path, name: str, cell: str, at: int | None = None)
     return notebooks
 
 
-def _make_report(corpus: Path, run_dir: Path, notebooks: Path, **options) -> Path:
-    """The TINY report, made in this process from the given notebooks."""
-    return report.make_report(report.Params(eta=0.1, seq=10, m=8, steps=200, sample_every=100, sample_until=200,
-                                            sample_len=40, best_len=80, grad_m=3, data=str(corpus)),
-                              run_dir=run_dir, notebooks=notebooks, log=lambda _: None, progress=False, **options)
+def _make_report(tiny, run_dir: Path, notebooks: Path, **changes) -> Path:
+    """The tiny report, made in this process from the given notebooks."""
+    return pipeline.make_report(tiny(run_dir=run_dir, **changes), notebooks=notebooks, log=lambda _: None,
+                                progress=False).report
 
 
-def test_kernel_dies_mid_run(good, tmp_path, capsys):
+def test_kernel_dies_mid_run(good, tiny, tmp_path, capsys):
     corpus, run_dir, before = good
     notebooks = _notebooks_with(tmp_path, "3-text-evolution.ipynb", "import os\nos._exit(1)  # the kernel dies")
-    with pytest.raises(report.ReportError, match=r"notebook 3-text-evolution.ipynb failed.*no report written"):
-        _make_report(corpus, run_dir, notebooks)
+    with pytest.raises(cache.ReportError, match=r"notebook 3-text-evolution.ipynb failed.*no report written"):
+        _make_report(tiny, run_dir, notebooks)
     assert (run_dir / "report.html").read_bytes() == before
     assert _leftovers(run_dir) == []
 
 
-def test_kernels_talk_over_their_own_unix_sockets(good, tmp_path):
+def test_kernels_talk_over_their_own_unix_sockets(good, tiny, tmp_path, monkeypatch):
     """Over TCP, kernels started side by side (a sweep) can race for a port and die at start."""
     corpus, run_dir, _ = good
+    own = Path(tempfile.mkdtemp(prefix="lk"))      # short: a socket path has at most 107 characters
+    monkeypatch.setattr(tempfile, "tempdir", str(own))       # this report's sockets, apart from other processes'
     notebooks = _notebooks_with(tmp_path, "1-gradient-check.ipynb",
                                 "from ipykernel.kernelapp import IPKernelApp\n"
                                 "app = IPKernelApp.instance()\n"
                                 "assert app.transport == 'ipc' and 'labrnn-kernel-' in app.ip, (app.transport, app.ip)",
                                 at=1)
-    sockets = lambda: {p.name for p in Path(tempfile.gettempdir()).glob("labrnn-kernel-*")}
-    before = sockets()
-    _make_report(corpus, run_dir, notebooks)
-    assert sockets() == before                    # the kernels' socket files are gone with them
+    _make_report(tiny, run_dir, notebooks)
+    left = list(own.iterdir())
+    own.rmdir() if not left else None
+    assert left == []                                     # the kernels' socket files are gone with them
 
 
 @pytest.mark.parametrize("damage", ["truncated npz", "invalid run.json"])
-def test_damaged_cache_is_trained_again(good, damage, capsys):
+def test_damaged_cache_is_trained_again(good, tiny_flags, damage, capsys):
     corpus, run_dir, _ = good
     if damage == "truncated npz":
         data = (run_dir / "run.npz").read_bytes()
         (run_dir / "run.npz").write_bytes(data[: len(data) // 3])
     else:
         (run_dir / "run.json").write_text('{"params": ')
-    assert main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
+    assert main(["report", *tiny_flags, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
     assert "damaged; training it again" in capsys.readouterr().err
-    assert json.loads((run_dir / "run.json").read_text())["steps_done"] == 200
+    assert json.loads((run_dir / "run.json").read_text())["steps_done"] == 300
     assert (run_dir / "report.html").exists() and _leftovers(run_dir) == []
 
 
-def test_changed_corpus_is_not_reused(tmp_path, monkeypatch, capsys):
+def test_changed_corpus_is_not_reused(genesis_text, tiny_flags, tmp_path, monkeypatch, capsys):
     corpus = tmp_path / "light.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
+    corpus.write_text(genesis_text, encoding="utf-8")
     monkeypatch.chdir(tmp_path)                         # reports go to ./reports/<name>
-    argv = ["report", *TINY, "--data", str(corpus)]
+    argv = ["report", *tiny_flags, "--data", str(corpus)]
     assert main(argv) == 0
     first = Path(capsys.readouterr().out.strip().splitlines()[-1])
     before = first.read_bytes()
-    corpus.write_text(TEXT.replace("light", "night"), encoding="utf-8")
+    corpus.write_text(genesis_text.replace("light", "night"), encoding="utf-8")
     assert main(argv) == 0
     second = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert first.parent != second.parent
@@ -135,13 +134,11 @@ def test_changed_corpus_is_not_reused(tmp_path, monkeypatch, capsys):
     assert first.read_bytes() == before
 
 
-def test_two_identical_reports_at_once(made, tmp_path):
+def test_two_identical_reports_at_once(made, tiny_flags, tmp_path):
     """One trains, the other waits on the run directory's lock and reuses the run; both end with a report."""
-    import subprocess
-    import sys
     corpus, _ = made
     run_dir = tmp_path / "reports" / "same"
-    argv = [sys.executable, "-m", "labrnn.cli", "report", *TINY, "--steps", "3000", "--sample-until", "3000",
+    argv = [sys.executable, "-m", "labrnn.cli", "report", *tiny_flags, "--steps", "3000", "--sample-until", "3000",
             "--data", str(corpus), "--run-dir", str(run_dir)]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
@@ -152,10 +149,10 @@ def test_two_identical_reports_at_once(made, tmp_path):
     assert _leftovers(run_dir) == []
 
 
-def test_diverged_run_still_renders(made, tmp_path, capsys):
+def test_diverged_run_still_renders(made, tiny_flags, tmp_path, capsys):
     corpus, _ = made
     run_dir = tmp_path / "diverged"
-    argv = ["report", *TINY, "--eta", "50", "--steps", "3000", "--sample-every", "1000", "--sample-until", "3000",
+    argv = ["report", *tiny_flags, "--eta", "50", "--steps", "3000", "--sample-every", "1000", "--sample-until", "3000",
             "--data", str(corpus), "--run-dir", str(run_dir)]
     assert main(argv) == 0
     assert "training diverged at step 2,000" in capsys.readouterr().err
@@ -166,17 +163,17 @@ def test_diverged_run_still_renders(made, tmp_path, capsys):
     assert record["diverged"]["step"] == 2000 and max(s["step"] for s in record["samples"]) <= 2000
 
 
-def test_a_killed_build_is_cleaned_up(good):
+def test_a_killed_build_is_cleaned_up(good, tiny_flags):
     corpus, run_dir, _ = good
     orphan = run_dir / ".build-999999999-abc"           # no such process
     orphan.mkdir()
     (orphan / "2-training.ipynb").write_text("{}")
-    assert main(["report", *TINY, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
+    assert main(["report", *tiny_flags, "--data", str(corpus), "--run-dir", str(run_dir)]) == 0
     assert not orphan.exists() and _leftovers(run_dir) == []
 
 
 @pytest.mark.parametrize("prefer_env", [None, "0"])
-def test_a_decoy_python3_kernelspec_changes_nothing(good, tmp_path, monkeypatch, prefer_env):
+def test_a_decoy_python3_kernelspec_changes_nothing(good, tiny, tmp_path, monkeypatch, prefer_env):
     """A course image's or conda base's `python3` kernelspec, earlier on JUPYTER_PATH, is never used."""
     corpus, run_dir, _ = good
     bare = tmp_path / "bare"
@@ -193,16 +190,16 @@ def test_a_decoy_python3_kernelspec_changes_nothing(good, tmp_path, monkeypatch,
     assert KernelSpecManager().get_kernel_spec("python3").argv[0] == str(bare / "bin" / "python")  # it is a decoy
     notebooks = _notebooks_with(tmp_path, "1-gradient-check.ipynb",
                                 f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable", at=1)
-    assert _make_report(corpus, run_dir, notebooks).exists()
+    assert _make_report(tiny, run_dir, notebooks).exists()
 
 
-def test_a_cell_past_its_time_limit_fails_its_notebook(good, tmp_path):
+def test_a_cell_past_its_time_limit_fails_its_notebook(good, tiny, tmp_path):
     corpus, run_dir, before = good
     notebooks = _notebooks_with(tmp_path, "2-training.ipynb", "import time\ntime.sleep(60)  # a kernel that hangs")
     t0 = time.monotonic()
-    with pytest.raises(report.ReportError, match=r"notebook 2-training.ipynb failed: cell In \[\d+\] "
-                                                 r"\('import time'\) did not finish within 3 s \(CELL_TIMEOUT"):
-        _make_report(corpus, run_dir, notebooks, cell_timeout=3)
+    with pytest.raises(cache.ReportError, match=r"notebook 2-training.ipynb failed: cell In \[\d+\] "
+                                                r"\('import time'\) did not finish within 3 s \(CELL_TIMEOUT"):
+        _make_report(tiny, run_dir, notebooks, cell_timeout=3)
     assert time.monotonic() - t0 < 45
     assert (run_dir / "report.html").read_bytes() == before
     assert _leftovers(run_dir) == []

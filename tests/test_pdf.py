@@ -10,34 +10,33 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labrnn import pdf, render, report
+from labrnn import pdf, pipeline, render
 from labrnn.cli import build_parser, main
-from test_report import TEXT, tiny
-from tools import require
 
 SPECIALS = "\\{}$%#&_^~"
 HOSTILE = "a\\b {c} $1 50% #2 & x_y ^ ~ \x07 \t 😀 漢字 é 'q' `r` \"s\" <t> -- |\n"
 MISSING = {"😀": "U+1F600", "漢": "U+6F22", "字": "U+5B57"}      # in no monospace font TeX uses
 
 
-def pdf_text(path: Path) -> str:
-    done = subprocess.run([require("pdftotext"), "-layout", "-enc", "UTF-8", str(path), "-"],
-                          capture_output=True, text=True, check=True)
-    return done.stdout
+@pytest.fixture(scope="session")
+def pdf_text(require):
+    def read(path: Path) -> str:
+        done = subprocess.run([require("pdftotext"), "-layout", "-enc", "UTF-8", str(path), "-"],
+                              capture_output=True, text=True, check=True)
+        return done.stdout
+    return read
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
+def made(tiny, require, tmp_path_factory):
     require("xelatex")
-    tmp = tmp_path_factory.mktemp("pdf")
-    data = tmp / "genesis.txt"
-    data.write_text(TEXT * 30, encoding="utf-8")
     messages = []
-    path = report.make_report(tiny(data), tmp / "reports", formats=("html", "pdf"), log=messages.append)
-    return path.parent, messages
+    result = pipeline.make_report(tiny(reports=tmp_path_factory.mktemp("pdf"), format=("html", "pdf")),
+                                  log=messages.append)
+    return result.run_dir, messages
 
 
-def test_pdf_has_what_the_html_has(made):
+def test_pdf_has_what_the_html_has(made, pdf_text, require):
     run_dir, messages = made
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert (run_dir / "report.html").is_file()
@@ -63,37 +62,36 @@ def test_pdf_has_what_the_html_has(made):
     assert f'<a href="{run_dir.name}/report.pdf">PDF</a>' in index
 
 
-def test_an_html_only_render_drops_the_stale_pdf(made):
+def test_an_html_only_render_drops_the_stale_pdf(made, tiny):
     run_dir, _ = made
-    params = json.loads((run_dir / "key.json").read_text(encoding="utf-8"))
-    report.make_report(tiny(params["data"]), run_dir.parent, log=lambda _: None)
+    pipeline.make_report(tiny(reports=run_dir.parent), log=lambda _: None)
     assert (run_dir / "report.html").is_file() and not (run_dir / "report.pdf").exists()
     assert "report.pdf" not in (run_dir.parent / "index.html").read_text(encoding="utf-8")
 
 
-def test_generated_text_is_typeset_literally(tmp_path):
+def test_generated_text_is_typeset_literally(tiny, require, pdf_text, tmp_path):
     require("xelatex")
     data = tmp_path / "hostile.txt"
     data.write_text(HOSTILE * 40, encoding="utf-8")
-    path = report.make_report(tiny(data, best_len=400), tmp_path / "reports", formats=("pdf",), log=lambda m: None)
+    path = pipeline.make_report(tiny(data, best_len=400, reports=tmp_path / "reports", format=("pdf",)),
+                                log=lambda m: None).report
     run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
     text = pdf_text(path.parent / "report.pdf")
     generated = "".join(s["text"] for s in run["samples"]) + run["best"]["text"]
-    for ch in SPECIALS:
-        if ch in generated:
-            assert ch in text, ch
+    present = [ch for ch in SPECIALS if ch in generated]
+    assert len(present) >= 5                        # the corpus is full of them; the model writes some
+    assert [ch for ch in present if ch not in text] == []
     assert "\x07" in generated and "\\x07" in text and "\x07" not in text
     shown = re.sub(r"\s|[␣↪]", "", text)           # line wrapping may add a visible space and an arrow
     best = "".join(MISSING.get(ch, ch) for ch in render.escape(run["best"]["text"], "plain"))
     assert re.sub(r"\s", "", best) in shown
 
 
-def test_a_divergence_is_stated_above_the_summary(tmp_path):
+def test_a_divergence_is_stated_above_the_summary(tiny, require, pdf_text, tmp_path):
     require("xelatex")
-    data = tmp_path / "light.txt"
-    data.write_text(TEXT, encoding="utf-8")
-    params = tiny(data, eta=50, steps=3000, sample_every=1000, sample_until=3000)
-    path = report.make_report(params, tmp_path / "reports", formats=("pdf",), log=lambda m: None)
+    settings = tiny(eta=50, steps=3000, sample_every=1000, sample_until=3000, reports=tmp_path / "reports",
+                    format=("pdf",))
+    path = pipeline.make_report(settings, log=lambda m: None).report
     step = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))["diverged"]["step"]
     text = pdf_text(path.parent / "report.pdf")
     top = re.sub(r"\s+", " ", text[:text.index("Run summary")])
@@ -107,16 +105,11 @@ def test_latex_escape():
     assert render.escape("😀é--", "latex") == r"\labrnnchar{1F600}\labrnnchar{E9}-{}-{}"
 
 
-def test_missing_xelatex_names_the_install_and_still_writes_the_html(tmp_path, monkeypatch, capsys):
+def test_missing_xelatex_names_the_install_and_still_writes_the_html(genesis, tiny_argv, tmp_path, monkeypatch,
+                                                                     capsys):
     which = shutil.which
     monkeypatch.setattr(pdf.shutil, "which", lambda tool, *a, **k: None if tool == "xelatex" else which(tool, *a, **k))
-    data = tmp_path / "genesis.txt"
-    data.write_text(TEXT * 30, encoding="utf-8")
-    p = tiny(data)
-    argv = ["report", "--data", str(data), "--seq", str(p.seq), "--m", str(p.m), "--steps", str(p.steps),
-            "--sample-every", str(p.sample_every), "--sample-until", str(p.sample_until),
-            "--sample-len", str(p.sample_len), "--best-len", str(p.best_len), "--grad-m", str(p.grad_m),
-            "--run-dir", str(tmp_path / "run"), "--format", "html pdf"]
+    argv = ["report", "--data", str(genesis), *tiny_argv(), "--run-dir", str(tmp_path / "run"), "--format", "html pdf"]
     assert main(argv) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1
@@ -132,7 +125,7 @@ def test_format_takes_space_separated_names():
     assert parser.parse_args(["report", "--format", "pdf"]).format == ("pdf",)
 
 
-def test_a_latex_error_is_one_line_and_leaves_no_pdf(tmp_path):
+def test_a_latex_error_is_one_line_and_leaves_no_pdf(require, tmp_path):
     require("xelatex")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Broken\n\n## Section"),
                                          nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(

@@ -1,7 +1,7 @@
 """The report pipeline end to end, with tiny parameters: what a reader of report.html needs,
 generated text rendered as text, the train-once cache, bad input and failing notebooks."""
+import ast
 import base64
-import html
 import json
 import os
 import re
@@ -10,47 +10,28 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
 
-from labrnn import render, report
-from labrnn.execute import notebook_dir
+from labrnn import cache, pipeline, render
 from labrnn.cli import main
+from labrnn.execute import NOTEBOOKS, notebook_dir
+from labrnn.settings import DEFAULTS, Settings, meta
 
-TEXT = ("In the beginning God created the heaven and the earth. And the earth was without form, and void; "
-        "and darkness was upon the face of the deep.\nAnd God said, Let there be light: and there was light.\n")
 HOSTILE = "<script>alert(1)</script> </pre> <b>x</b> & \x07 \x1b[31m\n"
 
 
-def tiny(data, **kw) -> report.Params:
-    return report.Params(**{"data": str(data), "eta": 0.1, "seq": 10, "m": 8, "steps": 300,
-                            "sample_every": 100, "sample_until": 300, "sample_len": 60, "best_len": 150,
-                            "grad_m": 3, **kw})
-
-
 @pytest.fixture(scope="module")
-def corpus_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("corpus") / "genesis.txt"
-    path.write_text(TEXT * 30, encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def made(corpus_file, tmp_path_factory):
-    """One report, made once for the tests that read it."""
-    reports = tmp_path_factory.mktemp("reports")
+def made(tiny, tmp_path_factory):
+    """One report, made once for the tests that read it: its result and the log."""
     messages = []
-    path = report.make_report(tiny(corpus_file), reports, log=messages.append)
-    return path, messages
+    result = pipeline.make_report(tiny(reports=tmp_path_factory.mktemp("reports")), log=messages.append)
+    return result, messages
 
 
-def pre_blocks(page: str, cls: str) -> list[str]:
-    """The generated texts as a browser shows them (the control-character and real-word tags dropped)."""
-    blocks = re.findall(rf'<pre class="generated {cls}">(.*?)</pre>', page, re.S)
-    return [html.unescape(re.sub(r'<span class="ctl"[^>]*>|</span>|<b class="word">|</b>', "", b)) for b in blocks]
-
-
-def test_report_has_what_a_reader_needs(made):
-    path, messages = made
+def test_report_has_what_a_reader_needs(made, pre_blocks):
+    result, messages = made
+    path = result.report
     page = path.read_text(encoding="utf-8")
     run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
     table = re.search(r'<table class="gradcheck">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
@@ -72,45 +53,43 @@ def test_report_has_what_a_reader_needs(made):
                .split("<tr>")) - 1 == len(run["samples"])
     assert re.search(r"<script[^>]*\ssrc=|<link[^>]*\shref=", page) is None
     assert "from labrnn import" not in page and "NBVAL" not in page      # no code, no nbval checks
-    for name in report.NOTEBOOKS:
+    for name in NOTEBOOKS:
         assert (path.parent / name).is_file()
     assert any(m.startswith("time: corpus") and " training " in m and " notebooks " in m for m in messages)
 
 
 def test_index_lists_the_report(made):
-    path, _ = made
+    path = made[0].report
     index = (path.parent.parent / "index.html").read_text(encoding="utf-8")
     run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
     assert f'href="{path.parent.name}/report.html"' in index
     assert f"{run['best']['smooth_loss']:.2f}" in index
 
 
-def test_same_parameters_reuse_the_run_and_force_retrains(made, corpus_file):
-    path, _ = made
-    npz = path.parent / "run.npz"
+def test_same_settings_reuse_the_run_and_force_retrains(made, tiny):
+    reports = made[0].run_dir.parent
+    npz = made[0].run_dir / "run.npz"
     before = os.stat(npz).st_ino
+    again = pipeline.make_report(tiny(reports=reports), log=lambda m: None)
+    assert os.stat(npz).st_ino == before and not again.trained and again.report == made[0].report
     messages = []
-    report.make_report(tiny(corpus_file), path.parent.parent, log=messages.append)
-    assert os.stat(npz).st_ino == before
-    assert any(m.startswith("reusing the run") for m in messages)
-    messages.clear()
-    report.make_report(tiny(corpus_file), path.parent.parent, force=True, log=messages.append)
-    assert not any(m.startswith("reusing") for m in messages)      # (a new run.npz may reuse the freed inode)
+    forced = pipeline.make_report(tiny(reports=reports, force=True), log=messages.append)
+    assert forced.trained and {"corpus", "run", "notebooks", "export", "index"} <= forced.timings.keys()
     assert any(m.startswith("time:") and " training " in m and "cached" not in m for m in messages)
 
 
-def test_a_damaged_cached_run_is_trained_again(made, corpus_file, capfd):
-    path, _ = made
+def test_a_damaged_cached_run_is_trained_again(made, tiny, capfd):
+    path = made[0].report
     (path.parent / "run.json").write_text("{ truncated", encoding="utf-8")
-    report.make_report(tiny(corpus_file), path.parent.parent, log=lambda m: None)
+    assert pipeline.make_report(tiny(reports=path.parent.parent), log=lambda m: None).trained
     assert "is damaged; training it again" in capfd.readouterr().err
     assert json.loads((path.parent / "run.json").read_text(encoding="utf-8"))["steps_done"] == 300
 
 
-def test_generated_text_is_rendered_as_text(tmp_path):
+def test_generated_text_is_rendered_as_text(tmp_path, tiny, pre_blocks):
     data = tmp_path / "hostile.txt"
     data.write_text(HOSTILE * 40, encoding="utf-8")
-    path = report.make_report(tiny(data, best_len=400), tmp_path / "reports", log=lambda m: None)
+    path = pipeline.make_report(tiny(data, best_len=400, reports=tmp_path / "reports"), log=lambda m: None).report
     page = path.read_text(encoding="utf-8")
     run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
     assert "<script" not in page and "<b>x</b>" not in page
@@ -151,15 +130,15 @@ def test_make_report_maps_variables_to_flags(tmp_path):
     assert "labrnn report: error: argument --eta: not a number: 'abc'" in done.stderr.splitlines()
 
 
-def test_a_failing_notebook_leaves_no_report(corpus_file, tmp_path):
+def test_a_failing_notebook_leaves_no_report(tiny, tmp_path):
     notebooks = tmp_path / "notebooks"
     shutil.copytree(notebook_dir(), notebooks)
     broken = notebooks / "3-text-evolution.ipynb"
     nb = nbformat.read(broken, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('boom')"))
     nbformat.write(nb, broken)
-    with pytest.raises(report.ReportError) as exc:
-        report.make_report(tiny(corpus_file), tmp_path / "reports", notebooks=notebooks, log=lambda m: None)
+    with pytest.raises(cache.ReportError) as exc:
+        pipeline.make_report(tiny(reports=tmp_path / "reports"), notebooks=notebooks, log=lambda m: None)
     message = str(exc.value)
     assert "3-text-evolution.ipynb" in message and "In [" in message and "RuntimeError: boom" in message
     partial = Path(message.rsplit("partly executed notebook: ", 1)[1])
@@ -167,3 +146,24 @@ def test_a_failing_notebook_leaves_no_report(corpus_file, tmp_path):
     run_dir = partial.parent.parent
     assert not (run_dir / "report.html").exists()
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".build-*"))
+
+
+def test_every_notebook_parameter_is_a_setting_with_its_default():
+    """The parameters cells follow labrnn.settings: the same names, the same defaults, in all four notebooks."""
+    cells = []
+    for name in NOTEBOOKS:
+        params = papermill.inspect_notebook(str(notebook_dir() / name))
+        cells.append({k: p["default"] for k, p in params.items()})
+    assert all(c == cells[0] for c in cells)
+    assert "run_dir" in cells[0] and "eta" in cells[0] and "seq_length" in cells[0]
+    for k, default in cells[0].items():
+        assert k in DEFAULTS, f"{k} is no setting"
+        assert ast.literal_eval(default) == DEFAULTS[k], k                      # the cell's literal, as papermill reads it
+        assert meta(k).numbers or meta(k).file or k == "run_dir"
+
+
+def test_a_notebook_on_its_own_makes_the_default_report_run():
+    """Opened in JupyterLab and run as it is, a notebook describes the run `make report` makes by default."""
+    params = papermill.inspect_notebook(str(notebook_dir() / NOTEBOOKS[0]))
+    values = {k: ast.literal_eval(p["default"]) for k, p in params.items() if k != "run_dir"}
+    assert Settings.of(values).numbers() == Settings().numbers()

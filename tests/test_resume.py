@@ -1,5 +1,4 @@
 """Checkpoints, resume and divergence: a long run loses nothing."""
-import json
 import signal
 import subprocess
 import sys
@@ -12,18 +11,13 @@ import labrnn
 
 ARGS = ["--m", "40", "--steps", "16000", "--sample-every", "4000", "--sample-len", "60",
         "--best-len", "100", "--checkpoint-every", "1000", "--quiet"]
-TIMING = {"wall_seconds", "train_seconds", "eval_seconds", "steps_per_second", "versions"}
 
 
 def _labrnn(*args, **kw):
     return subprocess.run([sys.executable, "-m", "labrnn.cli", *args], capture_output=True, text=True, **kw)
 
 
-def _record(path):
-    return {k: v for k, v in json.loads((path / "run.json").read_text()).items() if k not in TIMING}
-
-
-def test_killed_run_resumes_number_for_number(tmp_path):
+def test_killed_run_resumes_number_for_number(tmp_path, numbers):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert _labrnn("train", *ARGS, "--out", str(whole)).returncode == 0
 
@@ -32,20 +26,20 @@ def test_killed_run_resumes_number_for_number(tmp_path):
     checkpoint = killed / "checkpoint.npz"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint.exists() and labrnn.Trainer.read_meta(killed)["step"] >= 5000:
+        if checkpoint.exists() and labrnn.RunDir(killed).checkpoint_meta()["step"] >= 5000:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    step = labrnn.Trainer.read_meta(killed)["step"]
+    step = labrnn.RunDir(killed).checkpoint_meta()["step"]
     assert 5000 <= step < 16000, "the run should have been killed mid-way"
     assert not (killed / "run.json").exists()
 
     resumed = _labrnn("train", "--resume", str(killed), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {killed} at step {step:,}" in resumed.stderr
-    assert _record(killed) == _record(whole)
-    a, b = labrnn.load_run(whole), labrnn.load_run(killed)
+    assert numbers(killed) == numbers(whole)
+    a, b = labrnn.RunDir(whole).load_run(), labrnn.RunDir(killed).load_run()
     np.testing.assert_array_equal(a.curve, b.curve)
     for k in a.best_params:
         np.testing.assert_array_equal(a.best_params[k], b.best_params[k])
@@ -77,15 +71,15 @@ def test_resume_without_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("eta", [5.0, 50.0])
 def test_divergence_stops_the_run(bible, eta):
-    config = labrnn.Config(eta=eta, m=50, steps=6000, sample_every=1000, sample_len=20, best_len=50)
-    run = labrnn.train(bible, config, progress=False)
+    settings = labrnn.Settings(eta=eta, m=50, steps=6000, sample_every=1000, sample_len=20, best_len=50)
+    run = labrnn.train(bible, settings, progress=False)
     assert run.diverged is not None and run.diverged["step"] == 2000
     assert run.steps_done == 2001 and np.isfinite(run.curve).all()
-    assert max(s["step"] for s in run.samples) <= 2000
-    assert run.best["step"] < 2000 and len(run.best["text"]) == 50
+    assert max(s.step for s in run.samples) <= 2000
+    assert run.best.step < 2000 and len(run.best.text) == 50
 
 
 def test_keep_going_trains_on(bible):
-    config = labrnn.Config(eta=5.0, m=20, steps=2500, sample_every=1000, keep_going=True)
-    run = labrnn.train(bible, config, progress=False)
+    settings = labrnn.Settings(eta=5.0, m=20, steps=2500, sample_every=1000, keep_going=True)
+    run = labrnn.train(bible, settings, progress=False)
     assert run.diverged is None and run.steps_done == 2500

@@ -2,7 +2,6 @@
 comparison ranked per character with its figure and escaped passages, the index, bad values refused before
 anything runs, and a failing combination that does not take the others down."""
 import base64
-import html
 import json
 import re
 import shutil
@@ -11,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from labrnn import load_corpus, load_run, render, report, sweep
+from labrnn import RunDir, cache, load_corpus, render, sweep
 from labrnn.cli import main
 
 # Markup and control characters everywhere, so the best passages are sure to contain some.
 HOSTILE = ("<script>alert(1)</script> & </pre><b>x</b> \x07\x1b[31m\n"
            "And God said, Let there be light: and there was light. <i>& so</i>\n")
-TINY = {"m": 8, "steps": 300, "sample_every": 100, "sample_until": 300, "sample_len": 60, "best_len": 300,
-        "grad_m": 3}
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +26,14 @@ def corpus_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def swept(corpus_file, tmp_path_factory):
+def swept(corpus_file, tiny, tmp_path_factory):
     """One sweep of 2 x 2 combinations, two at a time, made once for the tests that read it."""
     reports = tmp_path_factory.mktemp("reports")
-    combos = sweep.grid({"eta": [0.1, 0.05], "seq": [12, 8]}, data=str(corpus_file), **TINY)
+    fixed = {k: v for k, v in vars(tiny(corpus_file, best_len=300, reports=reports, jobs=2)).items()
+             if k not in ("eta", "seq_length")}
+    combos = sweep.grid({"eta": [0.1, 0.05], "seq_length": [12, 8]}, **fixed)
     messages = []
-    result = sweep.make_sweep(combos, reports, jobs=2, log=messages.append)
+    result = sweep.make_sweep(combos, log=messages.append)
     return result, combos, reports, messages
 
 
@@ -42,26 +41,19 @@ def run_json(run_dir: Path) -> dict:
     return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
 
 
-def pre_blocks(page: str) -> list[str]:
-    """The best passages as a browser shows them (the control-character spans dropped)."""
-    blocks = re.findall(r'<pre class="generated best">(.*?)</pre>', page, re.S)
-    return [html.unescape(re.sub(r'<span class="ctl"[^>]*>|</span>', "", b)) for b in blocks]
-
-
 def test_grid_sorts_and_drops_duplicates():
-    combos = sweep.grid({"eta": [0.1, 0.05, 0.1], "seq": [25]}, steps=100)
-    assert [(p.eta, p.seq, p.steps) for p in combos] == [(0.05, 25, 100), (0.1, 25, 100)]
+    combos = sweep.grid({"eta": [0.1, 0.05, 0.1], "seq_length": [25]}, steps=100)
+    assert [(p.eta, p.seq_length, p.steps) for p in combos] == [(0.05, 25, 100), (0.1, 25, 100)]
 
 
 def test_parallel_runs_do_not_corrupt_each_other(swept, corpus_file):
     result, combos, reports, messages = swept
     corpus = load_corpus(str(corpus_file))
     assert not result.failed and len(result.done) == 4
-    for params in combos:
-        run_dir = reports / report.dir_name(params, corpus)
-        assert load_run(run_dir).config == params.config()
-        key = json.loads((run_dir / "key.json").read_text(encoding="utf-8"))["key"]
-        assert key == report.cache_key(params, corpus.sha256)
+    for settings in combos:
+        run_dir = RunDir(reports / settings.name(corpus.info()))
+        assert run_dir.load_run().settings.numbers() == settings.numbers()
+        assert run_dir.read_key().key == cache.cache_key(settings, corpus.sha256)
         assert (run_dir / "report.html").is_file()
     assert not list(reports.rglob("*.tmp")) and not list(reports.rglob(".build-*"))
     assert sorted(m.split("]")[0] for m in messages if m.startswith("[")) == [f"[{k}/4" for k in range(1, 5)]
@@ -81,13 +73,13 @@ def test_comparison_ranks_runs_per_character(swept):
     assert re.search(r"<script|<link[^>]*\shref=|src=\"(?!data:)", page) is None
 
 
-def test_best_passages_are_rendered_as_text(swept):
+def test_best_passages_are_rendered_as_text(swept, pre_blocks):
     result, _, reports, _ = swept
     page = result.comparison.read_text(encoding="utf-8")
     ranked = re.findall(r'<a href="\.\./([^/"]+)/report\.html">report</a>', page)
     texts = [run_json(reports / d)["best"]["text"] for d in ranked]
     assert any(c in t for t in texts for c in "<&\x07")          # the test has something to escape
-    assert pre_blocks(page) == [render.escape(t, "plain") for t in texts]
+    assert pre_blocks(page, "best") == [render.escape(t, "plain") for t in texts]
     assert "<b>x</b>" not in page and "<i>" not in page
     assert page.count("<pre") == page.count("</pre>") == 4
 
@@ -103,7 +95,7 @@ def test_index_links_the_comparison(swept):
     (["--eta", "0.1 abc"], "argument --eta: not a number: 'abc'"),
     (["--seq", "10 0"], "combination seq=0: seq_length must be an integer >= 1"),
     (["--seq", "10 5000"], "combination seq=5000: corpus 'hostile' has"),
-    (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--jobs", "0"], "jobs must be an integer >= 1"),
 ])
 def test_a_bad_value_fails_in_one_line_before_anything_runs(argv, message, corpus_file, tmp_path, capsys):
     reports = tmp_path / "reports"
@@ -125,13 +117,13 @@ def test_make_sweep_passes_the_lists_on(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_a_failing_combination_does_not_lose_the_others(corpus_file, tmp_path, capsys):
+def test_a_failing_combination_does_not_lose_the_others(corpus_file, tiny, tiny_argv, tmp_path, capsys):
     reports = tmp_path / "reports"
-    blocked = sweep.grid({"seq": [12]}, data=str(corpus_file), **TINY)[0]
+    blocked = tiny(corpus_file, seq_length=12, best_len=300)
     reports.mkdir()
-    (reports / report.dir_name(blocked, load_corpus(str(corpus_file)))).write_text("not a directory")
-    argv = ["sweep", "--data", str(corpus_file), "--seq", "8 12", "--run-dir", str(reports),
-            *[f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]]
+    (reports / blocked.name(load_corpus(str(corpus_file)).info())).write_text("not a directory")
+    argv = ["sweep", "--data", str(corpus_file), "--run-dir", str(reports), *tiny_argv(best_len=300),
+            "--seq", "8 12"]
     assert main(argv) == 1
     out, err = capsys.readouterr()
     comparison = Path(out.strip())
@@ -140,5 +132,5 @@ def test_a_failing_combination_does_not_lose_the_others(corpus_file, tmp_path, c
     assert len(re.findall(r'href="\.\./[^"]+/report\.html"', page)) == 1
     assert re.search(r'class="warning">The combination seq=12 failed', page)
     record = json.loads((comparison.parent / "sweep.json").read_text(encoding="utf-8"))
-    assert [r["params"]["seq"] for r in record["runs"]] == [8]
-    assert [f["params"]["seq"] for f in record["failed"]] == [12]
+    assert [r["params"]["seq_length"] for r in record["runs"]] == [8]
+    assert [f["params"]["seq_length"] for f in record["failed"]] == [12]

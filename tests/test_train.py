@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import labrnn
-from labrnn import Config, ConfigError
-from labrnn.train import _engine, adagrad_update
+from labrnn import ConfigError, RunDir, Settings, engines
+from labrnn.engines import TrainState, adagrad_update
 from labrnn.model import NAMES, init_params
 
 pytestmark = pytest.mark.fast
@@ -17,7 +17,7 @@ def test_adagrad_update_by_hand():
     theta = np.array([1.0, 1.0, 1.0])
     grad = np.array([3.0, -12.0, 0.0])          # -12 is clipped to -5
     mem = np.array([16.0, 0.0, 4.0])
-    adagrad_update(theta, grad, mem, eta=0.5)
+    adagrad_update(theta, grad, mem, eta=0.5, clip=5.0)
     np.testing.assert_array_equal(grad, [3.0, -5.0, 0.0])
     np.testing.assert_array_equal(mem, [25.0, 25.0, 4.0])
     np.testing.assert_allclose(theta, [1 - 0.5 * 3 / 5, 1 + 0.5 * 5 / 5, 1.0], rtol=1e-9)
@@ -32,13 +32,13 @@ def test_compiled_adagrad_by_hand():
 
 
 def test_sample_steps():
-    assert Config(steps=30_000).sample_steps(30_000) == [0, 10_000, 20_000, 30_000]
-    assert Config(steps=25_000).sample_steps(25_000) == [0, 10_000, 20_000, 25_000]
-    assert Config(steps=50_000, sample_until=20_000).sample_steps(50_000) == [0, 10_000, 20_000]
+    assert Settings(steps=30_000).sample_steps(30_000) == [0, 10_000, 20_000, 30_000]
+    assert Settings(steps=25_000).sample_steps(25_000) == [0, 10_000, 20_000, 25_000]
+    assert Settings(steps=50_000, sample_until=20_000).sample_steps(50_000) == [0, 10_000, 20_000]
 
 
 def test_epochs_override_steps():
-    c = Config(seq_length=25, epochs=2)
+    c = Settings(seq_length=25, epochs=2)
     assert c.steps_per_epoch(1001) == 40               # e = 0, 25, ..., 975 <= 1001 - 26
     assert c.total_steps(1001) == 80
 
@@ -50,12 +50,12 @@ def test_epochs_override_steps():
 ])
 def test_impossible_hyperparameters(bad):
     with pytest.raises(ConfigError, match=next(iter(bad)).split("_")[0]):
-        Config(**bad)
+        Settings(**bad)
 
 
 @pytest.fixture(scope="module")
 def small_run(bible):
-    return labrnn.train(bible, Config(**SMALL), progress=False)
+    return labrnn.train(bible, Settings(**SMALL), progress=False)
 
 
 def test_short_run_learns(small_run, bible):
@@ -66,20 +66,20 @@ def test_short_run_learns(small_run, bible):
 
 
 def test_samples_and_best(small_run):
-    assert [s["step"] for s in small_run.samples] == [0, 200, 400, 600]
-    assert all(len(s["text"]) == 50 for s in small_run.samples)
-    assert small_run.samples[1]["smooth_loss"] == small_run.curve[200]
-    assert small_run.best["step"] == int(np.argmin(small_run.curve))
-    assert small_run.best["smooth_loss"] == small_run.curve.min()
-    assert len(small_run.best["text"]) == 80
+    assert [s.step for s in small_run.samples] == [0, 200, 400, 600]
+    assert all(len(s.text) == 50 for s in small_run.samples)
+    assert small_run.samples[1].smooth_loss == small_run.curve[200]
+    assert small_run.best.step == int(np.argmin(small_run.curve))
+    assert small_run.best.smooth_loss == small_run.curve.min()
+    assert len(small_run.best.text) == 80
 
 
 def test_same_seed_same_run(small_run, bible):
-    again = labrnn.train(bible, Config(**SMALL), progress=False)
+    again = labrnn.train(bible, Settings(**SMALL), progress=False)
     np.testing.assert_array_equal(again.curve, small_run.curve)
     assert again.samples == small_run.samples and again.best == small_run.best
-    other = labrnn.train(bible, Config(**SMALL, seed=2), progress=False)
-    assert other.samples[0]["text"] != small_run.samples[0]["text"]
+    other = labrnn.train(bible, Settings(**SMALL, seed=2), progress=False)
+    assert other.samples[0].text != small_run.samples[0].text
 
 
 def test_engines_agree(bible):
@@ -90,16 +90,9 @@ def test_engines_agree(bible):
     to 1e-9 over the first steps and, after that, in their statistics only.
     """
     def run(engine, n):
-        rng = np.random.default_rng(1)
-        init = init_params(bible.K, 50, 0.01, rng)
-        params = tuple(init[k] for k in NAMES)
-        mems = tuple(np.zeros_like(p) for p in params)
-        bests = tuple(p.copy() for p in params)
-        state = np.zeros(55)
-        state[3] = np.inf
-        curve, losses = np.zeros(n), np.zeros(n)
-        _engine(engine)(params, mems, bests, bible.data, state, curve, losses, 0, n, 25, 0.1, 5.0, np.inf)
-        return params, curve, state
+        state = TrainState.start(init_params(bible.K, 50, 0.01, np.random.default_rng(1)), n)
+        engines.get(engine)(state, bible.data, 0, n, 25, 0.1, 5.0, np.inf)
+        return state.params, state.curve, state.vector
 
     (p_np, c_np, s_np), (p_nb, c_nb, s_nb) = run("numpy", 4), run("numba", 4)
     for a, b in zip(p_np, p_nb):
@@ -111,27 +104,42 @@ def test_engines_agree(bible):
 
 
 def test_run_directory_round_trip(small_run, tmp_path):
-    labrnn.save_run(small_run, tmp_path / "run")
+    RunDir(tmp_path / "run").save_run(small_run)
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert {"params", "corpus", "samples", "best", "steps_done", "epochs_done", "interrupted",
             "wall_seconds", "steps_per_second", "versions"} <= record.keys()
     assert set(record["params"]) >= {"eta", "seq_length", "m", "sigma", "steps", "epochs", "seed",
                                      "sample_every", "sample_until", "sample_len", "best_len",
-                                     "temperature", "keep_cr"}
+                                     "temperature", "keep_cr", "engine", "grad_m"}
     assert set(record["corpus"]) == {"name", "path", "size", "K", "sha256"}
-    back = labrnn.load_run(tmp_path / "run")
+    back = RunDir(tmp_path / "run").load_run()
     np.testing.assert_array_equal(back.curve, small_run.curve)
     for k in NAMES:
         np.testing.assert_array_equal(back.best_params[k], small_run.best_params[k])
-    assert back.samples == small_run.samples and back.config == small_run.config
+    assert back.samples == small_run.samples and back.best == small_run.best
+    assert back.settings.numbers() == small_run.settings.numbers()
     assert not list((tmp_path / "run").glob("*.tmp"))
 
 
 def test_damaged_run_directory(small_run, tmp_path):
-    labrnn.save_run(small_run, tmp_path)
+    rd = RunDir(tmp_path)
+    rd.save_run(small_run)
     (tmp_path / "run.json").write_text("{not json")
     with pytest.raises(labrnn.RunDirError, match="damaged"):
-        labrnn.load_run(tmp_path)
+        rd.load_run()
     (tmp_path / "run.json").unlink()
     with pytest.raises(labrnn.RunDirError, match="run.json is missing"):
-        labrnn.load_run(tmp_path)
+        rd.load_run()
+
+
+def test_unknown_engine_is_named():
+    with pytest.raises(ConfigError, match="engine must be numba or numpy"):
+        Settings(engine="torch")
+    with pytest.raises(ValueError, match="unknown engine 'torch'"):
+        engines.get("torch")
+
+
+def test_run_json_names_the_engine(bible, tmp_path):
+    run = labrnn.train(bible, Settings(m=10, steps=50, sample_every=50, engine="numpy"), progress=False)
+    RunDir(tmp_path).save_run(run)
+    assert json.loads((tmp_path / "run.json").read_text())["params"]["engine"] == "numpy"

@@ -1,0 +1,152 @@
+"""The report pipeline: settings -> corpus -> run (trained once) -> notebooks -> report.html -> index.
+
+`make_report` is a straight sequence of named steps, each timed; bad input
+raises ConfigError, CorpusError or ReportError before any notebook runs, and
+the report is built in a staging directory and renamed into place, so a failed
+render leaves the previous report as it was.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .cache import ReportError, ensure_run, load_checked
+from .execute import NOTEBOOKS, NotebookFailed, execute, notebook_dir
+from .rundir import RunDir
+from .settings import Settings
+from .train import Run
+
+
+@dataclass
+class ReportResult:
+    """What a report made: where it is, whether it trained, and how long each step took."""
+    report: Path
+    run: Run
+    trained: bool
+    pdf: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    per_notebook: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.report.parent
+
+
+class _Timer(dict):
+    @contextmanager
+    def __call__(self, step: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[step] = time.perf_counter() - t0
+
+
+def make_report(settings: Settings, *, notebooks: Path | None = None, progress: bool = True,
+                log=lambda msg: print(msg, file=sys.stderr)) -> ReportResult:
+    """Everything `make report` does: the report goes to settings.run_dir or REPORTS/<name>, the index to
+    its parent."""
+    timer, t_start = _Timer(), time.perf_counter()
+    _skip_iri_grammar()
+    notebooks = _find_notebooks(notebooks)
+    with timer("corpus"):
+        corpus = load_checked(settings)
+    rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info())).absolute())
+    settings = replace(settings, run_dir=str(rd))
+    log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; report directory {rd}")
+    with timer("run"):
+        cached = ensure_run(settings, corpus, progress=progress)
+    _say_how_the_run_went(cached, log)
+    title = (f"{corpus.name}: η = {settings.eta:g}, seq_length = {settings.seq_length}, m = {settings.m}, "
+             f"{cached.run.steps_done:,} steps")
+    build = rd.staging()
+    try:
+        with timer("notebooks"):
+            per_notebook = _execute(notebooks, build, settings, rd)
+        with timer("export"):
+            _export_html(build, title)
+        rd.publish(build, [*NOTEBOOKS, RunDir.REPORT])
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    pdf_error = None
+    if "pdf" in settings.format:
+        with timer("pdf"):
+            pdf_error = make_pdf(rd, title)
+    else:
+        rd.remove(RunDir.PDF)           # an older render's PDF would no longer match report.html
+    with timer("index"):
+        from .export import build_index
+        build_index(rd.path.parent)
+    result = ReportResult(rd / RunDir.REPORT, cached.run, cached.trained_now,
+                          None if pdf_error or "pdf" not in settings.format else rd / RunDir.PDF,
+                          dict(timer), per_notebook)
+    log(_timing_line(result, time.perf_counter() - t_start))
+    if pdf_error:
+        raise ReportError(f"{pdf_error}; {result.report} was written")
+    return result
+
+
+def _skip_iri_grammar() -> None:
+    """jsonschema, which nbformat imports, compiles the optional rfc3987-syntax grammars at import (~2 s);
+    notebook validation never checks IRI formats, so this process goes without that checker."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+def _find_notebooks(notebooks: Path | None) -> Path:
+    notebooks = Path(notebooks or notebook_dir())
+    missing = [n for n in NOTEBOOKS if not (notebooks / n).is_file()]
+    if missing:
+        raise ReportError(f"notebook {missing[0]} not found in {notebooks}")
+    return notebooks
+
+
+def _say_how_the_run_went(cached, log) -> None:
+    run = cached.run
+    if not cached.trained_now:
+        log(f"reusing the run trained {cached.trained_at} (FORCE=1 trains again)")
+    if run.diverged:
+        log(f"training diverged at step {run.diverged['step']:,}: {run.diverged['reason']}; "
+            "the report says so and shows the samples and best model from before it")
+
+
+def _execute(notebooks: Path, build: Path, settings: Settings, rd: RunDir) -> list[tuple[str, float]]:
+    try:
+        return execute(notebooks, build, {"run_dir": str(rd)}, rd.path,
+                       start_timeout=settings.start_timeout, cell_timeout=settings.cell_timeout)
+    except NotebookFailed as err:
+        failed = rd.keep_failed(build)
+        partial = failed / err.name
+        raise ReportError(f"notebook {err.name} failed: {err.detail}; no report written; "
+                          f"partly executed notebook: {partial if partial.exists() else '(none)'}") from None
+
+
+def _export_html(build: Path, title: str) -> None:
+    from .export import export_html
+    export_html([build / n for n in NOTEBOOKS], build / RunDir.REPORT, title)
+
+
+def make_pdf(rd: RunDir, title: str) -> str | None:
+    """report.pdf from the executed notebooks in rd; why not, when it could not be made."""
+    from .pdf import PdfError, export_pdf
+    try:
+        export_pdf([rd / n for n in NOTEBOOKS], rd / RunDir.PDF, title)
+    except PdfError as err:
+        return str(err)
+    return None
+
+
+def _timing_line(result: ReportResult, total: float) -> str:
+    t, run = result.timings, result.run
+    if result.trained:
+        run_part = (f"gradient check and saving {t['run'] - run.wall_seconds:.1f} s, "
+                    f"training {run.train_seconds:.1f} s, sampling {run.wall_seconds - run.train_seconds:.1f} s")
+    else:
+        run_part = f"loading the cached run {t['run']:.1f} s"
+    per_nb = ", ".join(f"{n.split('-')[0]}: {s:.1f}" for n, s in result.per_notebook)
+    pdf_part = f"pdf {t['pdf']:.1f} s, " if "pdf" in t else ""
+    return (f"time: corpus {t['corpus']:.1f} s, {run_part}, notebooks {t['notebooks']:.1f} s ({per_nb}), "
+            f"export {t['export']:.1f} s, {pdf_part}index {t['index']:.1f} s; total {total:.1f} s")

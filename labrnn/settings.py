@@ -1,0 +1,266 @@
+"""Every setting of labrnn, declared once: the one list the rest is made from.
+
+Each line of `Settings` gives a setting's name (the lab's notation), type,
+default and help, and says where it shows: the CLI flag and Make variable it
+answers to (``--seq-length``, ``SEQ_LENGTH``, plus older aliases), its short
+form in run names, its label in the report's settings table, whether a sweep
+may vary it, and whether it changes the numbers (then it is part of the cache
+key and of run.json's ``params``) or only how labrnn runs.  argparse for every
+subcommand, the Make variables labrnn accepts, run names, the cache key and
+the notebooks' parameters are all made from this list.
+"""
+from __future__ import annotations
+
+import math
+import os
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, get_type_hints
+
+RUN = frozenset({"train", "report", "sweep"})            # the commands that make a run
+REPORT = frozenset({"report", "sweep"})
+MAX_BYTES = 4 * 2**30              # settings that would need more memory are refused up front
+FORMATS = ("html", "pdf")          # report.html is always written (the index links it); pdf adds report.pdf
+
+
+class ConfigError(ValueError):
+    """Settings that cannot describe a run; the message names the bad one."""
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Where a setting shows, beyond its name, type and default."""
+    help: str
+    commands: frozenset[str] = RUN
+    numbers: bool = True            # changes the numbers: part of the cache key and of run.json's params
+    file: bool = False              # names a file whose content, not its path, counts
+    in_name: bool = False           # always part of run names (the others only when they differ from the default)
+    short: str | None = None        # its form in run names: eta0.1, se5000 (default: the name)
+    sweep: bool = False             # a sweep may give it several values
+    symbol: str | None = None       # how a sweep's table and legend name it
+    label: str | None = None        # its row in the report's settings table
+    show: Callable[[Any], str] | None = None       # the row's value, from the whole Settings
+    low: float | None = None        # the smallest value allowed (ints and floats); floats default to > 0
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()   # older flags that still work (their Make variables too)
+    only: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # aliases in one command only
+
+
+def setting(default, help: str, **meta):
+    return field(default=default, metadata={"labrnn": Meta(help, **meta)})
+
+
+def _length(s) -> str:
+    return f"{s.epochs} epochs" if s.epochs is not None else f"{s.steps:,} steps"
+
+
+def _samples(s) -> str:
+    return f"{s.sample_len} characters every {s.sample_every:,} steps until {_until(s)}"
+
+
+def _until(s) -> str:
+    return "the last step" if s.sample_until is None else f"step {s.sample_until:,}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # -- the run: every one of these changes the numbers ---------------------------------------------------
+    eta: float = setting(0.1, "AdaGrad learning rate η", in_name=True, sweep=True, symbol="η",
+                         label="Learning rate η", show=lambda s: f"{s.eta:g}")
+    seq_length: int = setting(25, "characters per update, seq_length", in_name=True, short="seq", sweep=True,
+                              symbol="seq", label="Sequence length", low=1, aliases=("--seq",))
+    m: int = setting(100, "hidden units m", in_name=True, sweep=True, symbol="m", label="Hidden units m", low=1)
+    sigma: float = setting(0.01, "standard deviation of the initial U, W, V", in_name=True, sweep=True,
+                           symbol="σ", label="Initial weights σ", show=lambda s: f"{s.sigma:g}")
+    steps: int | None = setting(100_000, "update steps", in_name=True, short="st", low=1, label="Length", show=_length)
+    epochs: int | None = setting(None, "passes over the corpus; overrides steps", in_name=True, short="ep", low=1)
+    seed: int = setting(1, "drives every random draw: same seed and inputs, same numbers", in_name=True,
+                        sweep=True, symbol="seed", label="Seed", low=0, commands=RUN | {"gradcheck"})
+    sample_every: int = setting(10_000, "synthesize text every N steps", short="se", low=1,
+                                label="Samples", show=_samples)
+    sample_until: int | None = setting(100_000, "stop the periodic samples at step N (training goes on)",
+                                       short="su", low=0)
+    sample_len: int = setting(200, "characters per sample", short="sl", low=1)
+    best_len: int = setting(1_000, "characters from the best model", short="bl", low=1,
+                            label="Best passage", show=lambda s: f"{s.best_len:,} characters")
+    temperature: float = setting(1.0, "divides the scores before the softmax; 1 samples p itself")
+    holdout: float = setting(0.05, "share of the corpus's end kept out of training for the held-out loss",
+                             low=0.0)
+    keep_cr: bool = setting(False, "keep carriage returns instead of normalizing to \\n",
+                            commands=RUN | {"gradcheck"})
+    keep_going: bool = setting(False, "train on when the loss diverges (a NaN still stops the run)")
+    engine: str = setting("numba", "numba (compiled, the default) or numpy (the readable reference)",
+                          choices=("numba", "numpy"))
+    grad_m: int = setting(5, "hidden units of the gradient check's small network", short="gm", low=1,
+                          label="Gradient check", show=lambda s: f"m = {s.grad_m}",
+                          commands=REPORT | {"gradcheck"}, only={"gradcheck": ("--m",)})
+    grad_h: float = setting(1e-4, "finite-difference step of the gradient check", short="gh",
+                            commands=REPORT | {"gradcheck"}, only={"gradcheck": ("--h",)})
+    data: str | None = setting(None, "a UTF-8 text file (default: the built-in King James Bible)", file=True,
+                               numbers=False, commands=RUN | {"gradcheck"})
+    # -- how labrnn runs: none of these changes the numbers -----------------------------------------------
+    run_dir: str | None = setting(None, "the run's directory (default: REPORTS/<name from the settings>)",
+                                  numbers=False, commands=frozenset({"train", "report"}),
+                                  only={"train": ("--out",)})
+    reports: str = setting("reports", "the directory of reports, the index and sweeps", numbers=False,
+                           commands=REPORT, only={"sweep": ("--run-dir",)})
+    force: bool = setting(False, "train again even if the run is cached", numbers=False, commands=REPORT)
+    resume: bool = setting(False, "continue the interrupted run in the run directory from its checkpoint",
+                           numbers=False)
+    format: tuple[str, ...] = setting(("html",), "output formats, space-separated: html, pdf "
+                                      "(report.html is always written)", numbers=False, commands=REPORT)
+    start_timeout: int = setting(120, "seconds a notebook's kernel may take to start", numbers=False, low=1,
+                                 commands=REPORT)
+    cell_timeout: int = setting(600, "seconds one notebook cell may run", numbers=False, low=1, commands=REPORT)
+    jobs: int | None = setting(None, "reports made at once (default: the number of cores)", numbers=False,
+                               low=1, commands=frozenset({"sweep"}))
+    checkpoint_every: int = setting(5_000, "save a checkpoint every N steps and at every sample (0: never)",
+                                    numbers=False, low=0, commands=frozenset({"train"}))
+    quiet: bool = setting(False, "no progress bar", numbers=False, commands=frozenset({"train"}))
+
+    def __post_init__(self):
+        for k in ("data", "run_dir", "reports"):     # paths as strings, so run.json and the key can hold them
+            if isinstance(getattr(self, k), os.PathLike):
+                object.__setattr__(self, k, os.fspath(getattr(self, k)))
+        if isinstance(self.format, (list, str)):
+            object.__setattr__(self, "format", tuple(self.format.split() if isinstance(self.format, str)
+                                                     else self.format))
+        for f in fields(self):
+            _check(f.name, getattr(self, f.name), TYPES[f.name], meta(f.name))
+        if self.epochs is not None:                  # epochs override steps
+            object.__setattr__(self, "steps", None)
+        elif self.steps is None:
+            raise ConfigError("give a number of steps or of epochs")
+        if not self.holdout < 0.5:
+            raise ConfigError(f"holdout must be a share from 0 up to 0.5, got {self.holdout!r}")
+        unknown = [f for f in self.format if f not in FORMATS]
+        if unknown or not self.format:
+            raise ConfigError(f"unknown format {' '.join(unknown) or repr(self.format)}; "
+                              f"available: {', '.join(FORMATS)}")
+        if self.data is not None:                    # notebooks run in another directory
+            object.__setattr__(self, "data", str(Path(self.data).expanduser().absolute()))
+
+    @classmethod
+    def of(cls, names: Mapping[str, Any]) -> "Settings":
+        """The run a notebook's parameters describe (`Settings.of(globals())`); other names are ignored."""
+        return cls(**{k: names[k] for k in NAMES if (meta(k).numbers or meta(k).file) and k in names})
+
+    def numbers(self) -> dict:
+        """The settings that change a run's numbers: run.json's params and, with the corpus, the cache key."""
+        return {k: getattr(self, k) for k in NAMES if meta(k).numbers}
+
+    def name(self, corpus: dict) -> str:
+        """A readable directory name: corpus and its sha256 prefix, then eta, seq, m, sigma, length, seed,
+        then every other setting that changes the numbers and differs from its default."""
+        slug = "".join(ch if ch.isalnum() else "-" for ch in corpus["name"].lower()).strip("-")[:24]
+        parts = [f"{slug}-{corpus['sha256'][:8]}"]
+        for k, value in self.numbers().items():
+            m = meta(k)
+            if (m.in_name and value is not None) or (not m.in_name and value != DEFAULTS[k]):
+                parts.append(f"{m.short or k}{_fmt(value)}")
+        return "_".join(parts)
+
+    # -- what the settings mean for a corpus ------------------------------------------------------------------
+    def split(self, size: int) -> int:
+        """Characters used for training; the rest (at least two, if any) is held out."""
+        return size - (max(2, int(size * self.holdout)) if self.holdout > 0 else 0)
+
+    def steps_per_epoch(self, train_size: int) -> int:
+        """Updates in one pass: the pointer e takes 0, L, 2L, ... while e <= N - L - 1."""
+        return (train_size - self.seq_length - 1) // self.seq_length + 1
+
+    def total_steps(self, train_size: int) -> int:
+        if self.epochs is not None:
+            return self.epochs * self.steps_per_epoch(train_size)
+        return self.steps
+
+    def sample_steps(self, total: int) -> list[int]:
+        """Step 0, every sample_every steps, and the last step, all up to sample_until."""
+        until = total if self.sample_until is None else min(self.sample_until, total)
+        steps = list(range(0, until + 1, self.sample_every))
+        if until == total and steps[-1] != total:
+            steps.append(total)
+        return steps
+
+    def check_corpus(self, corpus) -> None:
+        """Refuse a corpus too short for seq_length, or settings that cannot fit in memory."""
+        need = self.seq_length + 1
+        train_size = self.split(corpus.size)
+        if train_size < need:
+            held = (f" plus {corpus.size - train_size if train_size > 0 else 2} held out "
+                    f"(--holdout 0 trains on all of it)" if self.holdout else "")
+            raise ConfigError(f"corpus {corpus.name!r} has {corpus.size:,} characters; seq_length "
+                              f"{self.seq_length} needs at least {need} for training{held}")
+        m, K, total = self.m, corpus.K, self.total_steps(train_size)
+        needed = 8 * (4 * (m * m + 2 * m * K + m + K) + 2 * total + self.seq_length * (3 * m + 2 * K)
+                      + max(self.sample_len, self.best_len))
+        if needed > MAX_BYTES:
+            raise ConfigError(f"these settings need about {needed / 2**30:,.0f} GiB of memory "
+                              f"(m={m}, K={K}, {total:,} steps, samples of {max(self.sample_len, self.best_len):,}); "
+                              f"the limit is {MAX_BYTES / 2**30:.0f} GiB")
+
+
+NAMES = tuple(f.name for f in fields(Settings))
+DEFAULTS = {f.name: f.default for f in fields(Settings)}
+TYPES = get_type_hints(Settings)
+SWEPT = tuple(k for k in NAMES if Settings.__dataclass_fields__[k].metadata["labrnn"].sweep)
+
+
+def meta(name: str) -> Meta:
+    return Settings.__dataclass_fields__[name].metadata["labrnn"]
+
+
+def table_rows(s: Settings) -> list[tuple[str, str]]:
+    """The report's settings table: each labelled setting, in the schema's order."""
+    rows = []
+    for k in NAMES:
+        m = meta(k)
+        if m.label:
+            rows.append((m.label, m.show(s) if m.show else str(getattr(s, k))))
+    return rows
+
+
+def _fmt(value) -> str:
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value).lower()
+
+
+def base_type(hint) -> type:
+    """int for `int | None`, tuple for `tuple[str, ...]`: what a value on the command line is parsed as."""
+    args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
+    if isinstance(hint, types.UnionType):
+        return args[0]
+    return getattr(hint, "__origin__", hint)
+
+
+def _check(name: str, value, hint, m: Meta) -> None:
+    kind = base_type(hint)
+    if value is None and isinstance(hint, types.UnionType):
+        return
+    if kind is bool:
+        ok = isinstance(value, bool)
+        want = "true or false"
+    elif kind is int:
+        ok = (not isinstance(value, bool) and isinstance(value, int) or _is_np_int(value)) and value >= (m.low or 0)
+        want = f"an integer >= {m.low or 0:g}"
+    elif kind is float:
+        try:
+            ok = math.isfinite(value) and (value >= m.low if m.low is not None else value > 0)
+        except TypeError:
+            ok = False
+        ok = ok and not isinstance(value, bool)
+        want = "a positive finite number" if m.low is None else f"a finite number >= {m.low:g}"
+    elif kind is str:
+        ok = isinstance(value, str) and (not m.choices or value in m.choices)
+        want = " or ".join(m.choices) if m.choices else "a string"
+    else:
+        ok, want = isinstance(value, tuple), "a tuple"
+    if not ok:
+        raise ConfigError(f"{name} must be {want}, got {value!r}")
+
+
+def _is_np_int(value) -> bool:
+    import numpy as np
+    return isinstance(value, np.integer)
+
