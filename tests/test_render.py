@@ -1,0 +1,49 @@
+"""The displays' markup, without training: text from the corpus (its name, its path, generated text) is
+escaped for each format, and HTML escaping never reaches LaTeX."""
+from types import SimpleNamespace
+
+import pytest
+
+from labrnn import Best, Sample, Settings, render
+
+pytestmark = pytest.mark.fast
+NAME = "<b>bold</b> & \"q\" 'a' {x} \\y $1 50% #2 a_b ^ ~ \x07"
+
+
+def fake_run(**kw):
+    corpus = {"name": NAME, "path": f"/data/{NAME}.txt", "sha256": "0" * 64, "size": 1234, "K": 40}
+    return SimpleNamespace(corpus=corpus, settings=Settings(steps=1000), diverged=None, interrupted=False,
+                           steps_done=1000, **kw)
+
+
+def test_a_corpus_named_with_markup_is_text_in_the_settings_table():
+    shown = render.settings(fake_run())
+    assert "<b>bold</b>" not in shown.html and "&lt;b&gt;bold&lt;/b&gt; &amp; &#34;q&#34; &#39;a&#39;" in shown.html
+    assert '<span class="ctl" title="control character U+0007">\\x07</span>' in shown.html
+    assert (r'<b>bold</\allowbreak{}b> \& "q" \textquotesingle{}a\textquotesingle{} \{x\} \textbackslash{}y \$1 50\% '
+            r"\#2 a\_b \textasciicircum{} \textasciitilde{} \labrnnctl{07}") in shown.latex
+    assert "&lt;" not in shown.latex and "&amp;" not in shown.latex           # no HTML escaping in LaTeX
+    assert shown.plain.splitlines()[0] == f"Corpus: {NAME} (/data/{NAME}.txt), sha256 000000000000…"
+
+
+def test_the_title_block_escapes_the_name_in_both_formats():
+    shown = render.title_block(fake_run(), "2024-05-01T12:00:00+00:00")
+    assert shown.html.startswith('<p class="byline">Corpus: <b>&lt;b&gt;bold&lt;/b&gt; &amp; ')
+    assert r"\textbf{<b>bold</\allowbreak{}b> \& " in shown.latex
+    assert shown.plain == f"{NAME} · trained 01 May 2024, 12:00 UTC"
+
+
+def test_generated_text_is_text_in_each_format():
+    fields = {"step": 1000, "text": "the <end>\x1b", "word_share": 0.5, "word_spans": [[0, 3]], "smooth_loss": 42.0}
+    run = fake_run(samples=[Sample(**fields)], best=Best(**fields))
+    samples, best, table = render.samples(run), render.best_passage(run), render.evolution_table(run)
+    assert ('<pre class="generated sample"><b class="word">the</b> &lt;end&gt;<span class="ctl" '
+            'title="control character U+001B">\\x1b</span></pre>') in samples.html
+    assert samples.plain == "Step 1,000 · smooth loss 42.00 · 50% corpus words\nthe <end>\\x1b"
+    assert r"\textbf{the} <end>\labrnnctl{1b}" in best.latex and 'id="best-1000"' in best.html
+    assert table.plain == "step | smooth loss | per character | corpus words\n1,000 | 42.00 | 1.680 | 50%"
+
+
+def test_numbers_are_readable_without_mathjax():
+    assert render.number(1.234e-6) == "1.23×10<sup>−6</sup>"
+    assert render.number(5e-11, fmt="latex") == r"5.00×10\textsuperscript{\labrnnchar{2212}11}"
