@@ -8,9 +8,9 @@ widgets), so a shared report opens offline.  Code, prompts and cells tagged
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nbformat
 
@@ -18,7 +18,6 @@ from .iorw import atomic_write
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HIDDEN_TAG = "remove-cell"
-_HEADING = re.compile(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', re.S)
 
 
 def merge(paths: list[Path], title: str) -> nbformat.NotebookNode:
@@ -39,25 +38,33 @@ def merge(paths: list[Path], title: str) -> nbformat.NotebookNode:
     return merged
 
 
+def sections(nb: nbformat.NotebookNode) -> list[dict]:
+    """The table of contents: each `## ` heading of the markdown cells, with the index of its cell and the id
+    nbconvert gives it (made by nbconvert's own markdown renderer, so the links reach the headings)."""
+    from nbconvert.filters import markdown2html_mistune
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for line in cell.source.splitlines() if cell.cell_type == "markdown" else []:
+            if not line.startswith("## "):
+                continue
+            try:
+                heading = ElementTree.fromstring(markdown2html_mistune(line))
+            except ElementTree.ParseError:          # raw HTML in the heading: nbconvert gives it no id either
+                continue
+            heading.remove(heading.find("a"))       # the anchor link beside the heading
+            found.append({"id": heading.get("id"), "title": "".join(heading.itertext()).strip(), "cell": i})
+    return found
+
+
 def export_html(paths: list[Path], out: Path, title: str) -> None:
+    """report.html, with a table of contents before the first section (templates/labrnn/index.html.j2)."""
     from nbconvert import HTMLExporter
     exporter = HTMLExporter(template_name="labrnn", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             anchor_link_text="#")
-    body, _ = exporter.from_notebook_node(merge(paths, title))
-    atomic_write(out, lambda fh: fh.write(with_toc(body).encode("utf-8")))
-
-
-def with_toc(body: str) -> str:
-    """The page with a table of contents of its sections, placed before the first one."""
-    headings = list(_HEADING.finditer(body))
-    if not headings:
-        return body
-    items = "".join(f'<li><a href="#{m.group(1)}">{m.group(2).strip()}</a></li>' for m in headings)
-    nav = f'<nav class="toc" aria-label="Contents"><p>Contents</p><ol>{items}</ol></nav>\n'
-    at = body.rfind('<div class="jp-Cell jp-MarkdownCell', 0, headings[0].start())
-    at = at if at >= 0 else headings[0].start()
-    return body[:at] + nav + body[at:]
+    nb = merge(paths, title)
+    body, _ = exporter.from_notebook_node(nb, resources={"labrnn_sections": sections(nb)})
+    atomic_write(out, lambda fh: fh.write(body.encode("utf-8")))
 
 
 def _entry(run_dir: Path) -> dict | None:

@@ -66,6 +66,19 @@ def test_report_renders_in_chromium(browser, made, tmp_path):
     assert counts["images"] >= 3 and counts["figures"] == counts["images"]   # loss, held-out, word share
 
 
+def test_the_contents_lead_to_their_sections(browser, made):
+    page = browser.new_page()
+    try:
+        page.goto(made.as_uri(), wait_until="load")
+        targets = page.evaluate("""() => [...document.querySelectorAll('nav.toc a')].map(a => {
+            const h = document.getElementById(decodeURIComponent(a.hash.slice(1)));
+            return [a.textContent, h && h.tagName, h && h.firstChild.textContent];
+        })""")
+    finally:
+        page.close()
+    assert len(targets) == 5 and all(tag == "H2" and text == heading for text, tag, heading in targets), targets
+
+
 def test_index_renders_in_chromium(browser, made, tmp_path):
     assert_renders(browser, made.parent.parent / "index.html", tmp_path / "index.png")
 

@@ -58,6 +58,17 @@ def test_report_has_what_a_reader_needs(made, pre_blocks):
     assert any(m.startswith("time: corpus") and " training " in m and " notebooks " in m for m in messages)
 
 
+def test_the_contents_link_to_every_section(made):
+    path, _ = made
+    page = path.read_text(encoding="utf-8")
+    nav = re.search(r'<nav [^>]*class="toc"[^>]*><p>Contents</p><ol>(.*?)</ol></nav>', page, re.S)
+    links = re.findall(r'<li><a href="#([^"]+)">([^<]+)</a></li>', nav.group(1))
+    assert links == re.findall(r'<h2 id="([^"]+)">([^<]+)<a class="anchor-link"', page)
+    assert [title for _, title in links] == ["Run summary", "Gradient check", "Training",
+                                             "Evolution of the synthesized text", "The best model"]
+    assert page.index("<h1") < nav.start() < page.index("<h2")        # after the title, before the first section
+
+
 def test_index_lists_the_report(made):
     path = made[0].report
     index = (path.parent.parent / "index.html").read_text(encoding="utf-8")
