@@ -3,13 +3,12 @@
 The PDF is made from the same merged notebook as report.html.  Every labrnn
 display carries text/latex, which nbconvert's LaTeX exporter prefers, so
 neither HTML nor unescaped generated text reaches LaTeX.  The markdown cells
-are written for the page (HTML sub- and superscripts, the report's title as a
-level-1 heading); `for_latex` rewrites what pandoc would otherwise drop.
+are plain Markdown and Unicode, which pandoc typesets as they are; the
+report's title, their level-1 heading, becomes the document's (`for_latex`).
 """
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from functools import partial
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from . import render
-from .export import TEMPLATES, merge
+from .export import TEMPLATES, merge, sections
 from .iorw import atomic_write
 
 TOOLS = ("xelatex", "pandoc")
@@ -36,34 +35,19 @@ def missing_tools() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
-def _markdown(source: str) -> str:
-    """HTML the markdown cells use for the page, in pandoc's markdown (its LaTeX writer drops raw HTML)."""
-    def span(mark):
-        return lambda m: mark + m.group(1).replace(" ", "\\ ") + mark
-    source = re.sub(r"<sub>(.*?)</sub>", span("~"), source)
-    source = re.sub(r"<sup>(.*?)</sup>", span("^"), source)
-    source = re.sub(r"<code>(.*?)</code>", r"`\1`", source)
-    return re.sub(r'<p class="formula">(.*?)</p>', r"> \1", source, flags=re.S)    # a display: indented
-
-
 def for_latex(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, str]:
-    """The merged notebook for LaTeX, and the subtitle: the level-1 heading becomes the title (the run's
-    description its subtitle), level-2 headings become sections, with a table of contents before the first."""
-    subtitle, toc_at = "", None
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "markdown":
-            continue
-        source = _markdown(cell.source)
-        title = re.search(r"^# (.+)\n*", source, re.M)
-        if title and not subtitle:
-            subtitle, nb.metadata["title"] = nb.metadata["title"], title.group(1).strip()
-            source = source[:title.start()] + source[title.end():]
-        source = re.sub(r"^#(#+) ", r"\1 ", source, flags=re.M)
-        if toc_at is None and re.search(r"^# ", source, re.M):
-            toc_at = i
-        cell.source = source
-    if toc_at is not None:
-        nb.cells.insert(toc_at, nbformat.v4.new_raw_cell(r"\tableofcontents", metadata={"raw_mimetype": "text/latex"}))
+    """The merged notebook for LaTeX, and the subtitle: the first level-1 heading becomes the title (the run's
+    description its subtitle; the template has pandoc drop the heading and make level 2 sections), with a
+    table of contents before the first section."""
+    titles = [line[2:].strip() for cell in nb.cells if cell.cell_type == "markdown"
+              for line in cell.source.splitlines() if line.startswith("# ")]
+    subtitle = ""
+    if titles:
+        subtitle, nb.metadata["title"] = nb.metadata["title"], titles[0]
+    toc = sections(nb)
+    if toc:
+        nb.cells.insert(toc[0]["cell"], nbformat.v4.new_raw_cell(r"\tableofcontents",
+                                                               metadata={"raw_mimetype": "text/latex"}))
     return nb, subtitle
 
 
