@@ -196,8 +196,9 @@ def gradient_table(check) -> Display:
 def _heading(entry, title: str) -> str:
     """A passage's heading: its step and what was measured there."""
     parts = [f"{title} {entry.step:,}", f"smooth loss {entry.smooth_loss:.2f}"]
-    if entry.heldout_bits_per_char is not None:
-        parts.append(f"held-out {entry.heldout_bits_per_char:.2f} bits/char")
+    heldout = getattr(entry, "heldout_bits_per_char", None)      # a Sample's; the best passage has none
+    if heldout is not None:
+        parts.append(f"held-out {heldout:.2f} bits/char")
     parts.append(f"{100 * entry.word_share:.0f}% corpus words")
     return " · ".join(parts)
 

@@ -59,7 +59,7 @@ def test_report_has_what_a_reader_needs(made, pre_blocks):
 
 
 def test_the_contents_link_to_every_section(made):
-    path, _ = made
+    path = made[0].report
     page = path.read_text(encoding="utf-8")
     nav = re.search(r'<nav [^>]*class="toc"[^>]*><p>Contents</p><ol>(.*?)</ol></nav>', page, re.S)
     links = re.findall(r'<li><a href="#([^"]+)">([^<]+)</a></li>', nav.group(1))
