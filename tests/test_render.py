@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from labrnn import Best, Sample, Settings, render
+from labrnn.settings import NAMES, meta
 
 pytestmark = pytest.mark.fast
 NAME = "<b>bold</b> & \"q\" 'a' {x} \\y $1 50% #2 a_b ^ ~ \x07"
@@ -47,3 +48,8 @@ def test_generated_text_is_text_in_each_format():
 def test_numbers_are_readable_without_mathjax():
     assert render.number(1.234e-6) == "1.23×10<sup>−6</sup>"
     assert render.number(5e-11, fmt="latex") == r"5.00×10\textsuperscript{\labrnnchar{2212}11}"
+
+
+def test_the_settings_table_has_a_row_per_labelled_setting():
+    labels = [line.split(": ")[0] for line in render.settings(fake_run()).plain.splitlines()]
+    assert labels == ["Corpus", "Size", *(meta(n).label for n in NAMES if meta(n).label)]
