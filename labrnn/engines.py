@@ -19,7 +19,6 @@ import numpy as np
 from .model import NAMES, loss_and_grads
 
 DIVERGE_FROM, DIVERGE_WINDOW = 2_000, 1_000
-CLIP = 5.0                          # gradients are clipped to [-CLIP, CLIP] before each update
 ENGINES = {}
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import engines, evaluate
 from .corpus import Corpus
-from .engines import CLIP, DIVERGE_WINDOW, TrainState
+from .engines import DIVERGE_WINDOW, TrainState
 from .model import NAMES, init_params
 from .progress import bar as progress_bar
 from .sample import synthesize
@@ -190,7 +190,7 @@ class Trainer:
                     stop = min(stop, (self.step // checkpoint_every + 1) * checkpoint_every)
                 n = max(stop - self.step, 1)
                 t0 = time.perf_counter()
-                done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, CLIP, self.limit)
+                done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, s.clip, self.limit)
                 self.train_seconds += time.perf_counter() - t0
                 if pending is not None:
                     self.samples.append(replace(pending, smooth_loss=float(st.curve[pending.step])))

@@ -29,6 +29,7 @@ def test_every_make_variable_is_in_the_readme():
     (["SEQ=20"], ["--seq=20"]),                        # the old name, still working
     (["SEQ_LENGTH=20"], ["--seq-length=20"]),
     (["ENGINE=numpy", "FORCE=1"], ["--engine=numpy", "--force"]),
+    (["CLIP=1"], ["--clip=1"]),
 ])
 def test_make_variables_are_the_flags(words, argv):
     assert from_make("report", COMMANDS["report"], words) == argv

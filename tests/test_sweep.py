@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from labrnn import RunDir, cache, load_corpus, render, sweep
-from labrnn.cli import main
+from labrnn.cli import build_parser, from_make, main
 
 # Markup and control characters everywhere, so the best passages are sure to contain some.
 HOSTILE = ("<script>alert(1)</script> & </pre><b>x</b> \x07\x1b[31m\n"
@@ -134,3 +134,11 @@ def test_a_failing_combination_does_not_lose_the_others(corpus_file, tiny, tiny_
     record = json.loads((comparison.parent / "sweep.json").read_text(encoding="utf-8"))
     assert [r["params"]["seq_length"] for r in record["runs"]] == [8]
     assert [f["params"]["seq_length"] for f in record["failed"]] == [12]
+
+
+def test_make_sweep_takes_several_clip_values():
+    args = build_parser()._subparsers._group_actions[0].choices["sweep"].parse_args(
+        from_make("sweep", build_parser()._subparsers._group_actions[0].choices["sweep"], ["CLIP=1 5"]))
+    combos = sweep.grid({"clip": args.clip}, steps=100)
+    assert [c.clip for c in combos] == [1.0, 5.0] and sweep.varied(combos) == ["clip"]
+    assert sweep.label(combos[0], ["clip"]) == "clip=1"

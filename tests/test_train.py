@@ -143,3 +143,26 @@ def test_run_json_names_the_engine(bible, tmp_path):
     run = labrnn.train(bible, Settings(m=10, steps=50, sample_every=50, engine="numpy"), progress=False)
     RunDir(tmp_path).save_run(run)
     assert json.loads((tmp_path / "run.json").read_text())["params"]["engine"] == "numpy"
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_clip_bounds_every_update(bible, engine):
+    """With clip = c, no parameter moves by more than eta * c / sqrt(c^2 + 1e-8) ~ eta in the first update."""
+    def first_update(clip):
+        state = TrainState.start(init_params(bible.K, 20, 0.5, np.random.default_rng(3)), 1)
+        before = [p.copy() for p in state.params]
+        engines.get(engine)(state, bible.data, 0, 1, 25, 0.1, clip, np.inf)
+        return max(np.abs(p - b).max() for p, b in zip(state.params, before)), state.mems
+    step_small, mems_small = first_update(0.01)
+    step_big, mems_big = first_update(5.0)
+    assert step_small <= 0.1 + 1e-12 and max(m.max() for m in mems_small) <= 0.01 ** 2 + 1e-18
+    assert max(m.max() for m in mems_big) > 0.01 ** 2              # sigma 0.5 makes gradients beyond 0.01
+
+
+def test_clip_is_a_setting_of_the_run(bible):
+    a = labrnn.train(bible, Settings(m=20, steps=300, sample_every=300, clip=0.05), progress=False)
+    b = labrnn.train(bible, Settings(m=20, steps=300, sample_every=300), progress=False)
+    assert a.curve[-1] != b.curve[-1] and a.settings.numbers()["clip"] == 0.05
+    assert Settings(clip=1.0).name({"name": "x", "sha256": "0" * 8}).endswith("_seed1_clip1")
+    with pytest.raises(ConfigError, match="clip must be a positive finite number"):
+        Settings(clip=0)
