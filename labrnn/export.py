@@ -90,14 +90,15 @@ def _entry(run_dir: Path) -> dict | None:
 
 def _sweep_entry(sweep_dir: Path) -> dict | None:
     """What the index shows of one sweep, or None when the directory holds no finished comparison."""
+    from .sweep import COMPARISON, RECORD
     try:
-        record = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
+        record = json.loads((sweep_dir / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not (sweep_dir / "comparison.html").exists() or not record.get("runs"):
+    if not (sweep_dir / COMPARISON).exists() or not record.get("runs"):
         return None
     best = record["runs"][0]
-    return {"name": sweep_dir.name, "href": f"{sweep_dir.name}/comparison.html", "corpus": record["corpus"]["name"],
+    return {"name": sweep_dir.name, "href": f"{sweep_dir.name}/{COMPARISON}", "corpus": record["corpus"]["name"],
             "runs": len(record["runs"]), "failed": len(record["failed"]),
             "best": " ".join(f"{n}={best['params'][n]:g}" for n in record["swept"]),
             "best_loss": "—" if best["min_loss_per_char"] is None else f"{best['min_loss_per_char']:.3f}",

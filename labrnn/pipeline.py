@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .cache import ReportError, ensure_run, load_checked
-from .execute import NOTEBOOKS, NotebookFailed, execute, notebook_dir
+from .execute import NotebookFailed, execute, notebook_dir
 from .rundir import RunDir
 from .settings import Settings
 from .train import Run
@@ -69,7 +69,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
             per_notebook = _execute(notebooks, build, settings, rd)
         with timer("export"):
             _export_html(build, title)
-        rd.publish(build, [*NOTEBOOKS, RunDir.REPORT])
+        rd.publish(build, [*RunDir.NOTEBOOKS, RunDir.REPORT])
     finally:
         shutil.rmtree(build, ignore_errors=True)
     pdf_error = None
@@ -98,7 +98,7 @@ def _skip_iri_grammar() -> None:
 
 def _find_notebooks(notebooks: Path | None) -> Path:
     notebooks = Path(notebooks or notebook_dir())
-    missing = [n for n in NOTEBOOKS if not (notebooks / n).is_file()]
+    missing = [n for n in RunDir.NOTEBOOKS if not (notebooks / n).is_file()]
     if missing:
         raise ReportError(f"notebook {missing[0]} not found in {notebooks}")
     return notebooks
@@ -126,14 +126,14 @@ def _execute(notebooks: Path, build: Path, settings: Settings, rd: RunDir) -> li
 
 def _export_html(build: Path, title: str) -> None:
     from .export import export_html
-    export_html([build / n for n in NOTEBOOKS], build / RunDir.REPORT, title)
+    export_html([build / n for n in RunDir.NOTEBOOKS], build / RunDir.REPORT, title)
 
 
 def make_pdf(rd: RunDir, title: str) -> str | None:
     """report.pdf from the executed notebooks in rd; why not, when it could not be made."""
     from .pdf import PdfError, export_pdf
     try:
-        export_pdf([rd / n for n in NOTEBOOKS], rd / RunDir.PDF, title)
+        export_pdf([rd / n for n in RunDir.NOTEBOOKS], rd / RunDir.PDF, title)
     except PdfError as err:
         return str(err)
     return None

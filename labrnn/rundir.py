@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, execute
 from .gradcheck import GradCheck
 from .iorw import DAMAGED, atomic_write
 from .model import NAMES
@@ -82,6 +82,7 @@ class RunDir:
     RUN, ARRAYS, CHECKPOINT, GRADCHECK, KEY, LOCK = "run.json", "run.npz", "checkpoint.npz", "gradcheck.json", \
         "key.json", ".lock"
     REPORT, PDF, FAILED = "report.html", "report.pdf", "failed"
+    NOTEBOOKS = execute.NOTEBOOKS           # the executed notebooks
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
