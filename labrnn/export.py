@@ -8,13 +8,16 @@ widgets), so a shared report opens offline.  Code, prompts and cells tagged
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
 import nbformat
 
+from .corpus import shown
 from .iorw import atomic_write
+from .render import href
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HIDDEN_TAG = "remove-cell"
@@ -69,50 +72,60 @@ def export_html(paths: list[Path], out: Path, title: str) -> None:
 
 def _entry(run_dir: Path) -> dict | None:
     """What the index shows of one report, or None when the directory holds no finished report."""
-    from .rundir import RunDir, RunDirError
+    from .rundir import RunDir
     rd = RunDir(run_dir)
+    if not (rd / RunDir.REPORT).exists() and not (rd / RunDir.KEY).exists():
+        return None                                     # no report, or one still being made
     key = rd.read_key()
-    if key is None or not (rd / RunDir.REPORT).exists():
-        return None
-    try:
-        run = rd.load_run()
-        date_shown = datetime.fromisoformat(key.trained_at).strftime("%Y-%m-%d %H:%M")
-    except (RunDirError, ValueError, TypeError):
-        return None
+    if key is None:
+        raise ValueError("its key.json is missing or not labrnn's")
+    run = rd.load_run()
     s = run.settings
-    return {"name": rd.name, "href": f"{rd.name}/{RunDir.REPORT}", "corpus": run.corpus["name"],
-            "pdf": f"{rd.name}/{RunDir.PDF}" if (rd / RunDir.PDF).exists() else None,
+    return {"name": shown(rd.name), "href": href(rd.name, RunDir.REPORT), "corpus": run.corpus["name"],
+            "pdf": href(rd.name, RunDir.PDF) if (rd / RunDir.PDF).exists() else None,
             "eta": f"{s.eta:g}", "seq": s.seq_length, "m": s.m, "sigma": f"{s.sigma:g}",
             "length": f"{s.epochs} epochs" if s.epochs else f"{run.steps_done:,} steps",
             "seed": s.seed, "min_loss": f"{run.best.smooth_loss:.2f}", "min_step": f"{run.best.step:,}",
-            "date": key.trained_at, "date_shown": date_shown}
+            "date": key.trained_at, "date_shown": _date(key.trained_at)}
 
 
 def _sweep_entry(sweep_dir: Path) -> dict | None:
     """What the index shows of one sweep, or None when the directory holds no finished comparison."""
     from .sweep import COMPARISON, RECORD
-    try:
-        record = json.loads((sweep_dir / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not (sweep_dir / RECORD).exists():
         return None
-    if not (sweep_dir / COMPARISON).exists() or not record.get("runs"):
+    record = json.loads((sweep_dir / RECORD).read_text(encoding="utf-8"))
+    if not (sweep_dir / COMPARISON).exists() or not record["runs"]:
         return None
     best = record["runs"][0]
-    return {"name": sweep_dir.name, "href": f"{sweep_dir.name}/{COMPARISON}", "corpus": record["corpus"]["name"],
-            "runs": len(record["runs"]), "failed": len(record["failed"]),
+    return {"name": shown(sweep_dir.name), "href": href(sweep_dir.name, COMPARISON),
+            "corpus": str(record["corpus"]["name"]), "runs": len(record["runs"]), "failed": len(record["failed"]),
             "best": " ".join(f"{n}={best['params'][n]:g}" for n in record["swept"]),
             "best_loss": "—" if best["min_loss_per_char"] is None else f"{best['min_loss_per_char']:.3f}",
-            "date": record["made_at"],
-            "date_shown": datetime.fromisoformat(record["made_at"]).strftime("%Y-%m-%d %H:%M")}
+            "date": record["made_at"], "date_shown": _date(record["made_at"])}
+
+
+def _date(iso) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
+
+
+def _readable(entry, directory: Path) -> dict | None:
+    """entry(directory), or None with one warning line when it holds files of another shape (another tool's
+    run.json, an older format, a date that is not a date): one odd directory never stops the index."""
+    try:
+        return entry(directory)
+    except Exception as err:                    # whatever a foreign file makes the reading raise
+        print(f"labrnn: warning: the index skips {shown(str(directory))}: {type(err).__name__}: "
+              f"{shown(str(err).splitlines()[0] if str(err) else '')}", file=sys.stderr)
+        return None
 
 
 def build_index(reports: Path) -> Path:
     """reports/index.html: every report and every sweep, newest first."""
     import jinja2
     dirs = [d for d in sorted(Path(reports).iterdir()) if d.is_dir()]
-    entries = [e for d in dirs if (e := _entry(d))]
-    entries.sort(key=lambda e: e["date"], reverse=True)
-    sweeps = sorted((e for d in dirs if (e := _sweep_entry(d))), key=lambda e: e["date"], reverse=True)
+    entries = sorted((e for d in dirs if (e := _readable(_entry, d))), key=lambda e: e["date"], reverse=True)
+    sweeps = sorted((e for d in dirs if (e := _readable(_sweep_entry, d))), key=lambda e: e["date"], reverse=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     html = env.get_template("reports-index.html.j2").render(entries=entries, sweeps=sweeps)
     out = Path(reports) / "index.html"

@@ -15,9 +15,11 @@ text, and what templates cannot do: escaping and marking generated text.
 from __future__ import annotations
 
 import base64
+import os
 import re
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
@@ -107,6 +109,12 @@ def _macros(template: str, fmt: str, **syntax):
 
 _html = _macros("displays.html.j2", "html")
 _tex = _macros("displays.tex.j2", "latex", **_LATEX_SYNTAX)
+
+
+def href(*parts: str) -> str:
+    """A relative URL to a file below the page: every part percent-encoded, so no name is read as a scheme
+    (javascript:), a fragment (#) or a query (?), and "./" first."""
+    return "./" + "/".join(quote(os.fsencode(p), safe="") for p in parts)
 
 
 class Display:

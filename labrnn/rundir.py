@@ -34,6 +34,10 @@ from .settings import Settings
 from .train import Best, CheckpointError, Run, Sample, Trainer
 
 
+META = {"settings": dict, "corpus": dict, "step": int, "samples": list, "diverged": (dict, type(None)),
+        "rng": dict, "train_seconds": (int, float), "wall_seconds": (int, float), "eval_seconds": (int, float)}
+
+
 class RunDirError(ValueError):
     """A run directory that is missing or damaged."""
 
@@ -107,8 +111,11 @@ class RunDir:
         return FileLock(self / self.LOCK)
 
     def _write_json(self, name: str, doc: dict) -> None:
-        text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
-        atomic_write(self / name, lambda fh: fh.write(text.encode("utf-8")))
+        try:
+            data = (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError:      # a file name in bytes that are not UTF-8: kept exactly, as \udcXX escapes
+            data = (json.dumps(doc, indent=1) + "\n").encode("ascii")
+        atomic_write(self / name, lambda fh: fh.write(data))
 
     def remove(self, *names: str) -> None:
         for name in names:
@@ -152,16 +159,22 @@ class RunDir:
         atomic_write(self / self.CHECKPOINT, lambda fh: np.savez(fh, **arrays))
 
     def checkpoint_meta(self) -> dict:
+        """The checkpoint's metadata, checked field by field: a damaged or foreign one is a CheckpointError."""
         if not self.has_checkpoint:
             raise CheckpointError(f"no checkpoint in {self}: start the run again instead of resuming")
         try:
             with np.load(self / self.CHECKPOINT) as npz:
                 meta = json.loads(str(npz["meta"]))
+            for name, kind in META.items():
+                if not isinstance(meta[name], kind):
+                    raise TypeError(f"{name} is {type(meta[name]).__name__}")
+            if not isinstance(meta["corpus"].get("sha256"), str):
+                raise TypeError("corpus has no sha256")
             Settings(**meta["settings"])
             return meta
         except (*DAMAGED, ValueError) as err:
-            raise CheckpointError(f"the checkpoint in {self} is damaged or of another version ({err}): "
-                                  "start again") from None
+            raise CheckpointError(f"the checkpoint {self / self.CHECKPOINT} is damaged or of another version "
+                                  f"({type(err).__name__}: {err})") from None
 
     def resume(self, corpus) -> Trainer:
         """The trainer exactly as the checkpoint left it."""
@@ -170,7 +183,8 @@ class RunDir:
             with np.load(self / self.CHECKPOINT) as npz:
                 return Trainer.restore(corpus, npz, meta, str(self))
         except DAMAGED as err:
-            raise CheckpointError(f"the checkpoint in {self} is damaged ({err}): start again") from None
+            raise CheckpointError(f"the checkpoint {self / self.CHECKPOINT} is damaged "
+                                  f"({type(err).__name__}: {err})") from None
 
     # -- the gradient check and the key ---------------------------------------------------------------------
     def save_gradcheck(self, check: GradCheck) -> None:

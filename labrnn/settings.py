@@ -70,7 +70,8 @@ class Settings:
     eta: float = setting(0.1, "AdaGrad learning rate η", in_name=True, sweep=True, symbol="η",
                          label="Learning rate η", show=lambda s: f"{s.eta:g}")
     seq_length: int = setting(25, "characters per update, seq_length", in_name=True, short="seq", sweep=True,
-                              symbol="seq", label="Sequence length", low=1, aliases=("--seq",))
+                              symbol="seq", label="Sequence length", low=1, aliases=("--seq",),
+                              commands=RUN | {"gradcheck"})
     m: int = setting(100, "hidden units m", in_name=True, sweep=True, symbol="m", label="Hidden units m", low=1)
     sigma: float = setting(0.01, "standard deviation of the initial U, W, V", in_name=True, sweep=True,
                            symbol="σ", label="Initial weights σ", show=lambda s: f"{s.sigma:g}")
@@ -131,6 +132,9 @@ class Settings:
                                                      else self.format))
         for f in fields(self):
             _check(f.name, getattr(self, f.name), TYPES[f.name], meta(f.name))
+        for k in ("run_dir", "reports"):            # the notebooks record where they ran, in UTF-8 JSON
+            if getattr(self, k) is not None and not _utf8(getattr(self, k)):
+                raise ConfigError(f"{k} must be a path in UTF-8, got {getattr(self, k)!r}")
         if self.epochs is not None:                  # epochs override steps
             object.__setattr__(self, "steps", None)
         elif self.steps is None:
@@ -260,6 +264,14 @@ def _check(name: str, value, hint, m: Meta) -> None:
         ok, want = isinstance(value, tuple), "a tuple"
     if not ok:
         raise ConfigError(f"{name} must be {want}, got {value!r}")
+
+
+def _utf8(path: str) -> bool:
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_np_int(value) -> bool:

@@ -30,9 +30,10 @@ from .cache import ReportError, load_checked
 from .corpus import Corpus, CorpusError
 from .iorw import atomic_write
 from .pipeline import ReportResult, make_report
+from .render import href
 from .rundir import RunDir
 from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
-from .train import Run
+from .train import CheckpointError, Run
 
 COMPARISON, RECORD = "comparison.html", "sweep.json"
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -165,7 +166,7 @@ def work(s: Settings, corpus: Corpus) -> int:
 def _one_line(err: Exception) -> str:
     """The user-facing message of a report's own errors; anything else with its type, so it can be looked up."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return text if isinstance(err, (ReportError, ConfigError, CorpusError)) else f"{type(err).__name__}: {text}"
+    return text if isinstance(err, (ReportError, ConfigError, CorpusError, CheckpointError)) else f"{type(err).__name__}: {text}"
 
 
 def make_sweep(combos: list[Settings], *, notebooks: Path | None = None,
@@ -290,7 +291,7 @@ def _row(rank: int, d: Done) -> dict:
             "final": f"{final:.2f}", "final_char": f"{final / p.seq_length:.3f}",
             "heldout": f"{scored[-1].heldout_bits_per_char:.3f}" if scored else "—",
             "heldout_step": f"{scored[-1].step:,}" if scored else "",
-            "speed": f"{run.steps_per_second:,.0f}", "href": f"../{d.report.parent.name}/{d.report.name}",
+            "speed": f"{run.steps_per_second:,.0f}", "href": href("..", d.report.parent.name, d.report.name),
             "dir": d.report.parent.name,
             "note": f"diverged at step {run.diverged['step']:,}" if run.diverged else ""}
 

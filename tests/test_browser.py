@@ -88,3 +88,26 @@ def test_comparison_renders_in_chromium(browser, tiny, tmp_path):
     result = sweep.make_sweep(sweep.grid({"eta": [0.05, 0.1]}, **fixed), log=lambda m: None)
     counts = assert_renders(browser, result.comparison, tmp_path / "comparison.png")
     assert counts["images"] >= 1
+
+
+def test_every_index_link_opens_its_page(browser, made, tmp_path):
+    """Directory names that a browser would read as a scheme, a fragment or a query still link to their report."""
+    import shutil
+
+    from labrnn.export import build_index
+    reports = tmp_path / "reports"
+    for name in ["javascript:alert(1)", "a#b?c%d e", made.parent.name]:
+        shutil.copytree(made.parent, reports / name)
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page.goto(build_index(reports).as_uri(), wait_until="load")
+        links = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+        assert len(links) == 3
+        for link in links:
+            page.goto(link, wait_until="load")
+            assert "lab report" in page.title().lower() or page.query_selector("nav.toc"), link
+    finally:
+        page.close()
+    assert dialogs == []

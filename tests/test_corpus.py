@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -86,3 +87,36 @@ def test_thousands_of_characters(write):
     assert c.decode(c.data[:500]) == text[:500]
     run = labrnn.train(c, labrnn.Settings(m=16, steps=20, sample_every=10, sample_len=30), progress=False)
     assert run.corpus["K"] == c.K and len(run.samples[-1].text) == 30
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/urandom", "fifo"])
+def test_only_a_regular_file_is_read(path, tmp_path):
+    if path == "fifo":                                    # a pipe with no writer would block a read forever
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    with pytest.raises(CorpusError, match="is not a regular file"):
+        load_corpus(path)
+
+
+def test_a_file_above_the_limit_is_refused_before_it_is_read(write, monkeypatch):
+    import labrnn.corpus
+    monkeypatch.setattr(labrnn.corpus, "MAX_BYTES", 1000)
+    assert load_corpus(write("x" * 1000)).size == 1000
+    with pytest.raises(CorpusError, match="has 0.0 GiB; the limit is 0 GiB"):
+        load_corpus(write("x" * 1001))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_with_a_bom_is_read_as_utf16(write, encoding):
+    text = "Über die Brücke ☃ und zurück.\n" * 20
+    raw = text.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + text.encode(encoding)
+    assert load_corpus(write(raw)).text == text
+
+
+def test_a_name_that_is_not_utf8_is_shown_with_replacement_characters(tmp_path):
+    name = os.fsdecode(b"caf\xe9 notes\nline.txt")        # Latin-1 bytes and a newline in a file name
+    path = tmp_path / name
+    path.write_text("Some honest text for a corpus, long enough. " * 10)
+    info = load_corpus(path).info()
+    assert info["name"] == "caf\ufffd notes\\x0aline" and info["path"].endswith("caf\ufffd notes\\x0aline.txt")
+    info["path"].encode("utf-8")                          # writable as UTF-8 wherever it is shown

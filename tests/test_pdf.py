@@ -59,7 +59,7 @@ def test_pdf_has_what_the_html_has(made, pdf_text, require):
     assert len(re.findall(r"^\s*\d+\s+\d+\s+image\s", images, re.M)) >= 1     # the loss plot, embedded
     assert any(re.search(r"\bpdf \d+\.\d s,", m) for m in messages if m.startswith("time: "))
     index = (run_dir.parent / "index.html").read_text(encoding="utf-8")
-    assert f'<a href="{run_dir.name}/report.pdf">PDF</a>' in index
+    assert f'<a href="./{run_dir.name}/report.pdf">PDF</a>' in index
 
 
 def test_an_html_only_render_drops_the_stale_pdf(made, tiny):

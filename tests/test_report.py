@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 import nbformat
@@ -73,7 +74,7 @@ def test_index_lists_the_report(made):
     path = made[0].report
     index = (path.parent.parent / "index.html").read_text(encoding="utf-8")
     run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
-    assert f'href="{path.parent.name}/report.html"' in index
+    assert f'href="./{path.parent.name}/report.html"' in index
     assert f"{run['best']['smooth_loss']:.2f}" in index
 
 
@@ -178,3 +179,50 @@ def test_a_notebook_on_its_own_makes_the_default_report_run():
     params = papermill.inspect_notebook(str(notebook_dir() / NOTEBOOKS[0]))
     values = {k: ast.literal_eval(p["default"]) for k, p in params.items() if k != "run_dir"}
     assert Settings.of(values).numbers() == Settings().numbers()
+
+
+def test_a_corpus_file_named_in_bytes_that_are_not_utf8(tmp_path, tiny, genesis_text):
+    data = tmp_path / os.fsdecode(b"notes of the caf\xe9.txt")
+    data.write_text(genesis_text, encoding="utf-8")
+    result = pipeline.make_report(tiny(data, reports=tmp_path / "reports"), log=lambda m: None)
+    record = json.loads((result.run_dir / "run.json").read_text(encoding="utf-8"))
+    assert record["corpus"]["name"] == "notes of the caf\ufffd"
+    assert "notes of the caf\ufffd" in result.report.read_text(encoding="utf-8")
+
+
+FOREIGN = {
+    "another tool": ({"params": [1, 2], "best": "x"}, {"key": {}, "data": None, "data_stamp": None,
+                                                       "trained_at": "2024-01-01T00:00:00"}),
+    "a date that is no date": (None, {"key": {}, "data": None, "data_stamp": None, "trained_at": "yesterday"}),
+    "key.json of another shape": (None, ["not", "a", "key"]),
+}
+
+
+def test_foreign_files_in_a_sibling_are_skipped_with_one_warning(made, tiny, capfd):
+    reports = made[0].run_dir.parent
+    for name, (run_json, key_json) in FOREIGN.items():
+        other = reports / name
+        shutil.copytree(made[0].run_dir, other)
+        if run_json is not None:
+            (other / "run.json").write_text(json.dumps(run_json))
+        (other / "key.json").write_text(json.dumps(key_json))
+    capfd.readouterr()
+    assert pipeline.make_report(tiny(reports=reports), log=lambda m: None).report.exists()
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == len(FOREIGN) and all("the index skips" in w for w in warnings)
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    assert index.count("/report.html") == 1
+    for name in FOREIGN:
+        shutil.rmtree(reports / name)
+
+
+@pytest.mark.parametrize("name", ["javascript:alert(1)", "a#b?c%d e"])
+def test_index_links_are_percent_encoded_relative_urls(made, name, tiny):
+    reports = made[0].run_dir.parent
+    shutil.copytree(made[0].run_dir, reports / name)
+    pipeline.make_report(tiny(reports=reports), log=lambda m: None)
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    hrefs = re.findall(r'href="([^"]+)"', index)
+    assert all(h.startswith("./") for h in hrefs), hrefs
+    assert f'href="./{urllib.parse.quote(name, safe="")}/report.html"' in index
+    shutil.rmtree(reports / name)

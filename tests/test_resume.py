@@ -1,4 +1,6 @@
-"""Checkpoints, resume and divergence: a long run loses nothing."""
+"""Checkpoints, resume and divergence: a long run loses nothing, and a damaged checkpoint is named."""
+import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,3 +85,57 @@ def test_keep_going_trains_on(bible):
     settings = labrnn.Settings(eta=5.0, m=20, steps=2500, sample_every=1000, keep_going=True)
     run = labrnn.train(bible, settings, progress=False)
     assert run.diverged is None and run.steps_done == 2500
+
+
+def _rewrite(path, change):
+    """The checkpoint at path, with its arrays and metadata passed through change(arrays, meta)."""
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    change(arrays, meta)
+    with open(path, "wb") as fh:
+        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def _flip_a_byte_of_param_W(path):
+    data = bytearray(path.read_bytes())
+    at = data.index(b"param_W.npy") + 200          # inside the array's bytes, past the zip header
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "a flipped byte in param_W": _flip_a_byte_of_param_W,
+    "param_W missing": lambda p: _rewrite(p, lambda a, m: a.pop("param_W")),
+    "param_W misshapen": lambda p: _rewrite(p, lambda a, m: a.update(param_W=np.zeros((3, 3)))),
+    "a setting of the wrong type": lambda p: _rewrite(p, lambda a, m: m["settings"].update(eta="fast")),
+    "a setting of another version": lambda p: _rewrite(p, lambda a, m: m["settings"].update(momentum=0.9)),
+    "the step a string": lambda p: _rewrite(p, lambda a, m: m.update(step="12")),
+}
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A run directory whose checkpoint stands at step 200 of 400."""
+    out = tmp_path_factory.mktemp("interrupted") / "run"
+    assert _labrnn("train", "--m", "8", "--steps", "200", "--sample-every", "100", "--quiet",
+                   "--out", str(out)).returncode == 0
+    _rewrite(out / "checkpoint.npz", lambda a, m: m["settings"].update(steps=400))
+    return out
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+@pytest.mark.parametrize("command", ["train", "report"])
+def test_a_damaged_checkpoint_is_one_line_and_left_as_it_was(interrupted, tmp_path, damage, command):
+    run = tmp_path / "run"
+    shutil.copytree(interrupted, run)
+    DAMAGE[damage](run / "checkpoint.npz")
+    before = (run / "checkpoint.npz").read_bytes()
+    argv = (["train", "--resume", str(run)] if command == "train" else
+            ["report", "--m", "8", "--steps", "400", "--sample-every", "100", "--run-dir", str(run), "--resume"])
+    result = _labrnn(*argv)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in lines if "error" in line]
+    assert errors == lines[-1:] and f"{run / 'checkpoint.npz'}" in errors[0] and "damaged" in errors[0], lines
+    assert (run / "checkpoint.npz").read_bytes() == before

@@ -39,6 +39,7 @@ def test_make_variables_are_the_flags(words, argv):
 
 def test_aliases_settle_the_clashes():
     assert COMMANDS["gradcheck"].parse_args(["--m", "7"]).grad_m == 7
+    assert COMMANDS["gradcheck"].parse_args(["--seq", "7"]).seq_length == 7
     assert COMMANDS["report"].parse_args(["--m", "7"]).m == 7
     assert COMMANDS["sweep"].parse_args(["--run-dir", "x"]).reports == "x"
     assert COMMANDS["report"].parse_args(["--run-dir", "x"]).run_dir == "x"

@@ -63,7 +63,7 @@ def test_comparison_ranks_runs_per_character(swept):
     result, _, reports, _ = swept
     assert result.comparison.parent.name.startswith("sweep-eta0.05-0.1_seq8-12_m8_st300_")
     page = result.comparison.read_text(encoding="utf-8")
-    ranked = re.findall(r'<a href="\.\./([^/"]+)/report\.html">report</a>', page)
+    ranked = re.findall(r'<a href="\./\.\./([^/"]+)/report\.html">report</a>', page)
     per_char = {d: run_json(reports / d)["best"]["smooth_loss"] / run_json(reports / d)["params"]["seq_length"]
                 for d in ranked}
     assert len(ranked) == 4 and ranked == sorted(per_char, key=per_char.get)
@@ -76,7 +76,7 @@ def test_comparison_ranks_runs_per_character(swept):
 def test_best_passages_are_rendered_as_text(swept, pre_blocks):
     result, _, reports, _ = swept
     page = result.comparison.read_text(encoding="utf-8")
-    ranked = re.findall(r'<a href="\.\./([^/"]+)/report\.html">report</a>', page)
+    ranked = re.findall(r'<a href="\./\.\./([^/"]+)/report\.html">report</a>', page)
     texts = [run_json(reports / d)["best"]["text"] for d in ranked]
     assert any(c in t for t in texts for c in "<&\x07")          # the test has something to escape
     assert pre_blocks(page, "best") == [render.escape(t, "plain") for t in texts]
@@ -87,7 +87,7 @@ def test_best_passages_are_rendered_as_text(swept, pre_blocks):
 def test_index_links_the_comparison(swept):
     result, _, reports, _ = swept
     index = (reports / "index.html").read_text(encoding="utf-8")
-    assert f'href="{result.comparison.parent.name}/comparison.html"' in index
+    assert f'href="./{result.comparison.parent.name}/comparison.html"' in index
     assert index.count("/report.html") == 4
 
 
@@ -129,7 +129,7 @@ def test_a_failing_combination_does_not_lose_the_others(corpus_file, tiny, tiny_
     comparison = Path(out.strip())
     assert "seq=12: FAILED: FileExistsError" in err
     page = comparison.read_text(encoding="utf-8")
-    assert len(re.findall(r'href="\.\./[^"]+/report\.html"', page)) == 1
+    assert len(re.findall(r'href="\./\.\./[^"]+/report\.html"', page)) == 1
     assert re.search(r'class="warning">The combination seq=12 failed', page)
     record = json.loads((comparison.parent / "sweep.json").read_text(encoding="utf-8"))
     assert [r["params"]["seq_length"] for r in record["runs"]] == [8]
