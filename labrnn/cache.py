@@ -88,7 +88,7 @@ def load_checked(settings: Settings) -> Corpus:
 
 def default_run_dir(settings: Settings, corpus: Corpus) -> Path:
     """Where a notebook opened on its own keeps the run its parameters describe."""
-    return Path(tempfile.gettempdir()) / "labrnn-notebooks" / settings.name(corpus.info())
+    return Path(tempfile.gettempdir()) / f"labrnn-notebooks-{os.getuid()}" / settings.name(corpus.info())
 
 
 def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bool = False) -> Cached:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from . import __version__
 from .cache import ReportError
 from .corpus import CorpusError, load_corpus
 from .gradcheck import gradcheck
-from .rundir import RunDir
+from .rundir import RunDir, RunDirError
 from .settings import DEFAULTS, NAMES, SWEPT, TYPES, ConfigError, Settings, base_type, meta
 from .train import CheckpointError, Trainer
 
@@ -140,16 +142,17 @@ def cmd_train(given: dict, fail) -> int:
             corpus = _load(settings.data, settings.keep_cr)
             trainer = Trainer(corpus, settings)
             rd = RunDir(settings.run_dir or Path("runs") / settings.name(corpus.info()))
-            if rd.path.exists() and not rd.path.is_dir():
-                fail(f"--run-dir {rd} exists and is not a directory")
     except (ConfigError, CorpusError, CheckpointError) as err:
+        fail(str(err))
+    try:
+        rd.make()
+    except RunDirError as err:
         fail(str(err))
     quiet, every = given.get("quiet", DEFAULTS["quiet"]), given.get("checkpoint_every", DEFAULTS["checkpoint_every"])
     corpus = trainer.corpus
     print(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}", file=sys.stderr)
     if resuming:
         print(f"resuming {rd} at step {trainer.step:,} of {trainer.total:,}", file=sys.stderr)
-    rd.make()
     run = trainer.run(progress=not quiet, checkpoint=rd.save_checkpoint, checkpoint_every=every)
     rd.save_run(run)
     if run.diverged:
@@ -180,7 +183,7 @@ def cmd_report(given: dict, fail) -> int:
     from .pipeline import make_report
     try:
         result = make_report(Settings(**given))
-    except (ConfigError, CorpusError, CheckpointError) as err:
+    except (ConfigError, CorpusError, CheckpointError, RunDirError) as err:
         fail(str(err))
     except ReportError as err:
         print(f"labrnn report: error: {err}", file=sys.stderr)
@@ -193,8 +196,9 @@ def cmd_sweep(given: dict, fail) -> int:
     from .sweep import grid, make_sweep
     try:
         swept = {n: given.pop(n, [DEFAULTS[n]]) for n in SWEPT}
+        Settings(**given)                       # what is wrong outside the grid is no combination's fault
         result = make_sweep(grid(swept, **given))
-    except (ConfigError, CorpusError) as err:
+    except (ConfigError, CorpusError, RunDirError) as err:
         fail(str(err))
     if result.comparison:
         print(result.comparison)
@@ -212,13 +216,16 @@ def from_make(command: str, sub: argparse.ArgumentParser, words: list[str]) -> l
     """
     flags = {opt: action for action in sub._actions for opt in action.option_strings
              if opt.startswith("--") and opt not in ("--help", "--from-make")}
-    argv = []
+    argv, named = [], {}
     for word in words:
         name, _, value = word.partition("=")
         flag = "--" + name.lower().replace("_", "-")
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or flag not in flags:
             known = " ".join(sorted(f[2:].upper().replace("-", "_") for f in flags))
             sub.error(f"make {command} has no variable {name!r}; it knows {known}")
+        other = named.setdefault(flags[flag].dest, name)
+        if other != name:
+            sub.error(f"{other} and {name} name the same setting; give one of them")
         if value == "":
             continue
         if flags[flag].nargs == 0:                    # a switch: FORCE=1 turns it on, FORCE=0 leaves it off
@@ -230,15 +237,25 @@ def from_make(command: str, sub: argparse.ArgumentParser, words: list[str]) -> l
     return argv
 
 
+def _terminated(signum, frame):
+    """SIGTERM unwinds like Ctrl-C: staging directories, kernels and their sockets are cleaned up on the way."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     subparsers = parser._subparsers._group_actions[0].choices
     if argv[1:2] == ["--from-make"] and argv[0] in subparsers:
         argv = [argv[0], *from_make(argv[0], subparsers[argv[0]], argv[2:])]
-    args = parser.parse_args(argv)
+    parser.print_usage = lambda file=None: None
+    args, unknown = parser.parse_known_args(argv)
     sub = subparsers[args.command]
+    if unknown:
+        sub.error(f"unrecognized arguments: {' '.join(unknown)}")
     commands = {"train": cmd_train, "gradcheck": cmd_gradcheck, "report": cmd_report, "sweep": cmd_sweep}
+    previous = signal.signal(signal.SIGTERM, _terminated) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         return commands[args.command](_given(args), sub.error)
     except KeyboardInterrupt:
@@ -246,9 +263,12 @@ def main(argv=None) -> int:
         return 130
     except OSError as err:                  # a full disk, a read-only directory: say which file, not a traceback
         where = f": {err.filename}" if err.filename else ""
-        print(f"labrnn {args.command}: error: {err.strerror or err}{where}; nothing was written over "
-              "earlier results", file=sys.stderr)
+        print(f"labrnn {args.command}: error: {err.strerror or err}{where}; that file was left as it was",
+              file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

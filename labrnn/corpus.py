@@ -116,25 +116,28 @@ def load_corpus(path: str | Path | None = None, keep_cr: bool = False) -> Corpus
     if not keep_cr:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text:
-        raise CorpusError(f"corpus {p if path is not None else name} is empty")
+        raise CorpusError(f"corpus {shown(str(p)) if path is not None else name} is empty")
     return Corpus(text=text, name=name, path=None if path is None else str(p),
                   stamp=None if path is None else stamp)
 
 
 def _read_bytes(p: Path) -> tuple[bytes, tuple[int, int]]:
     """The file's bytes and (size, mtime) as read; only a regular file of at most MAX_BYTES is read."""
+    q = shown(str(p))                                   # the name as one printable line
     try:
         st = os.stat(p)
     except FileNotFoundError:
-        raise CorpusError(f"corpus file not found: {p}") from None
+        raise CorpusError(f"corpus file not found: {q}") from None
     except OSError as err:
-        raise CorpusError(f"cannot read corpus {p}: {err.strerror}") from None
+        raise CorpusError(f"cannot read corpus {q}: {err.strerror}") from None
+    except ValueError:                                  # a NUL in the name
+        raise CorpusError(f"corpus path {q!r} is no file name (it holds a NUL byte)") from None
     if stat.S_ISDIR(st.st_mode):
-        raise CorpusError(f"corpus path is a directory, not a text file: {p}")
+        raise CorpusError(f"corpus path is a directory, not a text file: {q}")
     if not stat.S_ISREG(st.st_mode):
-        raise CorpusError(f"corpus {p} is not a regular file (a device, pipe or socket); give a text file")
+        raise CorpusError(f"corpus {q} is not a regular file (a device, pipe or socket); give a text file")
     if st.st_size > MAX_BYTES:
-        raise CorpusError(f"corpus {p} has {st.st_size / 2**30:.1f} GiB; the limit is {MAX_BYTES / 2**30:.0f} GiB")
+        raise CorpusError(f"corpus {q} has {st.st_size / 2**30:.1f} GiB; the limit is {MAX_BYTES / 2**30:.0f} GiB")
     try:
         with open(p, "rb") as fh:
             raw = fh.read(st.st_size + 1)
@@ -142,35 +145,37 @@ def _read_bytes(p: Path) -> tuple[bytes, tuple[int, int]]:
                 raw += fh.read(MAX_BYTES + 1 - len(raw))
             seen = os.fstat(fh.fileno())
     except OSError as err:
-        raise CorpusError(f"cannot read corpus {p}: {err.strerror}") from None
+        raise CorpusError(f"cannot read corpus {q}: {err.strerror}") from None
     if len(raw) > MAX_BYTES:
-        raise CorpusError(f"corpus {p} grew past {MAX_BYTES / 2**30:.0f} GiB while it was read")
+        raise CorpusError(f"corpus {q} grew past {MAX_BYTES / 2**30:.0f} GiB while it was read")
     if not raw:
-        raise CorpusError(f"corpus file is empty: {p}")
+        raise CorpusError(f"corpus file is empty: {q}")
     if b"\x00" in raw and not raw.startswith(UTF16_BOMS):
-        raise CorpusError(f"corpus {p} looks binary (it contains NUL bytes), not text")
+        raise CorpusError(f"corpus {q} looks binary (it contains NUL bytes), not text")
     return raw, (seen.st_size, seen.st_mtime_ns)
 
 
 def _decode(raw: bytes, p: Path) -> str:
+    q = shown(str(p))                                   # the name as one printable line
     if raw.startswith(UTF16_BOMS):
         try:
             return _not_binary(raw.decode("utf-16"), p)
         except UnicodeDecodeError as err:
-            raise CorpusError(f"corpus {p} starts as UTF-16 but is not valid UTF-16 (byte {err.start})") from None
+            raise CorpusError(f"corpus {q} starts as UTF-16 but is not valid UTF-16 (byte {err.start})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        warnings.warn(f"{p} is not valid UTF-8 (byte {err.start}); read as Latin-1 instead",
+        warnings.warn(f"{q} is not valid UTF-8 (byte {err.start}); read as Latin-1 instead",
                       DecodingWarning, stacklevel=3)
         text = raw.decode("latin-1")
     return _not_binary(text, p)
 
 
 def _not_binary(text: str, p: Path) -> str:
+    q = shown(str(p))                                   # the name as one printable line
     controls = sum(text.count(ch) for ch in _CONTROLS)
     if controls > BINARY_CONTROL_SHARE * len(text):
-        raise CorpusError(f"corpus {p} looks binary ({controls / len(text):.0%} control characters), not text")
+        raise CorpusError(f"corpus {q} looks binary ({controls / len(text):.0%} control characters), not text")
     return text
 
 

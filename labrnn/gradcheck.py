@@ -7,15 +7,35 @@ import numpy as np
 
 from .corpus import Corpus
 from .model import NAMES, init_params, loss, loss_and_grads
+from .progress import bar
 
 EPS = 1e-6
 MAX_ABS = 1e-8
 MAX_REL = 1e-4
+MAX_WORK = 2e10             # multiply-adds of the numerical gradients: about a minute; the check is of a small net
+SHOW_PROGRESS = 5_000       # entries from which the check shows a progress bar
+
+
+def work(K: int, m: int, seq_length: int) -> float:
+    """Multiply-adds of the numerical gradients: two losses per entry of W, U, V, b, c."""
+    entries = m * m + 2 * m * K + m + K
+    return 2 * entries * seq_length * (m * m + m * K)
+
+
+def check_size(K: int, m: int, seq_length: int) -> None:
+    """Refuse a check that would take hours (ValueError naming the largest m that does not)."""
+    if work(K, m, seq_length) > MAX_WORK:
+        largest = max((k for k in range(1, m) if work(K, k, seq_length) <= MAX_WORK), default=1)
+        raise ValueError(f"a gradient check with grad_m = {m} (K = {K}, seq_length = {seq_length}) would evaluate "
+                         f"the loss {2 * (m * m + 2 * m * K + m + K):,} times, for hours; it checks a small "
+                         f"network: give grad_m of at most {largest}")
 
 
 def numerical_grads(params, x, y, h0, h: float = 1e-4) -> dict[str, np.ndarray]:
     """Centered differences (L(θ+h) - L(θ-h)) / 2h, one entry at a time."""
     grads = {}
+    progress = bar(total=sum(params[k].size for k in NAMES), desc="gradient check", unit="entry",
+                   enabled=sum(params[k].size for k in NAMES) > SHOW_PROGRESS, leave=False)
     for name in NAMES:
         theta = params[name]
         g = np.empty_like(theta)
@@ -28,7 +48,9 @@ def numerical_grads(params, x, y, h0, h: float = 1e-4) -> dict[str, np.ndarray]:
             down = loss(params, x, y, h0)
             flat[i] = old
             gflat[i] = (up - down) / (2 * h)
+        progress.update(flat.size)
         grads[name] = g
+    progress.close()
     return grads
 
 
@@ -87,6 +109,7 @@ def compare(analytic: np.ndarray, numeric: np.ndarray, name: str) -> Row:
 def gradcheck(corpus: Corpus, m: int = 5, seq_length: int = 25, seed: int = 1,
               sigma: float = 0.01, h: float = 1e-4) -> GradCheck:
     """Check a small network on the corpus's first seq_length characters, h0 = 0."""
+    check_size(corpus.K, m, seq_length)
     if corpus.size < seq_length + 1:
         raise ValueError(f"the corpus has {corpus.size} characters; the gradient check needs "
                          f"seq_length + 1 = {seq_length + 1}")

@@ -4,6 +4,9 @@ See `labrnn.execute` for why; this module holds the heavy imports.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import glob
 import os
 import sys
 import tempfile
@@ -55,4 +58,17 @@ def kernel_config():
     """Unix sockets at a fresh path, unique per kernel (a shared path let two kernels cross-talk)."""
     from traitlets.config import Config
     socket = os.path.join(tempfile.gettempdir(), f"labrnn-kernel-{uuid.uuid4().hex}")
+    _SOCKETS.append(socket)
     return Config({"KernelManager": {"transport": "ipc", "ip": socket}})
+
+
+_SOCKETS: list[str] = []
+
+
+@atexit.register
+def _remove_sockets() -> None:
+    """The socket files of this process's kernels, should a second Ctrl-C or a SIGTERM cut their cleanup short."""
+    for socket in _SOCKETS:
+        for path in glob.glob(glob.escape(socket) + "-*"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .cache import ReportError, ensure_run, load_checked
 from .execute import NotebookFailed, execute, notebook_dir
-from .rundir import RunDir
+from .rundir import RunDir, owned
 from .settings import Settings
 from .train import Run
 
@@ -55,7 +55,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     notebooks = _find_notebooks(notebooks)
     with timer("corpus"):
         corpus = load_checked(settings)
-    rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info())).absolute())
+    rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info())).absolute()).make()
     settings = replace(settings, run_dir=str(rd))
     log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; report directory {rd}")
     with timer("run"):
@@ -79,8 +79,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     else:
         rd.remove(RunDir.PDF)           # an older render's PDF would no longer match report.html
     with timer("index"):
-        from .export import build_index
-        build_index(rd.path.parent)
+        _index(rd.path.parent, log)
     result = ReportResult(rd / RunDir.REPORT, cached.run, cached.trained_now,
                           None if pdf_error or "pdf" not in settings.format else rd / RunDir.PDF,
                           dict(timer), per_notebook)
@@ -88,6 +87,15 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     if pdf_error:
         raise ReportError(f"{pdf_error}; {result.report} was written")
     return result
+
+
+def _index(reports: Path, log) -> None:
+    """The index beside the report, in a directory labrnn made (or adopted) only."""
+    from .export import build_index
+    if owned(reports):
+        build_index(reports)
+    else:
+        log(f"no index.html written in {reports}: labrnn did not make that directory")
 
 
 def _skip_iri_grammar() -> None:
@@ -142,7 +150,7 @@ def make_pdf(rd: RunDir, title: str) -> str | None:
 def _timing_line(result: ReportResult, total: float) -> str:
     t, run = result.timings, result.run
     if result.trained:
-        run_part = (f"gradient check and saving {t['run'] - run.wall_seconds:.1f} s, "
+        run_part = (f"gradient check and saving {max(0.0, t['run'] - run.wall_seconds):.1f} s, "
                     f"training {run.train_seconds:.1f} s, sampling {run.wall_seconds - run.train_seconds:.1f} s")
     else:
         run_part = f"loading the cached run {t['run']:.1f} s"

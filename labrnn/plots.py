@@ -43,8 +43,10 @@ def loss_figure(curve: np.ndarray, boundaries: list[int], seq_length: int) -> Fi
     ax.set_xlabel("update step")
     ax.set_ylabel(f"smooth loss (nats per {seq_length} characters)")
     ax.margins(x=0.01)
-    lo, hi = np.nanmin(curve), np.nanmax(curve)
-    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.12 * (hi - lo))
+    finite = np.asarray(curve)[np.isfinite(curve)]       # a diverged run may end in inf or NaN
+    if finite.size:
+        lo, hi = finite.min(), finite.max()
+        ax.set_ylim(lo - 0.05 * (hi - lo) - 1e-9, hi + 0.12 * (hi - lo) + 1e-9)
     ax.grid(alpha=0.25)
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
     return fig

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, execute
+from .corpus import shown
 from .gradcheck import GradCheck
 from .iorw import DAMAGED, atomic_write
 from .model import NAMES
@@ -39,7 +40,64 @@ META = {"settings": dict, "corpus": dict, "step": int, "samples": list, "diverge
 
 
 class RunDirError(ValueError):
-    """A run directory that is missing or damaged."""
+    """A run directory that is missing or damaged, or one labrnn may not write in."""
+
+
+MARK = ".labrnn"            # in every directory labrnn made: the only ones it writes, renames or deletes in
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def claim(path: Path) -> Path:
+    """Make `path` a directory of labrnn's, or refuse in one line (RunDirError).
+
+    Directories it creates, parents too, get the mark; an existing one is labrnn's when it has the mark, is
+    empty, or holds a readable labrnn run (or, for a directory of reports, such runs) from before the mark
+    existed.  Any other directory is the user's: labrnn never deletes or overwrites a file there.
+    """
+    path = Path(os.path.abspath(path))
+    if path == Path(path.anchor) or path == Path.home().absolute() or (
+            path == PROJECT and (PROJECT / "pyproject.toml").exists()):
+        raise RunDirError(f"{shown(str(path))} is the root, the home directory or the project's directory: "
+                          "name a directory of its own for labrnn to write in")
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{shown(str(path))} exists and is not a directory")
+    if not path.exists():
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        path.mkdir(parents=True)
+        for made in missing:
+            (made / MARK).touch()
+    elif not owned(path):
+        raise RunDirError(f"{shown(str(path))} holds files labrnn did not write; choose a new or empty directory "
+                          "(labrnn never deletes or overwrites files it did not write)")
+    return path
+
+
+def owned(path: Path) -> bool:
+    """Whether labrnn may write in the existing directory `path` (marking it if it adopts it)."""
+    if (path / MARK).exists():
+        return True
+    ours = _holds_run(path) or all(_ours_inside(c) for c in path.iterdir())     # empty, a run, or reports
+    if ours:
+        (path / MARK).touch()
+    return ours
+
+
+def _ours_inside(child: Path) -> bool:
+    """What a directory of reports from before the mark holds: runs, sweeps and the index."""
+    if child.is_dir():
+        return (child / MARK).exists() or _holds_run(child) or (child / "sweep.json").exists()
+    return child.name == "index.html"
+
+
+def _holds_run(path: Path) -> bool:
+    rd = RunDir(path)
+    if rd.read_key() is not None:
+        return True
+    try:
+        rd.checkpoint_meta()
+        return True
+    except CheckpointError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -102,7 +160,8 @@ class RunDir:
         return self.path.name
 
     def make(self) -> "RunDir":
-        self.path.mkdir(parents=True, exist_ok=True)
+        """The directory, claimed for labrnn (see `claim`)."""
+        claim(self.path)
         return self
 
     def lock(self):

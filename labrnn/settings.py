@@ -104,7 +104,8 @@ class Settings:
     data: str | None = setting(None, "a UTF-8 text file (default: the built-in King James Bible)", file=True,
                                numbers=False, commands=RUN | {"gradcheck"})
     # -- how labrnn runs: none of these changes the numbers -----------------------------------------------
-    run_dir: str | None = setting(None, "the run's directory (default: REPORTS/<name from the settings>)",
+    run_dir: str | None = setting(None, "the run's directory (default: <name from the settings> in REPORTS for a "
+                                  "report, in runs/ for labrnn train)",
                                   numbers=False, commands=frozenset({"train", "report"}),
                                   only={"train": ("--out",)})
     reports: str = setting("reports", "the directory of reports, the index and sweeps", numbers=False,
@@ -132,6 +133,9 @@ class Settings:
                                                      else self.format))
         for f in fields(self):
             _check(f.name, getattr(self, f.name), TYPES[f.name], meta(f.name))
+        for k in ("data", "run_dir", "reports"):
+            if getattr(self, k) is not None and "\x00" in getattr(self, k):
+                raise ConfigError(f"{k} must be a path without NUL bytes, got {getattr(self, k)!r}")
         for k in ("run_dir", "reports"):            # the notebooks record where they ran, in UTF-8 JSON
             if getattr(self, k) is not None and not _utf8(getattr(self, k)):
                 raise ConfigError(f"{k} must be a path in UTF-8, got {getattr(self, k)!r}")
@@ -143,7 +147,7 @@ class Settings:
             raise ConfigError(f"holdout must be a share from 0 up to 0.5, got {self.holdout!r}")
         unknown = [f for f in self.format if f not in FORMATS]
         if unknown or not self.format:
-            raise ConfigError(f"unknown format {' '.join(unknown) or repr(self.format)}; "
+            raise ConfigError(f"unknown format {' '.join(unknown) or '(none given)'}; "
                               f"available: {', '.join(FORMATS)}")
         if self.data is not None:                    # notebooks run in another directory
             object.__setattr__(self, "data", str(Path(self.data).expanduser().absolute()))
@@ -202,6 +206,11 @@ class Settings:
         m, K, total = self.m, corpus.K, self.total_steps(train_size)
         needed = 8 * (4 * (m * m + 2 * m * K + m + K) + 2 * total + self.seq_length * (3 * m + 2 * K)
                       + max(self.sample_len, self.best_len))
+        from .gradcheck import check_size
+        try:
+            check_size(K, self.grad_m, self.seq_length)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         if needed > MAX_BYTES:
             raise ConfigError(f"these settings need about {needed / 2**30:,.0f} GiB of memory "
                               f"(m={m}, K={K}, {total:,} steps, samples of {max(self.sample_len, self.best_len):,}); "

@@ -31,7 +31,7 @@ from .corpus import Corpus, CorpusError
 from .iorw import atomic_write
 from .pipeline import ReportResult, make_report
 from .render import href
-from .rundir import RunDir
+from .rundir import RunDir, RunDirError, claim
 from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
 from .train import CheckpointError, Run
 
@@ -166,7 +166,8 @@ def work(s: Settings, corpus: Corpus) -> int:
 def _one_line(err: Exception) -> str:
     """The user-facing message of a report's own errors; anything else with its type, so it can be looked up."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return text if isinstance(err, (ReportError, ConfigError, CorpusError, CheckpointError)) else f"{type(err).__name__}: {text}"
+    ours = (ReportError, ConfigError, CorpusError, CheckpointError, RunDirError)
+    return text if isinstance(err, ours) else f"{type(err).__name__}: {text}"
 
 
 def make_sweep(combos: list[Settings], *, notebooks: Path | None = None,
@@ -179,7 +180,7 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None,
     """
     corpus = check(combos)
     name = sweep_name(combos, corpus)
-    reports = Path(combos[0].reports).absolute()
+    reports = claim(Path(combos[0].reports))
     combos = [replace(c, reports=str(reports)) for c in combos]
     jobs = max(1, min(combos[0].jobs or cores(), len(combos)))
     names = varied(combos)
@@ -328,7 +329,7 @@ def write_comparison(out: Path, name: str, corpus: Corpus, done: list[Done], fai
                         "min_smooth_loss": _finite(d.run.best.smooth_loss),
                         "min_loss_per_char": _finite(per_char(d))} for r, d in zip(rows, ranked)],
               "failed": [{"params": p.numbers(), "error": e} for p, e in failed]}
-    out.mkdir(parents=True, exist_ok=True)
+    claim(out)
     atomic_write(out / COMPARISON, lambda fh: fh.write(page.encode("utf-8")))
     text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     atomic_write(out / RECORD, lambda fh: fh.write(text.encode("utf-8")))

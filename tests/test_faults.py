@@ -3,7 +3,9 @@ a corpus that changes. Each ends in a clear message, nothing half-written under 
 name, and the previous good report untouched."""
 import errno
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -203,3 +205,83 @@ def test_a_cell_past_its_time_limit_fails_its_notebook(good, tiny, tmp_path):
     assert time.monotonic() - t0 < 45
     assert (run_dir / "report.html").read_bytes() == before
     assert _leftovers(run_dir) == []
+
+
+@pytest.fixture
+def users_dir(tmp_path):
+    """A directory of the user's, with files labrnn's names would clash with."""
+    mine = tmp_path / "mine"
+    for name in ["failed/keep.txt", ".build-1-x/keep.txt", "report.html", "run.json", "notes.txt"]:
+        (mine / name).parent.mkdir(parents=True, exist_ok=True)
+        (mine / name).write_text(f"the user's {name}")
+    (tmp_path / "index.html").write_text("the user's index")
+    return mine
+
+
+def _files(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_directory_of_the_users_is_refused_and_left_as_it_was(users_dir, tiny_flags, genesis, capsys):
+    before = _files(users_dir.parent)
+    code = _exit_code(["report", *tiny_flags, "--data", str(genesis), "--run-dir", str(users_dir)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "holds files labrnn did not write" in err[0]
+    assert _files(users_dir.parent) == before
+
+
+@pytest.mark.parametrize("where", ["/", "~", "project"])
+def test_the_root_home_and_project_directories_are_refused(where, tiny_flags, genesis, capsys):
+    path = {"/": "/", "~": str(Path.home()), "project": str(Path(__file__).resolve().parent.parent)}[where]
+    assert _exit_code(["report", *tiny_flags, "--data", str(genesis), "--run-dir", path]) == 2
+    assert "the root, the home directory or the project's directory" in capsys.readouterr().err
+
+
+def test_a_new_directory_in_the_users_gets_no_index_in_the_parent(users_dir, tiny, tmp_path):
+    messages = []
+    result = pipeline.make_report(tiny(run_dir=users_dir / "new"), log=messages.append)
+    assert result.report.exists() and (users_dir / "new" / ".labrnn").exists()
+    assert (tmp_path / "index.html").read_text() == "the user's index" and not (users_dir / "index.html").exists()
+    assert any("no index.html written in" in m for m in messages)
+
+
+def test_a_run_from_before_the_mark_is_adopted(made, tiny_flags, tmp_path):
+    corpus, made_dir = made
+    old = tmp_path / "old"
+    shutil.copytree(made_dir, old)
+    (old / ".labrnn").unlink()
+    assert main(["report", *tiny_flags, "--data", str(corpus), "--run-dir", str(old)]) == 0
+    assert (old / ".labrnn").exists()
+
+
+def _exit_code(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGTERM], [signal.SIGINT, signal.SIGINT]])
+def test_a_stopped_report_leaves_nothing_behind(made, tiny_flags, signals):
+    """SIGTERM, or a second Ctrl-C, while the notebooks run: no socket, no staging directory, no report."""
+    corpus, made_dir = made
+    tmp = Path(tempfile.mkdtemp(prefix="lk"))          # short: a socket path has at most 107 characters
+    run_dir = tmp / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "labrnn.cli", "report", *tiny_flags, "--data", str(corpus),
+                             "--run-dir", str(run_dir)], env={**os.environ, "TMPDIR": str(tmp)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp.glob("labrnn-kernel-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp.glob("labrnn-kernel-*")), "the notebooks should have started"
+    for sig in signals:
+        proc.send_signal(sig)
+        time.sleep(0.2)
+    _, err = proc.communicate(timeout=120)
+    until = time.monotonic() + 10                       # an orphaned kernel notices its parent is gone
+    while list(tmp.glob("labrnn-kernel-*")) and time.monotonic() < until:
+        time.sleep(0.1)
+    assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in err, err   # a second Ctrl-C may end it
+    assert list(tmp.glob("labrnn-kernel-*")) == [] and not (run_dir / "report.html").exists()
+    assert _leftovers(run_dir) == []
+    shutil.rmtree(tmp)

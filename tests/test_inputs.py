@@ -103,6 +103,8 @@ MAKE_CASES = {
     "DATA missing": ({"DATA": "missing.txt"}, "corpus file not found"),
     "DATA empty, path with spaces": ({"DATA": "{d}/my empty ü.txt"}, "corpus file is empty"),
     "FORMAT unknown": ({"FORMAT": "docx"}, "docx"),
+    "GRAD_M far too big": ({"GRAD_M": "400"}, "give grad_m of at most"),
+    "DATA a device": ({"DATA": "/dev/zero"}, "is not a regular file"),
 }
 
 

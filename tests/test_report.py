@@ -170,7 +170,7 @@ def test_every_notebook_parameter_is_a_setting_with_its_default():
     assert "run_dir" in cells[0] and "eta" in cells[0] and "seq_length" in cells[0]
     for k, default in cells[0].items():
         assert k in DEFAULTS, f"{k} is no setting"
-        assert ast.literal_eval(default) == DEFAULTS[k], k                      # the cell's literal, as papermill reads it
+        assert ast.literal_eval(default) == DEFAULTS[k], k          # the cell's literal, as papermill reads it
         assert meta(k).numbers or meta(k).file or k == "run_dir"
 
 
