@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import __version__
 from .corpus import Corpus, load_corpus
-from .gradcheck import GradCheck, gradcheck
+from .gradcheck import GradCheck, check_size, gradcheck
 from .iorw import DAMAGED
 from .rundir import Key, RunDir, RunDirError
 from .settings import ConfigError, Settings
@@ -82,8 +82,17 @@ def _matches(stored: Key | None, settings: Settings, corpus: Corpus | None) -> b
 def load_checked(settings: Settings) -> Corpus:
     """The corpus, checked against the settings; CorpusError or ConfigError names the problem."""
     corpus = load_corpus(settings.data, keep_cr=settings.keep_cr)
-    settings.check_corpus(corpus)
+    check_report(settings, corpus)
     return corpus
+
+
+def check_report(settings: Settings, corpus: Corpus) -> None:
+    """What a report needs of its settings and corpus: a run that fits, a gradient check of minutes at most."""
+    settings.check_corpus(corpus)
+    try:
+        check_size(corpus.K, settings.grad_m, settings.seq_length)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def default_run_dir(settings: Settings, corpus: Corpus) -> Path:

@@ -12,7 +12,7 @@ from .progress import bar
 EPS = 1e-6
 MAX_ABS = 1e-8
 MAX_REL = 1e-4
-MAX_WORK = 2e10             # multiply-adds of the numerical gradients: about a minute; the check is of a small net
+MAX_WORK = 6e10             # multiply-adds of the numerical gradients: about a minute; the check is of a small net
 SHOW_PROGRESS = 5_000       # entries from which the check shows a progress bar
 
 
@@ -27,8 +27,9 @@ def check_size(K: int, m: int, seq_length: int) -> None:
     if work(K, m, seq_length) > MAX_WORK:
         largest = max((k for k in range(1, m) if work(K, k, seq_length) <= MAX_WORK), default=1)
         raise ValueError(f"a gradient check with grad_m = {m} (K = {K}, seq_length = {seq_length}) would evaluate "
-                         f"the loss {2 * (m * m + 2 * m * K + m + K):,} times, for hours; it checks a small "
-                         f"network: give grad_m of at most {largest}")
+                         f"the loss {2 * (m * m + 2 * m * K + m + K):,} times, about "
+                         f"{work(K, m, seq_length) / MAX_WORK:,.0f} minutes; it checks a small network: "
+                         f"give grad_m of at most {largest}")
 
 
 def numerical_grads(params, x, y, h0, h: float = 1e-4) -> dict[str, np.ndarray]:

@@ -206,11 +206,6 @@ class Settings:
         m, K, total = self.m, corpus.K, self.total_steps(train_size)
         needed = 8 * (4 * (m * m + 2 * m * K + m + K) + 2 * total + self.seq_length * (3 * m + 2 * K)
                       + max(self.sample_len, self.best_len))
-        from .gradcheck import check_size
-        try:
-            check_size(K, self.grad_m, self.seq_length)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
         if needed > MAX_BYTES:
             raise ConfigError(f"these settings need about {needed / 2**30:,.0f} GiB of memory "
                               f"(m={m}, K={K}, {total:,} steps, samples of {max(self.sample_len, self.best_len):,}); "

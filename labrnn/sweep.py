@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import render
-from .cache import ReportError, load_checked
+from .cache import ReportError, check_report, load_checked
 from .corpus import Corpus, CorpusError
 from .iorw import atomic_write
 from .pipeline import ReportResult, make_report
@@ -93,7 +93,7 @@ def check(combos: list[Settings]) -> Corpus:
         try:
             if corpus is None:
                 corpus = load_checked(settings)
-            settings.check_corpus(corpus)
+            check_report(settings, corpus)
         except ConfigError as err:
             raise ConfigError(f"combination {label(settings, names)}: {err}") from None
         name = settings.name(corpus.info())
