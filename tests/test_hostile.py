@@ -5,6 +5,7 @@ failure) or 2 (a refusal: one error line, nothing written), never with a traceba
 Bounded: every run is tiny (a few dozen updates of a 4-unit network) but for the one value under test, every
 path is under a temporary directory, each example has a time limit, and the whole file takes a few minutes.
 """
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -46,7 +47,7 @@ def _check(code, err, out: Path) -> None:
 @LIMIT
 @given(corpus=st.binary(max_size=3_000), name=NAME)
 def test_random_bytes_in_a_file_of_any_name(corpus, name, capsys):
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
         data = Path(tmp) / name
         data.write_bytes(corpus)
         out = Path(tmp) / "run"
@@ -59,7 +60,7 @@ def test_random_bytes_in_a_file_of_any_name(corpus, name, capsys):
 @LIMIT
 @given(flag=st.sampled_from(FLAGS), value=VALUE)
 def test_any_setting_given_any_string(flag, value, genesis, capsys):
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):         # a relative path lands in tmp
         out = Path(tmp) / "run"
         where = ["--run-dir", str(out)] if flag not in ("--run-dir", "--out", "--resume") else []
         code, err = _run(["train", *TINY, "--data", str(genesis), *where, f"{flag}={value}"], capsys)
