@@ -28,8 +28,9 @@ def _tanh(a):
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _loss_and_grads(W, U, V, b, c, x, y, h0, H, dA, dW, dU, dV, db, dc, dnext):
-    """labrnn.model.loss_and_grads into preallocated arrays; H (T+1 x m) and dA (T x m) are scratch.
+def _loss_and_grads(W, U, V, b, c, x, y, h0, H, dA, G, dH, dW, dU, dV, db, dc, dnext):
+    """labrnn.model.loss_and_grads into preallocated arrays; H (T+1 x m), dA, dH (T x m) and G (T x K) are
+    scratch, so an update allocates nothing.
 
     The recurrences run as loops; every product over the whole sequence is one BLAS call.
     """
@@ -41,7 +42,7 @@ def _loss_and_grads(W, U, V, b, c, x, y, h0, H, dA, dW, dU, dV, db, dc, dnext):
             for j in range(m):
                 acc += W[i, j] * H[t, j]
             H[t + 1, i] = _tanh(acc)
-    G = H[1:] @ V.T                              # o_t for every t, then dL/do_t in place
+    np.dot(H[1:], V.T, G)                        # o_t for every t, then dL/do_t in place
     loss = 0.0
     for t in range(T):
         top = -np.inf
@@ -57,8 +58,8 @@ def _loss_and_grads(W, U, V, b, c, x, y, h0, H, dA, dW, dU, dV, db, dc, dnext):
         for k in range(K):
             G[t, k] /= total
         G[t, y[t]] -= 1.0
-    dV[:] = G.T @ H[1:]
-    dH = G @ V                                   # the outputs' share of dL/dh_t
+    np.dot(G.T, H[1:], dV)
+    np.dot(G, V, dH)                             # the outputs' share of dL/dh_t
     dc[:] = 0.0
     db[:] = 0.0
     dU[:] = 0.0
@@ -74,7 +75,7 @@ def _loss_and_grads(W, U, V, b, c, x, y, h0, H, dA, dW, dU, dV, db, dc, dnext):
             for j in range(m):
                 dnext[j] += da * W[i, j]
         dc += G[t]
-    dW[:] = dA.T @ H[:-1]
+    np.dot(dA.T, H[:-1], dW)
     return loss
 
 
@@ -88,20 +89,43 @@ def _adagrad(theta, grad, mem, eta, clip):
 
 
 @njit(cache=True, error_model="numpy")
+def _adagrad_columns(U, dU, mem, x, seen, eta, clip):
+    """`_adagrad` on the columns of U that x selects: every other column's gradient is exactly 0, which would
+    leave U and mem bit for bit as they are, so its K - (distinct x) square roots and divisions are skipped.
+
+    seen (K booleans, all False) marks the columns done; it is all False again on return.
+    """
+    for t in range(x.shape[0]):
+        k = x[t]
+        if seen[k]:
+            continue
+        seen[k] = True
+        for i in range(U.shape[0]):
+            gi = min(max(dU[i, k], -clip), clip)
+            mem[i, k] += gi * gi
+            U[i, k] -= eta * gi / math.sqrt(mem[i, k] + 1e-8)
+    for t in range(x.shape[0]):
+        seen[x[t]] = False
+
+
+@njit(cache=True, error_model="numpy")
 def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_length, eta, clip, limit):
     """The "numba" engine of `labrnn.engines`, on a TrainState's arrays (state is its vector)."""
     W, U, V, b, c = params
-    m = W.shape[0]
-    H, dA = np.empty((seq_length + 1, m)), np.empty((seq_length, m))
+    m, K = W.shape[0], V.shape[0]
+    H, dA, dH = np.empty((seq_length + 1, m)), np.empty((seq_length, m)), np.empty((seq_length, m))
+    G = np.empty((seq_length, K))
     dW, dU, dV = np.empty_like(W), np.empty_like(U), np.empty_like(V)
     db, dc, dnext = np.empty_like(b), np.empty_like(c), np.empty(m)
+    x, y = np.empty(seq_length, np.int64), np.empty(seq_length, np.int64)
+    seen = np.zeros(K, np.bool_)
     h = state[5:]
     e, epoch, smooth, best, best_step = int(state[0]), state[1], state[2], state[3], state[4]
     done = 0
     for s in range(first, first + n):
-        x = data[e:e + seq_length].astype(np.int64)
-        y = data[e + 1:e + seq_length + 1].astype(np.int64)
-        loss = _loss_and_grads(W, U, V, b, c, x, y, h, H, dA, dW, dU, dV, db, dc, dnext)
+        x[:] = data[e:e + seq_length]
+        y[:] = data[e + 1:e + seq_length + 1]
+        loss = _loss_and_grads(W, U, V, b, c, x, y, h, H, dA, G, dH, dW, dU, dV, db, dc, dnext)
         smooth = loss if s == 0 else 0.999 * smooth + 0.001 * loss
         curve[s] = smooth
         losses[s] = loss
@@ -116,7 +140,7 @@ def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_len
             bests[3][:] = b
             bests[4][:] = c
         _adagrad(W, dW, mems[0], eta, clip)
-        _adagrad(U, dU, mems[1], eta, clip)
+        _adagrad_columns(U, dU, mems[1], x, seen, eta, clip)
         _adagrad(V, dV, mems[2], eta, clip)
         _adagrad(b, db, mems[3], eta, clip)
         _adagrad(c, dc, mems[4], eta, clip)
