@@ -4,10 +4,10 @@
 same math compiled (`labrnn.kernels`, imported only when asked for).  They
 agree within round-off, not bit for bit, so the engine is part of the cache key.
 
-An engine is called as ``engine(state, data, first, n, seq_length, eta, clip, limit)``
+An engine is called as ``engine(state, data, first, n, seq_length, eta, clip, limit, ceiling)``
 and returns how many losses it computed: it stops early, without updating, at a
-step whose loss is not finite or (from step DIVERGE_FROM on) where the mean loss
-of the last DIVERGE_WINDOW steps is above `limit`.
+step whose loss is not finite or above `ceiling`, or (from step DIVERGE_FROM on)
+where the mean loss of the last DIVERGE_WINDOW steps is above `limit`.
 """
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ import numpy as np
 from .model import NAMES, loss_and_grads
 
 DIVERGE_FROM, DIVERGE_WINDOW = 2_000, 1_000
+# One loss above CEILING x seq_length x ln K (uniform guessing's) is divergence at any step: it means
+# p_t[y_t] < K^-100 on average, scores hundreds of nats apart. Honest runs stay below ~6x (the default run's
+# worst sequence: 2.4x; sigma = 1: 5.7x); eta = 5 reaches 54x and eta = 50 359x within 2,000 steps.
+CEILING = 100
 ENGINES = {}
 
 
@@ -75,14 +79,14 @@ def adagrad_update(theta, grad, mem, eta, clip):
 
 
 @register("numba")
-def numba_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit) -> int:
+def numba_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit, ceiling) -> int:
     from .kernels import run_steps
     return run_steps(state.params, state.mems, state.bests, data, state.vector, state.curve, state.losses,
-                     first, n, seq_length, eta, clip, limit)
+                     first, n, seq_length, eta, clip, limit, ceiling)
 
 
 @register("numpy")
-def numpy_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit) -> int:
+def numpy_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit, ceiling) -> int:
     named, v, losses = state.named(), state.vector, state.losses
     h = v[5:]
     e, epoch, smooth, best, best_step = int(v[0]), v[1], v[2], v[3], v[4]
@@ -94,7 +98,8 @@ def numpy_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit
         smooth = loss if s == 0 else 0.999 * smooth + 0.001 * loss
         state.curve[s], losses[s] = smooth, loss
         done += 1
-        if not math.isfinite(loss) or (s >= DIVERGE_FROM and losses[s - DIVERGE_WINDOW + 1:s + 1].mean() > limit):
+        if not math.isfinite(loss) or loss > ceiling or (
+                s >= DIVERGE_FROM and losses[s - DIVERGE_WINDOW + 1:s + 1].mean() > limit):
             break
         if smooth < best:
             best, best_step = smooth, s

@@ -109,7 +109,8 @@ def _adagrad_columns(U, dU, mem, x, seen, eta, clip):
 
 
 @njit(cache=True, error_model="numpy")
-def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_length, eta, clip, limit):
+def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_length, eta, clip, limit,
+              ceiling):
     """The "numba" engine of `labrnn.engines`, on a TrainState's arrays (state is its vector)."""
     W, U, V, b, c = params
     m, K = W.shape[0], V.shape[0]
@@ -130,7 +131,8 @@ def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_len
         curve[s] = smooth
         losses[s] = loss
         done += 1
-        if not math.isfinite(loss) or (s >= DIVERGE_FROM and losses[s - DIVERGE_WINDOW + 1:s + 1].mean() > limit):
+        if not math.isfinite(loss) or loss > ceiling or (
+                s >= DIVERGE_FROM and losses[s - DIVERGE_WINDOW + 1:s + 1].mean() > limit):
             break
         if smooth < best:
             best, best_step = smooth, s

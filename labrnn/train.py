@@ -17,7 +17,7 @@ import numpy as np
 
 from . import engines, evaluate
 from .corpus import Corpus
-from .engines import DIVERGE_WINDOW, TrainState
+from .engines import CEILING, DIVERGE_WINDOW, TrainState
 from .model import NAMES, init_params
 from .progress import bar as progress_bar
 from .sample import synthesize
@@ -100,7 +100,9 @@ class Trainer:
         self.vocab = evaluate.vocabulary(corpus.text)
         self.spe = settings.steps_per_epoch(n_train)
         self.total = settings.total_steps(n_train)
-        self.limit = math.inf if settings.keep_going else 2 * settings.seq_length * math.log(corpus.K)
+        uniform = settings.seq_length * math.log(corpus.K)           # the loss of guessing uniformly
+        self.limit = math.inf if settings.keep_going else 2 * uniform
+        self.ceiling = math.inf if settings.keep_going else CEILING * uniform
         self.rng = np.random.default_rng(settings.seed)
         self.state = TrainState.start(init_params(corpus.K, settings.m, settings.sigma, self.rng), self.total)
         self.samples: list[Sample] = []
@@ -190,7 +192,8 @@ class Trainer:
                     stop = min(stop, (self.step // checkpoint_every + 1) * checkpoint_every)
                 n = max(stop - self.step, 1)
                 t0 = time.perf_counter()
-                done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, s.clip, self.limit)
+                done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, s.clip, self.limit,
+                                   self.ceiling)
                 self.train_seconds += time.perf_counter() - t0
                 if pending is not None:
                     self.samples.append(replace(pending, smooth_loss=float(st.curve[pending.step])))
@@ -214,6 +217,9 @@ class Trainer:
         loss = self.state.losses[step]
         if not math.isfinite(loss):
             reason = f"the loss became {loss}"
+        elif loss > self.ceiling:
+            reason = (f"the loss, {loss:.4g}, is above {CEILING} x seq_length x ln K = {self.ceiling:,.0f}, "
+                      "far beyond any a working model reaches")
         else:
             window = self.state.losses[step - DIVERGE_WINDOW + 1:step + 1].mean()
             reason = (f"the mean loss of the last {DIVERGE_WINDOW:,} steps, {window:.1f}, is above "

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def test_engines_agree(bible):
     """
     def run(engine, n):
         state = TrainState.start(init_params(bible.K, 50, 0.01, np.random.default_rng(1)), n)
-        engines.get(engine)(state, bible.data, 0, n, 25, 0.1, 5.0, np.inf)
+        engines.get(engine)(state, bible.data, 0, n, 25, 0.1, 5.0, np.inf, np.inf)
         return state.params, state.curve, state.vector
 
     (p_np, c_np, s_np), (p_nb, c_nb, s_nb) = run("numpy", 4), run("numba", 4)
@@ -151,7 +152,7 @@ def test_clip_bounds_every_update(bible, engine):
     def first_update(clip):
         state = TrainState.start(init_params(bible.K, 20, 0.5, np.random.default_rng(3)), 1)
         before = [p.copy() for p in state.params]
-        engines.get(engine)(state, bible.data, 0, 1, 25, 0.1, clip, np.inf)
+        engines.get(engine)(state, bible.data, 0, 1, 25, 0.1, clip, np.inf, np.inf)
         return max(np.abs(p - b).max() for p, b in zip(state.params, before)), state.mems
     step_small, mems_small = first_update(0.01)
     step_big, mems_big = first_update(5.0)
@@ -166,3 +167,14 @@ def test_clip_is_a_setting_of_the_run(bible):
     assert Settings(clip=1.0).name({"name": "x", "sha256": "0" * 8}).endswith("_seed1_clip1")
     with pytest.raises(ConfigError, match="clip must be a positive finite number"):
         Settings(clip=0)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_an_impossible_loss_is_divergence_at_step_0(bible, engine):
+    """sigma = 1e300 gives a first loss of ~3e302: divergence at once, not at the window test's step 2,000."""
+    settings = Settings(m=20, sigma=1e300, steps=3000, sample_every=1000, sample_len=20, best_len=20, engine=engine)
+    run = labrnn.train(bible, settings, progress=False)
+    assert run.diverged["step"] == 0 and run.steps_done == 1
+    assert f"above {engines.CEILING} x seq_length x ln K" in run.diverged["reason"]
+    kept = labrnn.train(bible, replace(settings, keep_going=True, steps=5), progress=False)
+    assert kept.diverged is None and kept.steps_done == 5         # KEEP_GOING trains on past the ceiling too
