@@ -172,7 +172,7 @@ def settings(run) -> Display:
     return _rows([
         ("Corpus", f"{c['name']} ({c['path'] or 'built in'}), sha256 {c['sha256'][:12]}…"),
         ("Size", f"{c['size']:,} characters, K = {c['K']} distinct"),
-        *table_rows(run.settings),
+        *table_rows(run.settings, run.settings.total_steps(run.train_chars)),
     ])
 
 

@@ -15,7 +15,7 @@ import math
 import os
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, get_type_hints
 
@@ -57,11 +57,8 @@ def _length(s) -> str:
 
 
 def _samples(s) -> str:
-    return f"{s.sample_len} characters every {s.sample_every:,} steps until {_until(s)}"
-
-
-def _until(s) -> str:
-    return "the last step" if s.sample_until is None else f"step {s.sample_until:,}"
+    """The sample range; `table_rows` has set sample_until to the run's last sample step."""
+    return f"{s.sample_len} characters every {s.sample_every:,} steps until step {s.sample_until:,}"
 
 
 @dataclass(frozen=True)
@@ -222,8 +219,10 @@ def meta(name: str) -> Meta:
     return Settings.__dataclass_fields__[name].metadata["labrnn"]
 
 
-def table_rows(s: Settings) -> list[tuple[str, str]]:
-    """The report's settings table: each labelled setting, in the schema's order."""
+def table_rows(s: Settings, total: int) -> list[tuple[str, str]]:
+    """The report's settings table: each labelled setting, in the schema's order, as a run of `total` steps
+    had it (SAMPLE_UNTIL=100000 in a run of 20,000 steps samples until step 20,000)."""
+    s = replace(s, sample_until=s.sample_steps(total)[-1])
     rows = []
     for k in NAMES:
         m = meta(k)

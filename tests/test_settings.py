@@ -68,6 +68,14 @@ def test_settings_are_checked_by_their_declared_type():
 
 
 def test_the_report_table_shows_each_labelled_setting():
-    rows = dict(table_rows(Settings(epochs=2)))
+    rows = dict(table_rows(Settings(epochs=2), 2 * 3_000))
     assert rows["Learning rate η"] == "0.1" and rows["Length"] == "2 epochs" and rows["Gradient check"] == "m = 5"
     assert all(meta(n).symbol for n in SWEPT) and set(DEFAULTS) == set(NAMES)
+
+
+def test_the_sample_range_shown_is_the_one_the_run_had():
+    """A 20,000-step run with the default SAMPLE_UNTIL (100,000) samples until step 20,000, and says so."""
+    rows = dict(table_rows(Settings(steps=20_000, sample_every=5_000), 20_000))
+    assert rows["Samples"] == "200 characters every 5,000 steps until step 20,000"
+    assert dict(table_rows(Settings(steps=25_000), 25_000))["Samples"].endswith("until step 25,000")
+    assert dict(table_rows(Settings(steps=50_000, sample_until=20_000), 50_000))["Samples"].endswith("step 20,000")
