@@ -41,10 +41,10 @@ def test_matches_naive_reference(rng):
 def test_compiled_kernel_matches_numpy(rng):
     params, x, y, h0 = _problem(rng)
     loss, grads, _ = loss_and_grads(params, x, y, h0)
-    T, m = len(x), params["W"].shape[0]
+    T, m, K = len(x), params["W"].shape[0], params["V"].shape[0]
     out = {k: np.empty_like(v) for k, v in params.items()}
     k_loss = kernels._loss_and_grads(*(params[k] for k in NAMES), x, y, h0,
-                                     np.empty((T + 1, m)), np.empty((T, m)),
+                                     np.empty((T + 1, m)), np.empty((T, m)), np.empty((T, K)), np.empty((T, m)),
                                      *(out[k] for k in NAMES), np.empty(m))
     assert k_loss == pytest.approx(loss, abs=1e-10)
     for k in NAMES:
@@ -91,8 +91,8 @@ def test_compiled_kernel_keeps_huge_scores_finite(rng):
     params, x, y, h0 = _problem(rng)
     params["V"] *= 1e4
     loss, _, _ = loss_and_grads(params, x, y, h0)
-    T, m = len(x), params["W"].shape[0]
+    T, m, K = len(x), params["W"].shape[0], params["V"].shape[0]
     out = [np.empty_like(params[k]) for k in NAMES]
     k_loss = kernels._loss_and_grads(*(params[k] for k in NAMES), x, y, h0, np.empty((T + 1, m)),
-                                     np.empty((T, m)), *out, np.empty(m))
+                                     np.empty((T, m)), np.empty((T, K)), np.empty((T, m)), *out, np.empty(m))
     assert np.isfinite(k_loss) and k_loss == pytest.approx(loss, rel=1e-12)
