@@ -10,9 +10,11 @@ reference; tests hold both to the same numbers.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 from numba import njit
+from numba.core import event
 
 from .engines import DIVERGE_FROM, DIVERGE_WINDOW
 
@@ -181,3 +183,64 @@ def sequence_loss(W, U, V, b, c, x, y):
             total += math.exp(o[k] - top)
         loss -= o[y[t]] - top - math.log(total)
     return loss
+
+
+@njit(cache=True, error_model="numpy")
+def synthesize(W, U, V, b, c, h0, x0, u, temperature, out):
+    """`labrnn.sample.synthesize` compiled: out[t] is the character whose cumulative weight first exceeds
+    u[t] x the total, each fed back as the next input. Without fastmath the sums match numpy's to round-off
+    (libm's tanh and exp against numpy's SIMD ones), so the same u draws the same characters unless a
+    network amplifies a last-bit difference until one draw flips.
+    """
+    m, K = W.shape[0], V.shape[0]
+    h, a, cdf = h0.copy(), np.empty(m), np.empty(K)
+    x = x0
+    for t in range(u.shape[0]):
+        for i in range(m):
+            acc = 0.0
+            for j in range(m):
+                acc += W[i, j] * h[j]
+            a[i] = math.tanh(acc + U[i, x] + b[i])
+        h[:] = a
+        top = -np.inf
+        for k in range(K):
+            acc = 0.0
+            for i in range(m):
+                acc += V[k, i] * h[i]
+            cdf[k] = (acc + c[k]) / temperature
+            top = max(top, cdf[k])
+        total = 0.0
+        for k in range(K):
+            total += math.exp(cdf[k] - top)
+            cdf[k] = total
+        target = u[t] * total
+        x = 0
+        while x < K - 1 and cdf[x] <= target:       # searchsorted(cdf, target, side="right"), at most K - 1
+            x += 1
+        out[t] = x
+
+
+COMPILE_SECONDS = 20        # compiling run_steps, synthesize and sequence_loss on the project's 2-core machine
+
+
+class _Compiling(event.Listener):
+    """Tells, once, that numba compiles: its "numba:compile" event starts only when its cache has no copy."""
+
+    def __init__(self, say):
+        self.say, self.happened = say, False
+
+    def on_start(self, ev):
+        if not self.happened:
+            self.say(f"compiling the training kernels, once per install: ~{COMPILE_SECONDS} s")
+        self.happened = True
+
+    def on_end(self, ev):
+        pass
+
+
+@contextmanager
+def compiling(say):
+    """Within the block, say() one line if numba compiles; yields the listener (`.happened`)."""
+    listener = _Compiling(say)
+    with event.install_listener("numba:compile", listener):
+        yield listener

@@ -150,8 +150,11 @@ def make_pdf(rd: RunDir, title: str) -> str | None:
 def _timing_line(result: ReportResult, total: float) -> str:
     t, run = result.timings, result.run
     if result.trained:
-        run_part = (f"gradient check and saving {max(0.0, t['run'] - run.wall_seconds):.1f} s, "
-                    f"training {run.train_seconds:.1f} s, sampling {run.wall_seconds - run.train_seconds:.1f} s")
+        compiled = f"compiling {run.compile_seconds:.1f} s, " if run.compile_seconds else ""
+        setup = max(0.0, t['run'] - run.wall_seconds - run.compile_seconds)      # a resumed run's wall time is older
+        run_part = (f"gradient check and saving {setup:.1f} s, "
+                    f"{compiled}updating {run.train_seconds:.1f} s, sampling {run.sample_seconds:.1f} s, "
+                    f"scoring {run.eval_seconds:.1f} s")
     else:
         run_part = f"loading the cached run {t['run']:.1f} s"
     per_nb = ", ".join(f"{n.split('-')[0]}: {s:.1f}" for n, s in result.per_notebook)

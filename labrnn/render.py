@@ -177,14 +177,22 @@ def settings(run) -> Display:
 
 
 def timing(run) -> Display:
-    """What the run did and how fast: steps, epochs, wall time, steps per second."""
+    """What the run did and how fast: steps, epochs, where the wall time went, updates per second of updating.
+
+    numba's one-off compilation, when this run did it, is a line of its own, outside the wall time."""
+    s = run.settings
+    samples = f"{len(run.samples)} samples of {s.sample_len:,} characters and the best passage of {s.best_len:,}"
     rows = [
         ("Updates", f"{run.steps_done:,} ({run.epochs_done:g} epochs of {run.steps_per_epoch:,} steps)"),
-        ("Wall time", f"{run.wall_seconds:.1f} s, of which {run.train_seconds:.1f} s updating "
-                      f"and {run.wall_seconds - run.train_seconds:.1f} s sampling"),
-        ("Speed", f"{run.steps_per_second:,.0f} steps/s"),
-        ("Engine", run.settings.engine),
+        ("Wall time", f"{run.wall_seconds:.1f} s"),
+        ("Updating", f"{run.train_seconds:.1f} s, {run.steps_per_second:,.0f} steps/s"),
+        ("Sampling", f"{run.sample_seconds:.1f} s ({samples})"),
+        ("Scoring", f"{run.eval_seconds:.1f} s (held-out loss, {run.heldout_chars_scored:,} characters per sample)"
+                    if run.heldout_chars_scored > 1 else "none (holdout 0)"),
+        ("Engine", s.engine),
     ]
+    if run.compile_seconds:
+        rows.append(("Compiling", f"{run.compile_seconds:.1f} s, before training (numba, once per install)"))
     if run.interrupted:
         rows.append(("Note", "the run was interrupted; it ends at the step shown"))
     if run.diverged:

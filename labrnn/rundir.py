@@ -137,6 +137,8 @@ def run_record(run: Run) -> dict:
         "holdout": {"share": run.settings.holdout, "train_chars": run.train_chars,
                     "heldout_chars_scored": run.heldout_chars_scored},
         "eval_seconds": run.eval_seconds,
+        "sample_seconds": run.sample_seconds,
+        "compile_seconds": run.compile_seconds,
     }
 
 
@@ -200,6 +202,7 @@ class RunDir:
                 steps_per_epoch=record["steps_per_epoch"], interrupted=record["interrupted"],
                 diverged=record.get("diverged"), wall_seconds=record["wall_seconds"],
                 train_seconds=record["train_seconds"], eval_seconds=record.get("eval_seconds", 0.0),
+                sample_seconds=record.get("sample_seconds", 0.0), compile_seconds=record.get("compile_seconds", 0.0),
                 train_chars=record["holdout"]["train_chars"],
                 heldout_chars_scored=record["holdout"]["heldout_chars_scored"])
         except FileNotFoundError as err:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -72,9 +73,11 @@ class Run:
     steps_per_epoch: int
     interrupted: bool = False
     diverged: dict | None = None
-    wall_seconds: float = 0.0
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
+    wall_seconds: float = 0.0                   # the loop, compiling excluded
+    train_seconds: float = 0.0                  # updating
+    eval_seconds: float = 0.0                   # scoring the held-out text
+    sample_seconds: float = 0.0                 # synthesizing text and counting its words
+    compile_seconds: float = 0.0                # numba's compilation, when this run had to do it
     train_chars: int = 0
     heldout_chars_scored: int = 0
 
@@ -108,7 +111,8 @@ class Trainer:
         self.samples: list[Sample] = []
         self.step = 0
         self.diverged: dict | None = None
-        self.train_seconds = self.wall_seconds = self.eval_seconds = 0.0
+        self.train_seconds = self.wall_seconds = self.eval_seconds = self.sample_seconds = 0.0
+        self.compile_seconds = 0.0
 
     # -- checkpoints: what they hold (labrnn.rundir writes and reads the file) --------------------------------
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
@@ -116,7 +120,8 @@ class Trainer:
         meta = {"settings": self.settings.numbers(), "corpus": self.corpus.info(), "step": self.step,
                 "samples": [x.to_dict() for x in self.samples], "diverged": self.diverged,
                 "rng": self.rng.bit_generator.state, "train_seconds": self.train_seconds,
-                "wall_seconds": self.wall_seconds, "eval_seconds": self.eval_seconds}
+                "wall_seconds": self.wall_seconds, "eval_seconds": self.eval_seconds,
+                "sample_seconds": self.sample_seconds, "compile_seconds": self.compile_seconds}
         st = self.state
         arrays = {"state": st.vector, "curve": st.curve[:self.step], "losses": st.losses[:self.step]}
         for k, p, mem, best in zip(NAMES, st.params, st.mems, st.bests):
@@ -139,6 +144,8 @@ class Trainer:
         self.rng.bit_generator.state = meta["rng"]
         self.train_seconds, self.wall_seconds = meta["train_seconds"], meta["wall_seconds"]
         self.eval_seconds = meta["eval_seconds"]
+        self.sample_seconds = meta.get("sample_seconds", 0.0)      # checkpoints before they were timed apart
+        self.compile_seconds = meta.get("compile_seconds", 0.0)
         return self
 
     @property
@@ -149,9 +156,11 @@ class Trainer:
     def _sample(self, step: int) -> Sample:
         """A sample from the current hidden state and input character, with its measurements."""
         named, s = self.state.named(), self.settings
+        t0 = time.perf_counter()
         text = self.corpus.decode(synthesize(named, self.state.h, int(self.data[self.state.pointer]),
-                                             s.sample_len, self.rng, s.temperature))
+                                             s.sample_len, self.rng, s.temperature, s.engine))
         share, spans = evaluate.words(text, self.vocab)
+        self.sample_seconds += time.perf_counter() - t0
         sample = Sample(step, text, round(share, 4), spans)
         if len(self.heldout) > 1:
             t0 = time.perf_counter()
@@ -160,12 +169,30 @@ class Trainer:
             sample = replace(sample, heldout_loss_per_char=nats, heldout_bits_per_char=evaluate.bits(nats))
         return sample
 
+    def _compile(self, progress: bool) -> None:
+        """Compile the numba kernels this run calls (or load them from numba's cache) before the clock starts,
+        saying so in one line when it compiles: once per install, and never counted as updating."""
+        if self.settings.engine != "numba":
+            return
+        from .kernels import compiling
+        s, st = self.settings, self.state
+        say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else (lambda line: None)
+        t0 = time.perf_counter()
+        with compiling(say) as compiled:
+            self.engine(st, self.data, self.step, 0, s.seq_length, s.eta, s.clip, self.limit, self.ceiling)
+            synthesize(st.named(), st.h, 0, 1, np.random.default_rng(0), s.temperature, s.engine)
+            if len(self.heldout) > 1:
+                evaluate.heldout_loss(st.named(), self.heldout[:2], s.engine)
+        if compiled.happened:
+            self.compile_seconds += time.perf_counter() - t0
+
     def run(self, progress: bool = True, checkpoint=None, checkpoint_every: int = 5_000) -> Run:
         """Train to the end; Ctrl-C stops at the next chunk and returns what was reached.
 
         `checkpoint(trainer)`, when given, is called at every sample, every checkpoint_every steps and at the end.
         """
         s, st = self.settings, self.state
+        self._compile(progress)
         sample_at = [x for x in s.sample_steps(self.total) if x >= self.step]
         if self.samples and sample_at and self.samples[-1].step == sample_at[0]:
             sample_at.pop(0)
@@ -229,12 +256,14 @@ class Trainer:
     def _result(self, interrupted: bool) -> Run:
         st, s = self.state, self.settings
         best_params = {k: b.copy() for k, b in zip(NAMES, st.bests)}
+        t0 = time.perf_counter()
         if math.isfinite(st.best):
             best_text = self.corpus.decode(synthesize(best_params, np.zeros(s.m), int(self.data[0]), s.best_len,
-                                                      np.random.default_rng([s.seed, 1]), s.temperature))
+                                                      np.random.default_rng([s.seed, 1]), s.temperature, s.engine))
         else:
             best_text = ""
         share, spans = evaluate.words(best_text, self.vocab)
+        self.sample_seconds += time.perf_counter() - t0
         return Run(
             settings=s, corpus=self.corpus.info(), curve=st.curve[:self.step].copy(), samples=list(self.samples),
             best=Best(st.best_step, st.best, best_text, round(share, 4), spans),
@@ -242,6 +271,7 @@ class Trainer:
             epochs_done=round(self.step / self.spe, 4), steps_per_epoch=self.spe,
             interrupted=interrupted, diverged=self.diverged, wall_seconds=self.wall_seconds,
             train_seconds=self.train_seconds, eval_seconds=round(self.eval_seconds, 3),
+            sample_seconds=round(self.sample_seconds, 3), compile_seconds=round(self.compile_seconds, 3),
             train_chars=len(self.data), heldout_chars_scored=len(self.heldout),
         )
 

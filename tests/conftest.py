@@ -14,7 +14,8 @@ GENESIS = ("In the beginning God created the heaven and the earth. And the earth
            "and darkness was upon the face of the deep.\nAnd God said, Let there be light: and there was light.\n")
 TINY = {"eta": 0.1, "seq_length": 10, "m": 8, "steps": 300, "sample_every": 100, "sample_until": 300,
         "sample_len": 60, "best_len": 150, "grad_m": 3}
-TIMING = {"wall_seconds", "train_seconds", "eval_seconds", "steps_per_second", "versions"}
+TIMING = {"wall_seconds", "train_seconds", "eval_seconds", "sample_seconds", "compile_seconds", "steps_per_second",
+          "versions"}
 INSTALL = {
     "xelatex": "apt-get install texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc "
                "(macOS: brew install --cask mactex-no-gui && brew install pandoc)",
