@@ -1,6 +1,7 @@
 """What a checkpoint measures beyond the smooth loss: the loss on held-out text
 (does a lower training loss still mean a better model?) and the share of
-generated words that are words of the corpus (when does English appear?).
+generated words that are words of the corpus (when does English appear?),
+beside the share that text drawn by the corpus's character frequencies scores.
 """
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from .corpus import BIG
 from .model import NAMES, forward
 from .progress import bar
 
-WORD = re.compile(r"[^\W\d_]+")           # runs of letters: split on whitespace, digits, punctuation
+# Words are runs of two letters or more, split on whitespace, digits and punctuation: one-letter words and
+# initials ("a", "I", "J.") are corpus words that random letters hit by chance.
+WORD = re.compile(r"[^\W\d_]{2,}")
+CHANCE_CHARS = 100_000                     # characters of frequency-drawn text behind a chance share
 HELDOUT_MAX = 10_000                       # characters of held-out text scored per checkpoint: ~2% of training time
 
 
@@ -36,6 +40,15 @@ def words(text: str, vocab: frozenset[str]) -> tuple[float, list[list[int]]]:
     found = list(WORD.finditer(text))
     real = [[w.start(), w.end()] for w in found if w.group().lower() in vocab]
     return (len(real) / len(found) if found else 0.0), real
+
+
+def chance_share(corpus, data: np.ndarray, vocab: frozenset[str], length: int, rng: np.random.Generator) -> float:
+    """What `words` scores, on average, on text of `length` characters drawn from the character frequencies of
+    data (no model): the share a sample of that length reaches by chance on this corpus."""
+    freq = np.bincount(data, minlength=corpus.K) / len(data)
+    n = max(1, CHANCE_CHARS // length)
+    text = corpus.decode(rng.choice(corpus.K, size=n * length, p=freq))
+    return sum(words(text[i:i + length], vocab)[0] for i in range(0, n * length, length)) / n
 
 
 def heldout_loss(params: Mapping[str, np.ndarray], data: np.ndarray, engine: str = "numba") -> float:

@@ -74,10 +74,11 @@ def heldout_figure(curve: np.ndarray, scored: list, seq_length: int) -> Figure:
     return fig
 
 
-def word_share_figure(samples: list) -> Figure:
-    """The share of generated words that are words of the corpus, at every sample."""
+def word_share_figure(samples: list, chance: float) -> Figure:
+    """The share of generated words that are words of the corpus, at every sample, over its chance level."""
     fig = Figure(figsize=(8, 2.8), layout="constrained")
     ax = fig.add_subplot()
+    ax.axhline(100 * chance, color="0.45", ls="--", lw=1)
     ax.plot([s.step for s in samples], [100 * s.word_share for s in samples], "o-", ms=4, lw=1.2)
     ax.set_xlabel("update step")
     ax.set_ylabel("corpus words (%)")

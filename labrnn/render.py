@@ -209,13 +209,18 @@ def gradient_table(check) -> Display:
     return Display(plain=check.table(), **_both("gradient_table", check, head, caption))
 
 
-def _heading(entry, title: str) -> str:
-    """A passage's heading: its step and what was measured there."""
+WORDS_NOTE = ("Words are runs of two letters or more (one-letter words and initials match by chance); chance is "
+              "the share that text drawn from the corpus's own character frequencies, of the same length and "
+              "without a model, scores on this corpus.")
+
+
+def _heading(entry, title: str, chance: float) -> str:
+    """A passage's heading: its step and what was measured there, the word share beside its chance level."""
     parts = [f"{title} {entry.step:,}", f"smooth loss {entry.smooth_loss:.2f}"]
     heldout = getattr(entry, "heldout_bits_per_char", None)      # a Sample's; the best passage has none
     if heldout is not None:
         parts.append(f"held-out {heldout:.2f} bits/char")
-    parts.append(f"{100 * entry.word_share:.0f}% corpus words")
+    parts.append(f"{100 * entry.word_share:.0f}% corpus words (chance {100 * chance:.0f}%)")
     return " · ".join(parts)
 
 
@@ -225,13 +230,13 @@ def _plain(entry, heading: str) -> str:
 
 def samples(run) -> Display:
     """Every periodic sample, headed by its step and measurements, real words in bold, line breaks kept."""
-    entries = [(s, _heading(s, "Step")) for s in run.samples]
+    entries = [(s, _heading(s, "Step", run.chance_share)) for s in run.samples]
     return Display(plain="\n\n".join(_plain(s, h) for s, h in entries), **_both("samples", entries))
 
 
 def best_passage(run) -> Display:
     """The passage synthesized by the best model, with the step and smooth loss it was kept at."""
-    heading = _heading(run.best, "Best model, step")
+    heading = _heading(run.best, "Best model, step", run.best.chance_share)
     return Display(_html.sample(run.best, "best", heading), _plain(run.best, heading),
                    latex=_tex.sample(run.best, heading))
 
@@ -251,7 +256,8 @@ def evolution_table(run) -> Display:
         rows.append(row + [f"{100 * s.word_share:.0f}%"])
     caption = ("Table 2: at every sample, the smooth training loss, the loss on held-out text"
                if heldout else "Table 2: at every sample, the smooth training loss")
-    caption += " and the share of generated words that are words of the corpus."
+    caption += (f" and the share of generated words that are words of the corpus (by chance: "
+                f"{100 * run.chance_share:.0f}%). {WORDS_NOTE}")
     plain = "\n".join(" | ".join(r) for r in [head, *rows])
     return Display(plain=plain, **_both("evolution_table", head, rows, caption))
 
@@ -293,7 +299,7 @@ def heldout_plot(run) -> Display:
 def word_share_plot(run) -> Display:
     """Figure 3: the share of corpus words in every sample."""
     from . import plots
-    caption = ("Figure 3: share of the words in each sample (runs of letters) that are words of the corpus. "
-               "Random text scores a few percent from short words like 'a' and 'I'.")
-    return figure(plots.png(plots.word_share_figure(run.samples)), caption,
+    caption = (f"Figure 3: share of the words in each sample that are words of the corpus; the dashed line is "
+               f"chance, {100 * run.chance_share:.1f}%. {WORDS_NOTE}")
+    return figure(plots.png(plots.word_share_figure(run.samples, run.chance_share)), caption,
                   alt="share of corpus words against update step")

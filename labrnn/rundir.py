@@ -137,6 +137,7 @@ def run_record(run: Run) -> dict:
         "holdout": {"share": run.settings.holdout, "train_chars": run.train_chars,
                     "heldout_chars_scored": run.heldout_chars_scored},
         "eval_seconds": run.eval_seconds,
+        "chance_share": run.chance_share,
         "sample_seconds": run.sample_seconds,
         "compile_seconds": run.compile_seconds,
     }
@@ -204,7 +205,7 @@ class RunDir:
                 train_seconds=record["train_seconds"], eval_seconds=record.get("eval_seconds", 0.0),
                 sample_seconds=record.get("sample_seconds", 0.0), compile_seconds=record.get("compile_seconds", 0.0),
                 train_chars=record["holdout"]["train_chars"],
-                heldout_chars_scored=record["holdout"]["heldout_chars_scored"])
+                heldout_chars_scored=record["holdout"]["heldout_chars_scored"], chance_share=record["chance_share"])
         except FileNotFoundError as err:
             raise RunDirError(f"no complete run in {self} ({Path(err.filename).name} is missing)") from None
         except DAMAGED as err:

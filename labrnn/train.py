@@ -48,12 +48,13 @@ class Sample:
 
 @dataclass(frozen=True)
 class Best:
-    """The passage the best model (the lowest smooth loss) writes."""
+    """The passage the best model (the lowest smooth loss) writes, and the word share its length has by chance."""
     step: int
     smooth_loss: float
     text: str
     word_share: float
     word_spans: list[list[int]]
+    chance_share: float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +81,7 @@ class Run:
     compile_seconds: float = 0.0                # numba's compilation, when this run had to do it
     train_chars: int = 0
     heldout_chars_scored: int = 0
+    chance_share: float = 0.0                   # the word share of a sample's length by chance (evaluate)
 
     @property
     def steps_per_second(self) -> float:
@@ -101,6 +103,9 @@ class Trainer:
         self.data = corpus.data[:n_train]
         self.heldout = corpus.data[n_train:n_train + evaluate.HELDOUT_MAX]
         self.vocab = evaluate.vocabulary(corpus.text)
+        chance_rng = np.random.default_rng([settings.seed, 2])       # its own stream: the run's draws stay as they are
+        self.chance, self.best_chance = (evaluate.chance_share(corpus, self.data, self.vocab, n, chance_rng)
+                                         for n in (settings.sample_len, settings.best_len))
         self.spe = settings.steps_per_epoch(n_train)
         self.total = settings.total_steps(n_train)
         uniform = settings.seq_length * math.log(corpus.K)           # the loss of guessing uniformly
@@ -266,13 +271,14 @@ class Trainer:
         self.sample_seconds += time.perf_counter() - t0
         return Run(
             settings=s, corpus=self.corpus.info(), curve=st.curve[:self.step].copy(), samples=list(self.samples),
-            best=Best(st.best_step, st.best, best_text, round(share, 4), spans),
+            best=Best(st.best_step, st.best, best_text, round(share, 4), spans, round(self.best_chance, 4)),
             best_params=best_params, steps_done=self.step,
             epochs_done=round(self.step / self.spe, 4), steps_per_epoch=self.spe,
             interrupted=interrupted, diverged=self.diverged, wall_seconds=self.wall_seconds,
             train_seconds=self.train_seconds, eval_seconds=round(self.eval_seconds, 3),
             sample_seconds=round(self.sample_seconds, 3), compile_seconds=round(self.compile_seconds, 3),
             train_chars=len(self.data), heldout_chars_scored=len(self.heldout),
+            chance_share=round(self.chance, 4),
         )
 
 

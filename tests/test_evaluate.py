@@ -15,6 +15,7 @@ def test_words_by_hand():
     assert evaluate.words("and gid saod light", vocab) == (0.5, [[0, 3], [13, 18]])
     assert evaluate.words("... 123 !!", vocab) == (0.0, [])
     assert evaluate.words("And, GOD!", vocab)[0] == 1.0
+    assert evaluate.words("a I J. R. light", vocab) == (1.0, [[10, 15]])      # one letter is no word
 
 
 def test_heldout_loss_engines_agree(bible, rng):
@@ -43,3 +44,4 @@ def test_holdout_off(bible):
     run = labrnn.train(bible, labrnn.Settings(m=10, steps=10, holdout=0), progress=False)
     assert run.samples[0].heldout_loss_per_char is None and "heldout_loss_per_char" not in run.samples[0].to_dict()
     assert run.train_chars == bible.size
+

@@ -36,13 +36,15 @@ def test_the_title_block_escapes_the_name_in_both_formats():
 
 def test_generated_text_is_text_in_each_format():
     fields = {"step": 1000, "text": "the <end>\x1b", "word_share": 0.5, "word_spans": [[0, 3]], "smooth_loss": 42.0}
-    run = fake_run(samples=[Sample(**fields)], best=Best(**fields))
+    run = fake_run(samples=[Sample(**fields)], best=Best(**fields, chance_share=0.06), chance_share=0.04)
     samples, best, table = render.samples(run), render.best_passage(run), render.evolution_table(run)
     assert ('<pre class="generated sample"><b class="word">the</b> &lt;end&gt;<span class="ctl" '
             'title="control character U+001B">\\x1b</span></pre>') in samples.html
-    assert samples.plain == "Step 1,000 · smooth loss 42.00 · 50% corpus words\nthe <end>\\x1b"
+    assert samples.plain == "Step 1,000 · smooth loss 42.00 · 50% corpus words (chance 4%)\nthe <end>\\x1b"
+    assert best.plain.startswith("Best model, step 1,000 · smooth loss 42.00 · 50% corpus words (chance 6%)")
     assert r"\textbf{the} <end>\labrnnctl{1b}" in best.latex and 'id="best-1000"' in best.html
     assert table.plain == "step | smooth loss | per character | corpus words\n1,000 | 42.00 | 1.680 | 50%"
+    assert "(by chance: 4%). Words are runs of two letters or more" in table.html
 
 
 def test_numbers_are_readable_without_mathjax():
