@@ -45,7 +45,8 @@ def words(text: str, vocab: frozenset[str]) -> tuple[float, list[list[int]]]:
 def chance_share(corpus, data: np.ndarray, vocab: frozenset[str], length: int, rng: np.random.Generator) -> float:
     """What `words` scores, on average, on text of `length` characters drawn from the character frequencies of
     data (no model): the share a sample of that length reaches by chance on this corpus."""
-    freq = np.bincount(data, minlength=corpus.K) / len(data)
+    counts = sum(np.bincount(data[i:i + (1 << 20)], minlength=corpus.K) for i in range(0, len(data), 1 << 20))
+    freq = counts / len(data)                  # counted by pieces: bincount makes an int64 copy of its input
     n = max(1, CHANCE_CHARS // length)
     text = corpus.decode(rng.choice(corpus.K, size=n * length, p=freq))
     return sum(words(text[i:i + length], vocab)[0] for i in range(0, n * length, length)) / n
