@@ -56,7 +56,8 @@ def test_report_has_what_a_reader_needs(made, pre_blocks):
     assert "from labrnn import" not in page and "NBVAL" not in page      # no code, no nbval checks
     for name in NOTEBOOKS:
         assert (path.parent / name).is_file()
-    assert any(m.startswith("time: corpus") and " training " in m and " notebooks " in m for m in messages)
+    assert any(m.startswith("time: corpus") and " updating " in m and " sampling " in m and " scoring " in m
+               and " notebooks " in m for m in messages)
 
 
 def test_the_contents_link_to_every_section(made):
@@ -87,7 +88,7 @@ def test_same_settings_reuse_the_run_and_force_retrains(made, tiny):
     messages = []
     forced = pipeline.make_report(tiny(reports=reports, force=True), log=messages.append)
     assert forced.trained and {"corpus", "run", "notebooks", "export", "index"} <= forced.timings.keys()
-    assert any(m.startswith("time:") and " training " in m and "cached" not in m for m in messages)
+    assert any(m.startswith("time:") and " updating " in m and "cached" not in m for m in messages)
 
 
 def test_a_damaged_cached_run_is_trained_again(made, tiny, capfd):
