@@ -5,7 +5,8 @@ Python's per-call overhead, not arithmetic, is what bounds a 100-unit RNN in
 numpy: a step is ~50 small array operations.  Here a whole chunk of updates
 runs without returning to Python; the products over a whole sequence go to
 BLAS (numba calls it through SciPy), the recurrences are plain loops.  The numpy engine stays the checked
-reference; tests hold both to the same numbers.
+reference; tests hold both to the same numbers.  Held-out scoring (`sequence_loss`) and text synthesis
+(`synthesize`) are compiled here too; `compiling` says when numba compiles them instead of loading its cache.
 """
 from __future__ import annotations
 
