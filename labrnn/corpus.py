@@ -84,7 +84,8 @@ def shown(name: str) -> str:
     """A file name as text: bytes that are not UTF-8 (surrogate escapes) become U+FFFD, control characters
     visible escapes, so a name is one printable line wherever it is written."""
     text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]",             # every character splitlines() breaks at
+                  lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def _encode(text: str, chars: tuple[str, ...], chunk: int = 1 << 22) -> tuple[str, np.ndarray]:
