@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,18 @@ INSTALL = {
     "pdfimages": "apt-get install poppler-utils (macOS: brew install poppler)",
     "chromium": "apt-get install chromium",
 }
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_root_stays_clean():
+    """No test leaves a file in the repository's root: a relative path must land in a temporary directory
+    (a property test once committed the runs it wrote there)."""
+    before = set(os.listdir(ROOT))
+    yield
+    assert set(os.listdir(ROOT)) <= before, f"tests wrote into {ROOT}: {sorted(set(os.listdir(ROOT)) - before)}"
 
 
 @pytest.fixture(scope="session")
