@@ -1,4 +1,8 @@
-"""Analytic gradients against centered differences, as the lab checks them."""
+"""Analytic gradients against centered differences, as the lab checks them.
+
+The check is of any implementation of the contract `loss_and_grads(params, x, y, h0) -> (loss, grads, h_last)`:
+labrnn's own by default, or a student's, whose numerical gradients then come from their own loss.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +36,8 @@ def check_size(K: int, m: int, seq_length: int) -> None:
                          f"give grad_m of at most {largest}")
 
 
-def numerical_grads(params, x, y, h0, h: float = 1e-4) -> dict[str, np.ndarray]:
-    """Centered differences (L(θ+h) - L(θ-h)) / 2h, one entry at a time."""
+def numerical_grads(params, x, y, h0, h: float = 1e-4, loss=loss) -> dict[str, np.ndarray]:
+    """Centered differences (L(θ+h) - L(θ-h)) / 2h, one entry at a time, of the function `loss`."""
     grads = {}
     progress = bar(total=sum(params[k].size for k in NAMES), desc="gradient check", unit="entry",
                    enabled=sum(params[k].size for k in NAMES) > SHOW_PROGRESS, leave=False)
@@ -107,9 +111,18 @@ def compare(analytic: np.ndarray, numeric: np.ndarray, name: str) -> Row:
     return Row(name, float(rel.max()), float(rel.mean()), float(diff.max()), float(diff.mean()))
 
 
+def _own(params, x, y, h0):
+    """labrnn's loss_and_grads, looked up when called (a test substitutes a wrong one)."""
+    return loss_and_grads(params, x, y, h0)
+
+
 def gradcheck(corpus: Corpus, m: int = 5, seq_length: int = 25, seed: int = 1,
-              sigma: float = 0.01, h: float = 1e-4) -> GradCheck:
-    """Check a small network on the corpus's first seq_length characters, h0 = 0."""
+              sigma: float = 0.01, h: float = 1e-4, loss_and_grads=None) -> GradCheck:
+    """Check a small network on the corpus's first seq_length characters, h0 = 0.
+
+    loss_and_grads: the implementation to check (default labrnn's); its gradients are set against centered
+    differences of the loss it returns itself, so a wrong loss with consistent gradients passes.
+    """
     check_size(corpus.K, m, seq_length)
     if corpus.size < seq_length + 1:
         raise ValueError(f"the corpus has {corpus.size} characters; the gradient check needs "
@@ -118,7 +131,11 @@ def gradcheck(corpus: Corpus, m: int = 5, seq_length: int = 25, seed: int = 1,
     x = corpus.data[:seq_length].astype(np.int64)
     y = corpus.data[1:seq_length + 1].astype(np.int64)
     h0 = np.zeros(m)
-    _, analytic, _ = loss_and_grads(params, x, y, h0)
-    numeric = numerical_grads(params, x, y, h0, h)
+    if loss_and_grads is None:
+        _, analytic, _ = _own(params, x, y, h0)
+        numeric = numerical_grads(params, x, y, h0, h)
+    else:
+        _, analytic, _ = loss_and_grads(params, x, y, h0)
+        numeric = numerical_grads(params, x, y, h0, h, loss=lambda *args: float(loss_and_grads(*args)[0]))
     rows = tuple(compare(analytic[k], numeric[k], k) for k in NAMES)
     return GradCheck(rows, m, seq_length, h, seed)
