@@ -1,0 +1,445 @@
+"""What is wrong with a student's loss_and_grads, found from its numbers alone.
+
+Their function is set against labrnn's at three probes: the lab's start (the gradient check's parameters, h0 = 0),
+the same parameters from a random h0, and weights large enough that some gradient exceeds the clip bound.  Each
+known mistake is a variant of the lab's computation (a switch in `variant`, or a transform of a gradient: transposed,
+scaled, clipped); a mistake is found when their output matches a variant, within round-off, at every probe, and the
+lab's does not.  What no variant explains is located: the rows, columns and first time step where it departs.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .gradcheck import GradCheck
+from .model import NAMES, forward, init_params, loss_and_grads as lab_loss_and_grads
+
+TOL = 1e6 * np.finfo(float).eps     # relative to the largest entry: far above round-off, far below any mistake
+PROBES = {"start": "the lab's start (sigma 0.01, h0 = 0)", "h0": "the lab's start from a random h0",
+          "large": "large weights (gradients beyond the clip bound)"}
+ITEMS = ("loss",) + NAMES + ("h_last",)
+MISTAKES = ("h0_ignored", "loss_mean", "loss_log2", "loss_log10", "loss_input", "loss_raw", "no_bptt",
+            "tanh_missing", "tanh_prev", "transposed", "sign", "factor", "clipped", "unexplained")
+LOSS = "loss = sum_t -log p_t[y_t], p_t = softmax(V h_t + c)"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Their `name` (loss, a gradient or h_last) against the lab's at one probe."""
+    probe: str
+    name: str
+    max_rel: float          # max |theirs - lab's| over the larger of the two's largest entries
+    matches: bool
+
+
+@dataclass(frozen=True)
+class Finding:
+    mistake: str            # one of MISTAKES
+    params: tuple[str, ...]
+    sentence: str
+    short: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    comparison: tuple[Comparison, ...]
+    findings: tuple[Finding, ...]
+    m: int
+    seq_length: int
+    seed: int
+    clip: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r.matches for r in self.comparison)
+
+    def summary(self) -> str:
+        return "correct" if self.ok else "; ".join(dict.fromkeys(f.short for f in self.findings))
+
+    def to_dict(self) -> dict:
+        return {"m": self.m, "seq_length": self.seq_length, "seed": self.seed, "clip": self.clip, "ok": self.ok,
+                "summary": self.summary(), "comparison": [vars(r) for r in self.comparison],
+                "findings": [dict(vars(f), params=list(f.params)) for f in self.findings]}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "Diagnosis":
+        return cls(tuple(Comparison(r["probe"], r["name"], r["max_rel"], r["matches"]) for r in doc["comparison"]),
+                   tuple(Finding(f["mistake"], tuple(f["params"]), f["sentence"], f["short"])
+                         for f in doc["findings"]),
+                   doc["m"], doc["seq_length"], doc["seed"], doc["clip"])
+
+
+# ---------------------------------------------------------------------------------------------------- the variants
+
+def variant(params, x, y, h0, *, carry=True, derivative="h_t", use_h0=True, target="y", score="softmax"):
+    """labrnn.model.loss_and_grads with the known mistakes as switches; at the defaults it is the lab's.
+
+    carry=False drops dh_next; derivative "h_prev" or "none" takes tanh' at h_{t-1} or not at all; use_h0=False
+    starts from zeros; target "x" scores the input; score "raw" takes the loss of the raw scores (loss only).
+    """
+    W, V = params["W"], params["V"]
+    T = len(x)
+    H, logP = forward(params, x, h0 if use_h0 else np.zeros_like(h0))
+    rows, z = np.arange(T), (y if target == "y" else x)
+    loss = -(logP if score == "softmax" else H[1:] @ V.T + params["c"])[rows, z].sum()
+    G = np.exp(logP)
+    G[rows, z] -= 1.0
+    dH = G @ V
+    tanh_prime = {"h_t": 1.0 - H[1:] ** 2, "h_prev": 1.0 - H[:-1] ** 2, "none": np.ones_like(dH)}[derivative]
+    dA = np.empty_like(dH)
+    dh_next = np.zeros(W.shape[0])
+    for t in range(T - 1, -1, -1):
+        dA[t] = (dH[t] + dh_next) * tanh_prime[t]
+        dh_next = dA[t] @ W if carry else 0.0
+    onehot = np.zeros((T, V.shape[0]))
+    onehot[rows, x] = 1.0
+    grads = {"W": dA.T @ H[:-1], "U": dA.T @ onehot, "V": G.T @ H[1:], "b": dA.sum(axis=0), "c": G.sum(axis=0)}
+    return float(loss), grads, H[-1].copy()
+
+
+SWITCHES = {"carry": (True, False), "derivative": ("h_t", "h_prev", "none"), "use_h0": (True, False),
+            "target": ("y", "x"), "score": ("softmax", "raw")}
+ATOM = {("carry", False): "no_bptt", ("derivative", "h_prev"): "tanh_prev", ("derivative", "none"): "tanh_missing",
+        ("use_h0", False): "h0_ignored", ("target", "x"): "loss_input", ("score", "raw"): "loss_raw"}
+FORWARD = ("use_h0",)                                  # the switches that change h_last
+LOSS_SWITCHES = ("use_h0", "target", "score")          # ... the loss
+GRAD_SWITCHES = ("carry", "derivative", "use_h0", "target")
+
+
+def _bases(names):
+    """Every combination of the named switches, as (atoms, keyword arguments), simplest first."""
+    out = []
+    for values in itertools.product(*(SWITCHES[n] for n in names)):
+        kw = dict(zip(names, values))
+        out.append((tuple(ATOM[k, v] for k, v in kw.items() if (k, v) in ATOM), kw))
+    return sorted(out, key=lambda b: len(b[0]))
+
+
+# ------------------------------------------------------------------------------------------------------ the probes
+
+@dataclass(frozen=True)
+class _Probe:
+    name: str
+    params: dict
+    h0: np.ndarray
+
+
+def _copy(params):
+    return {k: np.array(v, dtype=float) for k, v in params.items()}
+
+
+def _probes(K, m, sigma, seed, clip, x, y) -> tuple[_Probe, ...]:
+    """The three probes, all drawn from one generator; the first is the gradient check's point."""
+    rng = np.random.default_rng(seed)
+    start = init_params(K, m, sigma, rng)          # the same first draws as gradcheck's
+    h0 = rng.uniform(-0.9, 0.9, m)
+    large = init_params(K, m, 1.0, rng)
+    large["b"], large["c"] = rng.standard_normal(m), rng.standard_normal(K)
+    large_h0 = rng.uniform(-0.9, 0.9, m)
+    for _ in range(30):                            # doubled until some gradient entry exceeds the clip bound
+        _, g, _ = lab_loss_and_grads(large, x, y, large_h0)
+        if max(np.abs(v).max() for v in g.values()) > clip:
+            break
+        large = {k: 2.0 * v for k, v in large.items()}
+    return (_Probe("start", start, np.zeros(m)), _Probe("h0", start, h0), _Probe("large", large, large_h0))
+
+
+def _call(fn, probe: _Probe, x, y):
+    """Their (loss, grads, h_last) as floats, on copies: nothing of theirs can change a probe."""
+    loss, grads, h = fn(_copy(probe.params), x.copy(), y.copy(), probe.h0.copy())
+    return {"loss": np.float64(loss), **{k: np.asarray(grads[k], dtype=float) for k in NAMES},
+            "h_last": np.asarray(h, dtype=float)}
+
+
+def _outputs(loss, grads, h):
+    return {"loss": np.float64(loss), **grads, "h_last": h}
+
+
+def rel(a, b) -> float:
+    """max |a - b| over the larger of the two's largest entries (0 when both are zero): scale-free, and an entry
+    near zero does not make it large."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = max(np.abs(a).max(), np.abs(b).max())
+    return float(np.abs(a - b).max() / scale) if scale > 0 else 0.0
+
+
+# --------------------------------------------------------------------------------------------------- the diagnosis
+
+def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, seed: int = 1, clip: float = 5.0,
+             check: GradCheck | None = None, sigma: float = 0.01) -> Diagnosis:
+    """Set loss_and_grads against the lab's at the three probes and name what differs.
+
+    data: the corpus's index array (its first seq_length + 1 characters are used); check: the gradient check
+    already run on this function at the same m, seq_length and seed, whose verdicts the sentences use.
+    """
+    if check is not None and (check.m, check.seq_length, check.seed) != (m, seq_length, seed):
+        raise ValueError(f"the gradient check given is of m = {check.m}, seq_length = {check.seq_length}, "
+                         f"seed = {check.seed}, not of m = {m}, seq_length = {seq_length}, seed = {seed}")
+    if len(data) < seq_length + 1:
+        raise ValueError(f"the corpus has {len(data)} characters; the diagnosis needs seq_length + 1 = "
+                         f"{seq_length + 1}")
+    x = np.asarray(data[:seq_length], dtype=np.int64)
+    y = np.asarray(data[1:seq_length + 1], dtype=np.int64)
+    probes = _probes(K, m, sigma, seed, clip, x, y)
+    theirs = [_call(loss_and_grads, p, x, y) for p in probes]
+    lab = [_outputs(*variant(p.params, x, y, p.h0)) for p in probes]
+    comparison = tuple(Comparison(p.name, k, r, r <= TOL) for p, t, l in zip(probes, theirs, lab)
+                       for k in ITEMS for r in [rel(t[k], l[k])])
+    if all(r.matches for r in comparison):
+        return Diagnosis(comparison, (), m, seq_length, seed, clip)
+    variants = {}
+
+    def outputs(kw):
+        key = tuple(sorted(kw.items()))
+        if key not in variants:
+            variants[key] = [_outputs(*variant(p.params, x, y, p.h0, **kw)) for p in probes]
+        return variants[key]
+
+    explained = {k: _explain(k, [t[k] for t in theirs], outputs, clip, seq_length) for k in ITEMS}
+    findings = _findings(explained, seq_length, clip, check, theirs, lab)
+    unexplained = [k for k in ITEMS if explained[k] is None]
+    if unexplained:
+        findings += _locate(unexplained, loss_and_grads, probes, theirs, lab, x, y, check, comparison)
+    order = {mistake: i for i, mistake in enumerate(MISTAKES)}
+    return Diagnosis(comparison, tuple(sorted(findings, key=lambda f: order[f.mistake])), m, seq_length, seed, clip)
+
+
+def _explain(name, theirs, outputs, clip, T):
+    """The simplest tuple of atoms ("no_bptt", "transposed", ("factor", s), ...) whose variant matches their
+    `name` at every probe: () when the lab's does, None when no variant does."""
+    switches = LOSS_SWITCHES if name == "loss" else FORWARD if name == "h_last" else GRAD_SWITCHES
+    best = None
+    for atoms, kw in _bases(switches):
+        base = [o[name] for o in outputs(kw)]
+        square = name in NAMES and base[0].ndim == 2 and base[0].shape[0] == base[0].shape[1]
+        for transposed in (False, True) if square else (False,):
+            b = [v.T for v in base] if transposed else base
+            extra = _transform(theirs, b, clip, T, scaled=name != "h_last")
+            if extra is not None:
+                found = atoms + (("transposed",) if transposed else ()) + extra
+                if best is None or len(found) < len(best):
+                    best = found
+        if best == ():
+            return best
+    return best
+
+
+def _transform(theirs, base, clip, T, scaled):
+    """The atoms of the transform that gives theirs from base at every probe (() for none; a constant factor
+    fitted to all probes at once, then clipping at ±clip), or None."""
+    if all(rel(t, b) <= TOL for t, b in zip(theirs, base)):
+        return ()
+    if not scaled:
+        return None
+    t, b = np.concatenate([np.ravel(v) for v in theirs]), np.concatenate([np.ravel(v) for v in base])
+    free = np.abs(t) < clip * (1 - 1e-9)              # entries theirs did not clip
+    if not free.any():
+        free = np.ones_like(free)
+    denominator = b[free] @ b[free]
+    if denominator == 0:
+        return None
+    s = float(t[free] @ b[free] / denominator)
+    if abs(s) <= TOL:                                  # a zero gradient is no scaled copy of the lab's
+        return None
+    s, label = _named(s, T)
+    atoms = (() if label == "1" else ("sign",) if label == "-1" else
+             (("sign",) if s < 0 else ()) + (("factor", (abs(s), label.lstrip("-"))),))
+    if atoms and all(rel(tv, s * bv) <= TOL for tv, bv in zip(theirs, base)):
+        return atoms
+    if any(np.abs(s * bv).max() > clip for bv in base) and \
+            all(rel(tv, np.clip(s * bv, -clip, clip)) <= TOL for tv, bv in zip(theirs, base)):
+        return atoms + ("clipped",)
+    return None
+
+
+def _named(s, T):
+    """s snapped to the constant it is within round-off, with its name: "1/seq_length", "2", "1/ln 2", ..."""
+    known = {1.0: "1", 1.0 / T: "1/seq_length", float(T): "seq_length", 2.0: "2", 0.5: "1/2",
+             1 / math.log(2): "1/ln 2", 1 / math.log(10): "1/ln 10"}
+    for value, label in known.items():
+        if abs(abs(s) - value) <= 1e3 * TOL * value:
+            return math.copysign(value, s), ("-" if s < 0 else "") + label
+    return s, f"{s:.6g}"
+
+
+# ---------------------------------------------------------------------------------------------------- the sentences
+
+def _d(names):
+    """dW, dU and db: gradients in the lab's notation, loss and h_last as they are."""
+    shown = [n if n in ("loss", "h_last") else f"d{n}" for n in names]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def _is(names):
+    return "is" if len(names) == 1 else "are"
+
+
+LOSS_FACTOR = {"1/seq_length": "loss_mean", "1/ln 2": "loss_log2", "1/ln 10": "loss_log10"}
+
+
+def _findings(explained, T, clip, check, theirs, lab) -> list[Finding]:
+    """One finding per mistake, naming every parameter it shows in."""
+    groups: dict = {}
+    for name in ITEMS:
+        for atom in explained[name] or ():
+            groups.setdefault(atom, []).append(name)
+    loss_factor = next((a for a in explained["loss"] or () if a[0] == "factor" and a[1][1] in LOSS_FACTOR), None)
+    out = []
+    for atom, names in groups.items():
+        if atom[0] == "factor":
+            (value, label) = atom[1]
+            if atom == loss_factor:
+                out.append(_loss_factor(LOSS_FACTOR[label], names, T, check, theirs, lab))
+                continue
+            out.append(Finding("factor", tuple(names), _factor_sentence(names, value, label, T),
+                               f"{_d(names[:1]) if len(names) == 1 else 'gradients'} × {label}"))
+        else:
+            sentence, short = _SENTENCES[atom](names, T, clip)
+            if "loss" in names:
+                sentence += _check_note(check, theirs, lab)
+            out.append(Finding(atom, tuple(names), sentence, short))
+    return out
+
+
+def _factor_sentence(names, value, label, T):
+    what = {"1/seq_length": f"divided by seq_length = {T}: you average over the sequence. The lab's loss is the "
+                            "sum over the sequence, so its gradients are sums too; drop the division",
+            "seq_length": f"multiplied by seq_length = {T}: drop that factor",
+            "2": "times 2: drop the factor 2 (the lab's loss has no square and no 1/2)",
+            "1/2": "times 1/2: drop the factor 1/2 (the lab's loss has no square)"}.get(
+        label, f"times {value:.6g}: find the constant your code multiplies by and remove it")
+    return f"Your {_d(names)} {_is(names)} the lab's {what}."
+
+
+def _loss_factor(mistake, names, T, check, theirs, lab):
+    how = {"loss_mean": (f"divided by seq_length = {T}: you average -log p_t[y_t] over the sequence instead of "
+                         "summing it", "loss averaged"),
+           "loss_log2": ("divided by ln 2: you take log base 2; use the natural log (np.log)", "loss in log2"),
+           "loss_log10": ("divided by ln 10: you take log base 10; use the natural log (np.log)", "loss in log10")}
+    text, short = how[mistake]
+    grads = [n for n in names if n in NAMES]
+    sentence = f"Your loss is the lab's {text}. The lab's is {LOSS}."
+    if grads:
+        sentence += f" Your {_d(grads)} {_is(grads)} scaled the same way; they follow once the loss is fixed."
+    return Finding(mistake, tuple(names), sentence + _check_note(check, theirs, lab), short)
+
+
+def _check_note(check, theirs, lab):
+    """What the gradient check adds to a finding about the loss: whether back-propagation is the problem."""
+    if check is None or rel(theirs[0]["loss"], lab[0]["loss"]) <= TOL:
+        return ""
+    if check.passed:
+        return (" Your gradient check passes, so your gradients are right for the loss you compute: "
+                "change the loss, not back-propagation.")
+    if all(rel(theirs[0][k], lab[0][k]) <= TOL for k in NAMES):
+        return (" Your gradients are the lab's, so your gradient check fails only because your loss is not: "
+                "fix the loss and it passes.")
+    return ""
+
+
+def _sentence(template, short):
+    return lambda names, T, clip: (template.format(d=_d(names), is_=_is(names), T=T, clip=f"{clip:g}",
+                                                   d0=_d(names[:1])), short.format(d0=_d(names[:1])))
+
+
+_SENTENCES = {
+    "h0_ignored": _sentence("From a random h0 your {d} {is_} the lab's from h0 = 0: your code ignores h0. Start the "
+                            "recurrence from h0, the state carried over from the previous sequence.", "h0 ignored"),
+    "loss_input": _sentence("Your {d} {is_} the lab's when the input x_t is scored instead of the target y_t: "
+                            f"the lab's {LOSS}, with y_t the next character.", "scores x_t, not y_t"),
+    "loss_raw": _sentence("Your loss is -sum_t o_t[y_t], the raw scores without the softmax: the lab's "
+                          f"{LOSS}.", "loss without softmax"),
+    "no_bptt": _sentence("Your {d} {is_} only each step's own contribution: the gradient through time is not "
+                         "carried back. Add dh_next = W^T da_(t+1) to dh_t = V^T do_t before taking da_t.", "no BPTT"),
+    "tanh_missing": _sentence("Your {d} {is_} the lab's without the tanh derivative: use da_t = dh_t * "
+                              "(1 - h_t^2), not da_t = dh_t.", "tanh' missing"),
+    "tanh_prev": _sentence("Your {d} {is_} the lab's with the tanh derivative taken at h_(t-1): use "
+                           "da_t = dh_t * (1 - h_t^2), with h_t the state step t produced.", "tanh' at t-1"),
+    "transposed": _sentence("Your {d} {is_} the transpose of the lab's: dW = sum_t da_t h_(t-1)^T has the "
+                            "receiving unit as its row; swap the outer product's factors or drop the .T.",
+                            "{d0} transposed"),
+    "sign": _sentence("Your {d} {is_} minus the lab's: return the gradient of the loss (do_t = p_t - y_t), not "
+                      "its negative.", "{d0} sign"),
+    "clipped": _sentence("Your {d} {is_} the lab's clipped to ±{clip} (seen where the lab's exceeds {clip} on large "
+                         "weights): you clip inside loss_and_grads. Return them unclipped; labrnn clips.", "clipped"),
+}
+
+
+# ------------------------------------------------------------------------------------------ where no variant fits
+
+def _locate(names, fn, probes, theirs, lab, x, y, check, comparison) -> list[Finding]:
+    """For each name no variant explains: where it differs (rows, columns: over every probe) and the first time
+    step from which it does (the sequence cut to its first t characters, at every probe where it fails)."""
+    bad = {(r.probe, r.name): r.max_rel for r in comparison if not r.matches}
+    forward_right = all((p.name, k) not in bad for p in probes for k in ("loss", "h_last"))
+    failing = {k: [i for i, p in enumerate(probes) if (p.name, k) in bad] for k in names}
+    first = {k: len(x) for k in names}
+    for i in sorted({i for k in names for i in failing[k]}):
+        wanted = [k for k in names if i in failing[k]]
+        for t in range(1, len(x)):
+            wanted = [k for k in wanted if first[k] > t]
+            if not wanted:
+                break
+            mine = _outputs(*variant(probes[i].params, x[:t], y[:t], probes[i].h0))
+            yours = _call(fn, probes[i], x[:t], y[:t])
+            for k in wanted:
+                if rel(yours[k], mine[k]) > TOL:
+                    first[k] = t
+    out = []
+    for k in names:
+        t = first[k]
+        when = ("from the first time step on" if t == 1 else
+                f"right on sequences of up to {t - 1} characters, wrong from time step t = {t - 1} on (from 0)")
+        if k == "loss":
+            i = max(failing[k], key=lambda i: bad[probes[i].name, k])
+            sentence = (f"Your loss differs from the lab's ({float(theirs[i]['loss']):.6g} against "
+                        f"{float(lab[i]['loss']):.6g} at {PROBES[probes[i].name]}), {when}. The lab's {LOSS}."
+                        + _check_note(check, theirs, lab))
+            short = "loss wrong"
+        elif k == "h_last":
+            sentence = (f"Your h_last differs from the lab's, {when}: return the last hidden state "
+                        "h_T = tanh(W h_(T-1) + U x_T + b).")
+            short = "h_last wrong"
+        else:
+            where, only = _where(k, [theirs[i][k] for i in failing[k]], [lab[i][k] for i in failing[k]])
+            failed = check is not None and not next(r.passed for r in check.rows if r.name == k)
+            sentence = (f"Your d{k} differs from the lab's {where}, {when}."
+                        + (" Your loss and h_last are the lab's, so the forward pass is right: the error is in "
+                           "back-propagation." if forward_right else "")
+                        + (f" d{k} fails your gradient check." if failed else ""))
+            short = f"d{k} wrong" + (f" in {only}" if only else "") + (f" from t = {t - 1}" if t > 1 else "")
+        out.append(Finding("unexplained", (k,), sentence, short))
+    return out
+
+
+def _where(k, theirs, lab) -> tuple[str, str]:
+    """Where their gradient k differs, over the probes given: the rows and columns (entries of a vector) in
+    words, and the same in a few words when it is only some of them ("" when it is all)."""
+    wrong = np.zeros(np.shape(lab[0]), dtype=bool)
+    for t, l in zip(theirs, lab):
+        wrong |= np.abs(t - l) > TOL * max(np.abs(t).max(), np.abs(l).max())
+    zero = not any(t[wrong].any() for t in theirs)
+    worst = max(zip(theirs, lab), key=lambda tl: rel(*tl))
+    top = np.unravel_index(np.abs(worst[0] - worst[1]).argmax(), wrong.shape)
+    if wrong.ndim == 1:
+        idx = np.flatnonzero(wrong)
+        if idx.size == wrong.size:
+            return f"in every entry (most in d{k}[{top[0]}]){', zero' * zero}", ""
+        return f"only in {_list('entry', 'entries', idx)}{' (zero there)' * zero}", _list("entry", "entries", idx)
+    rows, cols = np.flatnonzero(wrong.any(axis=1)), np.flatnonzero(wrong.any(axis=0))
+    if rows.size == wrong.shape[0] and cols.size == wrong.shape[1]:
+        return f"in every row and column (most at d{k}[{top[0]}, {top[1]}]){', zero' * zero}", ""
+    parts = ([_list("row", "rows", rows)] if rows.size < wrong.shape[0] else []) + \
+        ([_list("column", "columns", cols)] if cols.size < wrong.shape[1] else [])
+    at = (f"d{k}[{rows[0]}, :]" if rows.size == 1 and cols.size == wrong.shape[1] else
+          f"d{k}[:, {cols[0]}]" if cols.size == 1 and rows.size == wrong.shape[0] else None)
+    text = "only in " + ", ".join(parts) + (f" ({at}{', zero there' * zero})" if at else " (zero there)" * zero)
+    return text, " ".join(parts)
+
+
+def _list(one, many, idx) -> str:
+    shown = ", ".join(map(str, idx[:4])) + (f" and {idx.size - 4} more" if idx.size > 4 else "")
+    return f"{one} {shown}" if idx.size == 1 else f"{many} {shown}"
