@@ -295,7 +295,7 @@ def _findings(explained, T, clip, check, theirs, lab) -> list[Finding]:
                 out.append(_loss_factor(LOSS_FACTOR[label], names, T, check, theirs, lab))
                 continue
             out.append(Finding("factor", tuple(names), _factor_sentence(names, value, label, T),
-                               f"{_d(names[:1]) if len(names) == 1 else 'gradients'} × {label}"))
+                               f"{_few([n for n in names if n in NAMES]) if 'loss' not in names else 'loss'} × {label}"))
         else:
             sentence, short = _SENTENCES[atom](names, T, clip)
             if "loss" in names:
@@ -340,9 +340,14 @@ def _check_note(check, theirs, lab):
     return ""
 
 
+def _few(names) -> str:
+    """The parameters in a few words: "dW", "dW, dU", or "gradients"."""
+    return ", ".join(f"d{n}" for n in names) if len(names) <= 2 else "gradients"
+
+
 def _sentence(template, short):
-    return lambda names, T, clip: (template.format(d=_d(names), is_=_is(names), T=T, clip=f"{clip:g}",
-                                                   d0=_d(names[:1])), short.format(d0=_d(names[:1])))
+    return lambda names, T, clip: (template.format(d=_d(names), is_=_is(names), T=T, clip=f"{clip:g}"),
+                                   short.format(few=_few(names)))
 
 
 _SENTENCES = {
@@ -360,9 +365,9 @@ _SENTENCES = {
                            "da_t = dh_t * (1 - h_t^2), with h_t the state step t produced.", "tanh' at t-1"),
     "transposed": _sentence("Your {d} {is_} the transpose of the lab's: dW = sum_t da_t h_(t-1)^T has the "
                             "receiving unit as its row; swap the outer product's factors or drop the .T.",
-                            "{d0} transposed"),
-    "sign": _sentence("Your {d} {is_} minus the lab's: return the gradient of the loss (do_t = p_t - y_t), not "
-                      "its negative.", "{d0} sign"),
+                            "{few} transposed"),
+    "sign": _sentence("Your {d} {is_} minus the lab's: return the gradient of the loss (do_t = p_t - onehot(y_t)), not "
+                      "its negative.", "{few} sign wrong"),
     "clipped": _sentence("Your {d} {is_} the lab's clipped to ±{clip} (seen where the lab's exceeds {clip} on large "
                          "weights): you clip inside loss_and_grads. Return them unclipped; labrnn clips.", "clipped"),
 }
@@ -389,55 +394,69 @@ def _locate(names, fn, probes, theirs, lab, x, y, check, comparison) -> list[Fin
                 if rel(yours[k], mine[k]) > TOL:
                     first[k] = t
     out = []
-    for k in names:
-        t = first[k]
-        when = ("from the first time step on" if t == 1 else
-                f"right on sequences of up to {t - 1} characters, wrong from time step t = {t - 1} on (from 0)")
+    for k in [k for k in ("loss", "h_last") if k in names]:
+        i = max(failing[k], key=lambda i: bad[probes[i].name, k])
         if k == "loss":
-            i = max(failing[k], key=lambda i: bad[probes[i].name, k])
             sentence = (f"Your loss differs from the lab's ({float(theirs[i]['loss']):.6g} against "
-                        f"{float(lab[i]['loss']):.6g} at {PROBES[probes[i].name]}), {when}. The lab's {LOSS}."
-                        + _check_note(check, theirs, lab))
-            short = "loss wrong"
-        elif k == "h_last":
-            sentence = (f"Your h_last differs from the lab's, {when}: return the last hidden state "
-                        "h_T = tanh(W h_(T-1) + U x_T + b).")
-            short = "h_last wrong"
+                        f"{float(lab[i]['loss']):.6g} at {PROBES[probes[i].name]}), {_when(first[k])}. "
+                        f"The lab's {LOSS}." + _check_note(check, theirs, lab))
         else:
-            where, only = _where(k, [theirs[i][k] for i in failing[k]], [lab[i][k] for i in failing[k]])
-            failed = check is not None and not next(r.passed for r in check.rows if r.name == k)
-            sentence = (f"Your d{k} differs from the lab's {where}, {when}."
-                        + (" Your loss and h_last are the lab's, so the forward pass is right: the error is in "
-                           "back-propagation." if forward_right else "")
-                        + (f" d{k} fails your gradient check." if failed else ""))
-            short = f"d{k} wrong" + (f" in {only}" if only else "") + (f" from t = {t - 1}" if t > 1 else "")
-        out.append(Finding("unexplained", (k,), sentence, short))
+            sentence = (f"Your h_last differs from the lab's, {_when(first[k])}: return the last hidden state "
+                        "h_T = tanh(W h_(T-1) + U x_T + b).")
+        out.append(Finding("unexplained", (k,), sentence, f"{k} wrong" + _from(first[k])))
+    grads = [k for k in names if k in NAMES]
+    for t in sorted({first[k] for k in grads}):        # one finding per first time step
+        group = [k for k in grads if first[k] == t]
+        wheres = {k: _where(k, [theirs[i][k] for i in failing[k]], [lab[i][k] for i in failing[k]]) for k in group}
+        failed = [k for k in group if check is not None and not next(r.passed for r in check.rows if r.name == k)]
+        if len(group) == 1:
+            where = f"Your d{group[0]} differs from the lab's {wheres[group[0]][0]}, {_when(t)}."
+        else:
+            where = (f"Your {_d(group)} differ from the lab's, {_when(t)}: "
+                     + "; ".join(f"d{k} {wheres[k][0]}" for k in group) + ".")
+        sentence = (where + (" Your loss and h_last are the lab's, so the forward pass is right: the error is in "
+                             "back-propagation." if forward_right else "")
+                    + (f" {_d(failed)} {'fails' if len(failed) == 1 else 'fail'} your gradient check." if failed else ""))
+        short = ", ".join(f"d{k}" + (f" {wheres[k][1]}" if wheres[k][1] and len(group) == 1 else "") for k in group) \
+            + " wrong" + _from(t)
+        out.append(Finding("unexplained", tuple(group), sentence, short))
     return out
+
+
+def _when(t) -> str:
+    return ("from the first time step on" if t == 1 else
+            f"right on sequences of up to {t - 1} characters, wrong from time step t = {t - 1} on (counting from 0)")
+
+
+def _from(t) -> str:
+    return f" from t = {t - 1}" if t > 1 else ""
 
 
 def _where(k, theirs, lab) -> tuple[str, str]:
     """Where their gradient k differs, over the probes given: the rows and columns (entries of a vector) in
-    words, and the same in a few words when it is only some of them ("" when it is all)."""
+    words, and in a few words when it is one row, column or entry ("" otherwise)."""
     wrong = np.zeros(np.shape(lab[0]), dtype=bool)
     for t, l in zip(theirs, lab):
         wrong |= np.abs(t - l) > TOL * max(np.abs(t).max(), np.abs(l).max())
-    zero = not any(t[wrong].any() for t in theirs)
+    zero = ", where yours is zero" if not any(t[wrong].any() for t in theirs) else ""
     worst = max(zip(theirs, lab), key=lambda tl: rel(*tl))
-    top = np.unravel_index(np.abs(worst[0] - worst[1]).argmax(), wrong.shape)
+    top = ", ".join(map(str, np.unravel_index(np.abs(worst[0] - worst[1]).argmax(), wrong.shape)))
+    if wrong.all():
+        what = "entry" if wrong.ndim == 1 else "row and column"
+        return f"in every {what}, most at d{k}[{top}]{zero}", ""
     if wrong.ndim == 1:
         idx = np.flatnonzero(wrong)
-        if idx.size == wrong.size:
-            return f"in every entry (most in d{k}[{top[0]}]){', zero' * zero}", ""
-        return f"only in {_list('entry', 'entries', idx)}{' (zero there)' * zero}", _list("entry", "entries", idx)
+        return f"only in {_list('entry', 'entries', idx)}{zero}", _list("entry", "entries", idx) * (idx.size == 1)
     rows, cols = np.flatnonzero(wrong.any(axis=1)), np.flatnonzero(wrong.any(axis=0))
-    if rows.size == wrong.shape[0] and cols.size == wrong.shape[1]:
-        return f"in every row and column (most at d{k}[{top[0]}, {top[1]}]){', zero' * zero}", ""
-    parts = ([_list("row", "rows", rows)] if rows.size < wrong.shape[0] else []) + \
-        ([_list("column", "columns", cols)] if cols.size < wrong.shape[1] else [])
-    at = (f"d{k}[{rows[0]}, :]" if rows.size == 1 and cols.size == wrong.shape[1] else
-          f"d{k}[:, {cols[0]}]" if cols.size == 1 and rows.size == wrong.shape[0] else None)
-    text = "only in " + ", ".join(parts) + (f" ({at}{', zero there' * zero})" if at else " (zero there)" * zero)
-    return text, " ".join(parts)
+    if rows.size < wrong.shape[0] and cols.size == wrong.shape[1]:
+        one = rows.size == 1
+        return (f"only in {_list('row', 'rows', rows)}" + f", d{k}[{rows[0]}, :]" * one + zero,
+                _list("row", "rows", rows) * one)
+    if cols.size < wrong.shape[1] and rows.size == wrong.shape[0]:
+        one = cols.size == 1
+        return (f"only in {_list('column', 'columns', cols)}" + f", d{k}[:, {cols[0]}]" * one + zero,
+                _list("column", "columns", cols) * one)
+    return f"only in {_list('row', 'rows', rows)} and {_list('column', 'columns', cols)}{zero}", ""
 
 
 def _list(one, many, idx) -> str:
