@@ -186,7 +186,7 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
     probes = _probes(K, m, sigma, seed, clip, x, y)
     theirs = [_call(loss_and_grads, p, x, y) for p in probes]
     lab = [_outputs(*variant(p.params, x, y, p.h0)) for p in probes]
-    comparison = tuple(Comparison(p.name, k, r, r <= TOL) for p, t, l in zip(probes, theirs, lab)
+    comparison = tuple(Comparison(p.name, k, r, bool(r <= TOL)) for p, t, l in zip(probes, theirs, lab)
                        for k in ITEMS for r in [rel(t[k], l[k])])
     if all(r.matches for r in comparison):
         return Diagnosis(comparison, (), m, seq_length, seed, clip)

@@ -1,0 +1,228 @@
+"""The diagnosis of a student's loss_and_grads: each broken file in tests/models gets its mistake named, a correct
+implementation gets none, and what no known mistake explains is located in rows, columns and time steps."""
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from labrnn import diagnose as dg, model, reference
+from labrnn.corpus import Corpus
+from labrnn.diagnose import ITEMS, MISTAKES, Diagnosis, diagnose
+from labrnn.model import NAMES
+
+gc = importlib.import_module("labrnn.gradcheck")      # the module, not the function
+pytestmark = pytest.mark.fast
+M, T = 4, 10
+MODELS = Path(__file__).parent / "models"
+GRADS = set(NAMES)
+
+
+@pytest.fixture(scope="module")
+def corpus(genesis_text):
+    return Corpus(genesis_text, "genesis")
+
+
+def student(name):
+    """A broken student file's loss_and_grads, loaded in-process (only the tests do this)."""
+    spec = importlib.util.spec_from_file_location(f"mistake_{name}", MODELS / f"mistake_{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.loss_and_grads
+
+
+def run(corpus, fn, check=None, **kw):
+    return diagnose(fn, corpus.data, corpus.K, m=M, seq_length=T, check=check, **kw)
+
+
+def check_of(corpus, fn):
+    return gc.gradcheck(corpus, m=M, seq_length=T, loss_and_grads=fn)
+
+
+@pytest.mark.parametrize("fn", [model.loss_and_grads, reference.loss_and_grads], ids=["model", "reference"])
+def test_a_correct_implementation_matches_everywhere(corpus, fn):
+    d = run(corpus, fn, check=check_of(corpus, fn))
+    assert d.ok and d.findings == () and d.summary() == "correct"
+    assert [(r.probe, r.name) for r in d.comparison] == [(p, k) for p in dg.PROBES for k in ITEMS]
+    assert all(r.matches and r.max_rel <= dg.TOL for r in d.comparison)
+
+
+def test_the_variant_at_its_defaults_is_the_lab_s(corpus):
+    """The known mistakes are switches of one computation; with none switched on it is labrnn.model's."""
+    x, y = corpus.data[:T].astype(int), corpus.data[1:T + 1].astype(int)
+    for probe in dg._probes(corpus.K, M, 0.01, 1, 5.0, x, y):
+        mine = dg._outputs(*dg.variant(probe.params, x, y, probe.h0))
+        lab = dg._outputs(*model.loss_and_grads(probe.params, x, y, probe.h0))
+        assert max(dg.rel(mine[k], lab[k]) for k in ITEMS) < 1e-13
+
+
+def test_the_probes_reach_beyond_the_clip_bound_and_start_where_the_check_does(corpus):
+    x, y = corpus.data[:T].astype(int), corpus.data[1:T + 1].astype(int)
+    start, h0, large = dg._probes(corpus.K, M, 0.01, 1, 5.0, x, y)
+    lab = model.init_params(corpus.K, M, 0.01, np.random.default_rng(1))     # the gradient check's parameters
+    assert all(np.array_equal(start.params[k], lab[k]) for k in NAMES) and not start.h0.any()
+    assert h0.params is start.params and np.abs(h0.h0).min() > 0
+    _, grads, _ = model.loss_and_grads(large.params, x, y, large.h0)
+    assert max(np.abs(g).max() for g in grads.values()) > 5.0
+
+
+# mistake file, the mistake id, the items it names; each file has that one mistake and gets that one finding
+ONE = [
+    ("transposed", "transposed", {"W"}),
+    ("sign", "sign", GRADS),
+    ("factor2", "factor", GRADS),
+    ("no_bptt", "no_bptt", {"W", "U", "b"}),
+    ("tanh_missing", "tanh_missing", {"W", "U", "b"}),
+    ("tanh_prev", "tanh_prev", {"W", "U", "b"}),
+    ("h0_ignored", "h0_ignored", set(ITEMS)),
+    ("loss_mean", "loss_mean", {"loss"} | GRADS),
+    ("loss_mean_only", "loss_mean", {"loss"}),
+    ("log2", "loss_log2", {"loss"}),
+    ("log10", "loss_log10", {"loss"} | GRADS),
+    ("input_target", "loss_input", {"loss"}),
+    ("raw_scores", "loss_raw", {"loss"}),
+]
+
+
+@pytest.mark.parametrize("name, mistake, items", ONE, ids=[o[0] for o in ONE])
+def test_each_mistake_gets_its_diagnosis(corpus, name, mistake, items):
+    d = run(corpus, student(name))
+    assert not d.ok
+    assert [(f.mistake, set(f.params)) for f in d.findings] == [(mistake, items)]
+    assert {r.name for r in d.comparison if not r.matches} == items       # and nothing else differs
+    sentence = d.findings[0].sentence
+    assert all((k if k in ("loss", "h_last") else f"d{k}") in sentence for k in items)
+    assert d.summary() == d.findings[0].short and len(d.summary()) < 30
+
+
+def test_a_factor_is_named(corpus):
+    assert "times 2: drop the factor 2" in run(corpus, student("factor2")).findings[0].sentence
+    assert f"divided by seq_length = {T}" in run(corpus, student("loss_mean")).findings[0].sentence
+
+
+def test_clipping_inside_shows_only_beyond_the_bound(corpus):
+    d = run(corpus, student("clipped"))
+    [finding] = d.findings
+    assert finding.mistake == "clipped" and "clipped to ±5" in finding.sentence
+    wrong = {(r.probe, r.name) for r in d.comparison if not r.matches}
+    assert wrong and {p for p, _ in wrong} == {"large"}                   # the lab's start never reaches the bound
+    assert set(finding.params) == {k for _, k in wrong} <= GRADS
+
+
+def test_h0_ignored_shows_only_from_a_random_h0(corpus):
+    d = run(corpus, student("h0_ignored"))
+    assert all(r.matches for r in d.comparison if r.probe == "start")
+    assert not any(r.matches for r in d.comparison if r.probe == "h0" and r.name != "h_last")
+    # with the lab's small weights h0 fades out of h_T within the sequence; the large weights keep it
+    assert not any(r.matches for r in d.comparison if r.probe == "large")
+
+
+def test_two_mistakes_at_once_are_both_found(corpus):
+    d = run(corpus, student("two"))
+    assert [(f.mistake, f.params) for f in d.findings] == [("no_bptt", ("W", "U", "b")), ("transposed", ("W",))]
+    assert d.summary() == "no BPTT; dW transposed"
+
+
+def test_a_zeroed_row_is_located(corpus):
+    [finding] = run(corpus, student("row_zeroed")).findings
+    assert (finding.mistake, finding.params) == ("unexplained", ("W",))
+    assert "only in row 0, dW[0, :], where yours is zero" in finding.sentence
+    assert "forward pass is right" in finding.sentence and finding.short == "dW row 0 wrong"
+
+
+def test_a_bug_from_step_3_on_is_located_in_time(corpus):
+    [finding] = run(corpus, student("truncated")).findings
+    assert (finding.mistake, finding.params) == ("unexplained", ("W", "U", "b"))
+    assert "right on sequences of up to 3 characters, wrong from time step t = 3 on" in finding.sentence
+    assert finding.short == "dW, dU, db wrong from t = 3"
+
+
+@pytest.mark.parametrize("name, k, j", [("U", "column", 3), ("V", "row", 2), ("c", "entry", 1)])
+def test_one_wrong_column_row_or_entry_is_named(corpus, name, k, j):
+    def wrong(params, x, y, h0):
+        loss, grads, h = model.loss_and_grads(params, x, y, h0)
+        index = {"column": (slice(None), j), "row": (j,), "entry": (j,)}[k]
+        grads[name][index] += 0.5
+        return loss, grads, h
+
+    [finding] = run(corpus, wrong).findings
+    assert finding.params == (name,) and f"only in {k} {j}" in finding.sentence
+    assert finding.short == f"d{name} {k} {j} wrong"
+
+
+@settings(max_examples=15, derandomize=True, deadline=None)
+@given(st.floats(0.05, 20).filter(lambda s: min(abs(s - c) for c in (0.5, 1, 2, T, 1 / T)) > 0.01),
+       st.sampled_from(NAMES), st.booleans())
+def test_any_constant_factor_is_recognized_and_given(corpus, s, name, negative):
+    s = -s if negative else s
+
+    def scaled(params, x, y, h0):
+        loss, grads, h = model.loss_and_grads(params, x, y, h0)
+        return loss, {**grads, name: s * grads[name]}, h
+
+    d = run(corpus, scaled)
+    mistakes = {f.mistake: f for f in d.findings}
+    assert set(mistakes) == ({"sign", "factor"} if negative else {"factor"})
+    assert mistakes["factor"].params == (name,) and f"times {abs(s):.6g}" in mistakes["factor"].sentence
+
+
+def test_the_gradient_check_tells_loss_from_back_propagation(corpus):
+    consistent = run(corpus, student("loss_mean"), check=check_of(corpus, student("loss_mean")))
+    assert "gradient check passes" in consistent.findings[0].sentence
+    only_loss = run(corpus, student("loss_mean_only"), check=check_of(corpus, student("loss_mean_only")))
+    assert "gradient check fails only because your loss is not" in only_loss.findings[0].sentence
+    assert "gradient check" not in run(corpus, student("loss_mean_only")).findings[0].sentence
+
+
+def test_a_check_of_another_network_is_refused(corpus):
+    with pytest.raises(ValueError, match="seq_length = 7"):
+        diagnose(model.loss_and_grads, corpus.data, corpus.K, m=M, seq_length=T,
+                 check=gc.gradcheck(corpus, m=M, seq_length=7))
+
+
+def test_their_exception_propagates_unchanged(corpus):
+    def broken(params, x, y, h0):
+        raise ZeroDivisionError("theirs")
+
+    with pytest.raises(ZeroDivisionError, match="theirs"):
+        run(corpus, broken)
+
+
+def test_their_changes_to_its_arguments_do_not_reach_the_probes(corpus):
+    def vandal(params, x, y, h0):
+        out = model.loss_and_grads(params, x, y, h0)
+        for v in params.values():
+            v *= 3.0
+        h0 += 1.0
+        return out
+
+    assert run(corpus, vandal).ok
+
+
+def test_round_trips_through_json_and_is_deterministic(corpus):
+    d = run(corpus, student("two"), check=check_of(corpus, student("two")))
+    doc = json.loads(json.dumps(d.to_dict()))
+    assert Diagnosis.from_dict(doc) == d and doc["ok"] is False and doc["summary"] == d.summary()
+    assert run(corpus, student("two"), check=check_of(corpus, student("two"))) == d
+    assert run(corpus, student("two"), seed=2).comparison != d.comparison
+    assert all(f.mistake in MISTAKES for f in d.findings)
+
+
+# the gradient check of a student's function
+
+def test_the_built_in_check_is_unchanged_by_the_new_argument(corpus):
+    assert gc.gradcheck(corpus, m=M, seq_length=T) == check_of(corpus, model.loss_and_grads)
+    assert gc.gradcheck(corpus).passed and check_of(corpus, reference.loss_and_grads).passed
+
+
+@pytest.mark.parametrize("name, failing", [("transposed", ["W"]), ("no_bptt", ["W", "U", "b"]),
+                                           ("factor2", list(NAMES)), ("loss_mean", []),
+                                           ("loss_mean_only", list(NAMES)), ("h0_ignored", [])])
+def test_the_check_of_a_student_fails_on_the_parameters_concerned(corpus, name, failing):
+    """Numerical gradients of their own loss: a consistently averaged loss passes, and ignoring h0 cannot show
+    from h0 = 0 (the diagnosis's random h0 is what finds it)."""
+    result = check_of(corpus, student(name))
+    assert [r.name for r in result.rows if not r.passed] == failing
