@@ -217,7 +217,7 @@ def _explain(name, theirs, outputs, clip, T):
         square = name in NAMES and base[0].ndim == 2 and base[0].shape[0] == base[0].shape[1]
         for transposed in (False, True) if square else (False,):
             b = [v.T for v in base] if transposed else base
-            extra = _transform(theirs, b, clip, T, scaled=name != "h_last")
+            extra = _transform(theirs, b, clip if name in NAMES else None, T, scaled=name != "h_last")
             if extra is not None:
                 found = atoms + (("transposed",) if transposed else ()) + extra
                 if best is None or len(found) < len(best):
@@ -229,13 +229,13 @@ def _explain(name, theirs, outputs, clip, T):
 
 def _transform(theirs, base, clip, T, scaled):
     """The atoms of the transform that gives theirs from base at every probe (() for none; a constant factor
-    fitted to all probes at once, then clipping at ±clip), or None."""
+    fitted to all probes at once, then clipping at ±clip unless clip is None), or None."""
     if all(rel(t, b) <= TOL for t, b in zip(theirs, base)):
         return ()
     if not scaled:
         return None
     t, b = np.concatenate([np.ravel(v) for v in theirs]), np.concatenate([np.ravel(v) for v in base])
-    free = np.abs(t) < clip * (1 - 1e-9)              # entries theirs did not clip
+    free = np.abs(t) < (np.inf if clip is None else clip * (1 - 1e-9))     # entries theirs did not clip
     if not free.any():
         free = np.ones_like(free)
     denominator = b[free] @ b[free]
@@ -249,7 +249,7 @@ def _transform(theirs, base, clip, T, scaled):
              (("sign",) if s < 0 else ()) + (("factor", (abs(s), label.lstrip("-"))),))
     if atoms and all(rel(tv, s * bv) <= TOL for tv, bv in zip(theirs, base)):
         return atoms
-    if any(np.abs(s * bv).max() > clip for bv in base) and \
+    if clip is not None and any(np.abs(s * bv).max() > clip for bv in base) and \
             all(rel(tv, np.clip(s * bv, -clip, clip)) <= TOL for tv, bv in zip(theirs, base)):
         return atoms + ("clipped",)
     return None
@@ -294,8 +294,11 @@ def _findings(explained, T, clip, check, theirs, lab) -> list[Finding]:
             if atom == loss_factor:
                 out.append(_loss_factor(LOSS_FACTOR[label], names, T, check, theirs, lab))
                 continue
-            out.append(Finding("factor", tuple(names), _factor_sentence(names, value, label, T),
-                               f"{_few([n for n in names if n in NAMES]) if 'loss' not in names else 'loss'} × {label}"))
+            sentence = _factor_sentence(names, value, label, T)
+            if "loss" in names:
+                sentence += f" The lab's {LOSS}." + _check_note(check, theirs, lab)
+            out.append(Finding("factor", tuple(names), sentence,
+                               f"{_few(names)} × {label}"))
         else:
             sentence, short = _SENTENCES[atom](names, T, clip)
             if "loss" in names:
@@ -341,8 +344,8 @@ def _check_note(check, theirs, lab):
 
 
 def _few(names) -> str:
-    """The parameters in a few words: "dW", "dW, dU", or "gradients"."""
-    return ", ".join(f"d{n}" for n in names) if len(names) <= 2 else "gradients"
+    """The parameters in a few words: "dW", "loss, dW", or "gradients"."""
+    return ", ".join(n if n in ("loss", "h_last") else f"d{n}" for n in names) if len(names) <= 2 else "gradients"
 
 
 def _sentence(template, short):
@@ -366,8 +369,8 @@ _SENTENCES = {
     "transposed": _sentence("Your {d} {is_} the transpose of the lab's: dW = sum_t da_t h_(t-1)^T has the "
                             "receiving unit as its row; swap the outer product's factors or drop the .T.",
                             "{few} transposed"),
-    "sign": _sentence("Your {d} {is_} minus the lab's: return the gradient of the loss (do_t = p_t - onehot(y_t)), not "
-                      "its negative.", "{few} sign wrong"),
+    "sign": _sentence("Your {d} {is_} minus the lab's: the loss is the negative log-likelihood and the gradients are "
+                      "its own (do_t = p_t - onehot(y_t)), not their negatives.", "{few} sign wrong"),
     "clipped": _sentence("Your {d} {is_} the lab's clipped to ±{clip} (seen where the lab's exceeds {clip} on large "
                          "weights): you clip inside loss_and_grads. Return them unclipped; labrnn clips.", "clipped"),
 }
@@ -410,13 +413,15 @@ def _locate(names, fn, probes, theirs, lab, x, y, check, comparison) -> list[Fin
         wheres = {k: _where(k, [theirs[i][k] for i in failing[k]], [lab[i][k] for i in failing[k]]) for k in group}
         failed = [k for k in group if check is not None and not next(r.passed for r in check.rows if r.name == k)]
         if len(group) == 1:
-            where = f"Your d{group[0]} differs from the lab's {wheres[group[0]][0]}, {_when(t)}."
+            sentence = f"Your d{group[0]} differs from the lab's {wheres[group[0]][0]}, {_when(t)}."
         else:
-            where = (f"Your {_d(group)} differ from the lab's, {_when(t)}: "
-                     + "; ".join(f"d{k} {wheres[k][0]}" for k in group) + ".")
-        sentence = (where + (" Your loss and h_last are the lab's, so the forward pass is right: the error is in "
-                             "back-propagation." if forward_right else "")
-                    + (f" {_d(failed)} {'fails' if len(failed) == 1 else 'fail'} your gradient check." if failed else ""))
+            sentence = (f"Your {_d(group)} differ from the lab's, {_when(t)}: "
+                        + "; ".join(f"d{k} {wheres[k][0]}" for k in group) + ".")
+        if forward_right:
+            sentence += (" Your loss and h_last are the lab's, so the forward pass is right: the error is in "
+                         "back-propagation.")
+        if failed:
+            sentence += f" {_d(failed)} {'fails' if len(failed) == 1 else 'fail'} your gradient check."
         short = ", ".join(f"d{k}" + (f" {wheres[k][1]}" if wheres[k][1] and len(group) == 1 else "") for k in group) \
             + " wrong" + _from(t)
         out.append(Finding("unexplained", tuple(group), sentence, short))
@@ -441,13 +446,14 @@ def _where(k, theirs, lab) -> tuple[str, str]:
     zero = ", where yours is zero" if not any(t[wrong].any() for t in theirs) else ""
     worst = max(zip(theirs, lab), key=lambda tl: rel(*tl))
     top = ", ".join(map(str, np.unravel_index(np.abs(worst[0] - worst[1]).argmax(), wrong.shape)))
-    if wrong.all():
-        what = "entry" if wrong.ndim == 1 else "row and column"
-        return f"in every {what}, most at d{k}[{top}]{zero}", ""
     if wrong.ndim == 1:
         idx = np.flatnonzero(wrong)
+        if idx.size == wrong.size:
+            return f"in every entry, most at d{k}[{top}]{zero}", ""
         return f"only in {_list('entry', 'entries', idx)}{zero}", _list("entry", "entries", idx) * (idx.size == 1)
     rows, cols = np.flatnonzero(wrong.any(axis=1)), np.flatnonzero(wrong.any(axis=0))
+    if rows.size == wrong.shape[0] and cols.size == wrong.shape[1]:
+        return f"in every row and column, most at d{k}[{top}]{zero}", ""
     if rows.size < wrong.shape[0] and cols.size == wrong.shape[1]:
         one = rows.size == 1
         return (f"only in {_list('row', 'rows', rows)}" + f", d{k}[{rows[0]}, :]" * one + zero,

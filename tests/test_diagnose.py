@@ -169,6 +169,25 @@ def test_any_constant_factor_is_recognized_and_given(corpus, s, name, negative):
     assert mistakes["factor"].params == (name,) and f"times {abs(s):.6g}" in mistakes["factor"].sentence
 
 
+def _with_loss(change):
+    def fn(params, x, y, h0):
+        loss, grads, h = model.loss_and_grads(params, x, y, h0)
+        return change(loss), grads, h
+    return fn
+
+
+def test_a_loss_of_the_wrong_sign_or_otherwise_wrong_is_said_so(corpus):
+    likelihood = _with_loss(lambda loss: -loss)
+    [finding] = run(corpus, likelihood, check=check_of(corpus, likelihood)).findings
+    assert (finding.mistake, finding.params, finding.short) == ("sign", ("loss",), "loss sign wrong")
+    assert "negative log-likelihood" in finding.sentence and "fails only because your loss" in finding.sentence
+    scaled = run(corpus, _with_loss(lambda loss: 0.7 * loss)).findings
+    assert [(f.mistake, f.params, f.short) for f in scaled] == [("factor", ("loss",), "loss × 0.7")]
+    [offset] = run(corpus, _with_loss(lambda loss: loss + 1.0)).findings
+    assert (offset.mistake, offset.params) == ("unexplained", ("loss",))
+    assert "Your loss differs from the lab's (" in offset.sentence and "from the first time step on" in offset.sentence
+
+
 def test_the_gradient_check_tells_loss_from_back_propagation(corpus):
     consistent = run(corpus, student("loss_mean"), check=check_of(corpus, student("loss_mean")))
     assert "gradient check passes" in consistent.findings[0].sentence
