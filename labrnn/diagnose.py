@@ -59,6 +59,19 @@ class Diagnosis:
     def summary(self) -> str:
         return "correct" if self.ok else "; ".join(dict.fromkeys(f.short for f in self.findings))
 
+    def table(self) -> str:
+        """The comparison (max relative difference per item and probe) and the findings, as the CLI prints them."""
+        probes = list(dict.fromkeys(r.probe for r in self.comparison))
+        cell = {(r.probe, r.name): r for r in self.comparison}
+        lines = [f"{'':<8}" + "".join(f"{p:>16}" for p in probes)]
+        for name in dict.fromkeys(r.name for r in self.comparison):
+            rows = [cell[p, name] for p in probes]
+            lines.append(f"{name:<8}" + "".join(f"{r.max_rel:>11.2e} {'ok' if r.matches else 'DIFF':>4}" for r in rows))
+        lines += [f"  {p}: {PROBES[p]}" for p in probes]
+        lines.append(f"against labrnn's reference: {'MATCHES' if self.ok else 'DIFFERS'} ({self.summary()})")
+        lines += [f"- {f.sentence}" for f in self.findings]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict:
         return {"m": self.m, "seq_length": self.seq_length, "seed": self.seed, "clip": self.clip, "ok": self.ok,
                 "summary": self.summary(), "comparison": [vars(r) for r in self.comparison],

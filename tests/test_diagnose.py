@@ -3,6 +3,7 @@ implementation gets none, and what no known mistake explains is located in rows,
 import importlib
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +229,14 @@ def test_round_trips_through_json_and_is_deterministic(corpus):
     assert run(corpus, student("two"), check=check_of(corpus, student("two"))) == d
     assert run(corpus, student("two"), seed=2).comparison != d.comparison
     assert all(f.mistake in MISTAKES for f in d.findings)
+
+
+def test_the_table_shows_every_comparison_and_every_sentence(corpus):
+    d = run(corpus, student("two"))
+    table = d.table()
+    assert len(re.findall(r"\bDIFF\b", table)) == sum(not r.matches for r in d.comparison) == 9   # W, U, b, 3 probes
+    assert all(f.sentence in table for f in d.findings) and "DIFFERS (no BPTT; dW transposed)" in table
+    assert "MATCHES (correct)" in run(corpus, model.loss_and_grads).table()
 
 
 # the gradient check of a student's function
