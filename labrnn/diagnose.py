@@ -18,11 +18,12 @@ from .gradcheck import GradCheck
 from .model import NAMES, forward, init_params, loss_and_grads as lab_loss_and_grads
 
 TOL = 1e6 * np.finfo(float).eps     # relative to the largest entry: far above round-off, far below any mistake
+SINGLE = 1e3 * np.finfo(np.float32).eps     # ... what computing in float32 leaves; every known mistake leaves more
 PROBES = {"start": "the lab's start (sigma 0.01, h0 = 0)", "h0": "the lab's start from a random h0",
           "large": "large weights (gradients beyond the clip bound)"}
 ITEMS = ("loss",) + NAMES + ("h_last",)
 MISTAKES = ("h0_ignored", "loss_mean", "loss_log2", "loss_log10", "loss_input", "loss_raw", "no_bptt",
-            "tanh_missing", "tanh_prev", "transposed", "sign", "factor", "clipped", "unexplained")
+            "tanh_missing", "tanh_prev", "transposed", "sign", "factor", "clipped", "precision", "unexplained")
 LOSS = "loss = sum_t -log p_t[y_t], p_t = softmax(V h_t + c)"
 
 
@@ -203,6 +204,12 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
                        for k in ITEMS for r in [rel(t[k], l[k])])
     if all(r.matches for r in comparison):
         return Diagnosis(comparison, (), m, seq_length, seed, clip)
+    worst = max(r.max_rel for r in comparison)
+    if worst <= SINGLE and all(any(not r.matches for r in comparison if r.name == k) for k in ITEMS):
+        sentence = (f"Everything you return agrees with the lab's only to {worst:.0e}, the round-off of single "
+                    "precision: compute in float64 (np.float64 arrays), not float32.")
+        return Diagnosis(comparison, (Finding("precision", ITEMS, sentence, "float32 round-off"),),
+                         m, seq_length, seed, clip)
     variants = {}
 
     def outputs(kw):
@@ -413,7 +420,8 @@ def _locate(names, fn, probes, theirs, lab, x, y, check, comparison) -> list[Fin
     for k in [k for k in ("loss", "h_last") if k in names]:
         i = max(failing[k], key=lambda i: bad[probes[i].name, k])
         if k == "loss":
-            sentence = (f"Your loss differs from the lab's ({float(theirs[i]['loss']):.6g} against "
+            sentence = (f"Your loss differs from the lab's by {bad[probes[i].name, k]:.1e} relative "
+                        f"({float(theirs[i]['loss']):.6g} against "
                         f"{float(lab[i]['loss']):.6g} at {PROBES[probes[i].name]}), {_when(first[k])}. "
                         f"The lab's {LOSS}." + _check_note(check, theirs, lab))
         else:

@@ -186,7 +186,17 @@ def test_a_loss_of_the_wrong_sign_or_otherwise_wrong_is_said_so(corpus):
     assert [(f.mistake, f.params, f.short) for f in scaled] == [("factor", ("loss",), "loss × 0.7")]
     [offset] = run(corpus, _with_loss(lambda loss: loss + 1.0)).findings
     assert (offset.mistake, offset.params) == ("unexplained", ("loss",))
-    assert "Your loss differs from the lab's (" in offset.sentence and "from the first time step on" in offset.sentence
+    assert "Your loss differs from the lab's by " in offset.sentence and "from the first time step on" in offset.sentence
+
+
+def test_single_precision_is_told_from_a_mistake(corpus):
+    def single(params, x, y, h0):
+        return model.loss_and_grads({k: v.astype(np.float32) for k, v in params.items()}, x, y,
+                                    h0.astype(np.float32))
+
+    d = run(corpus, single)
+    assert [(f.mistake, f.params, f.short) for f in d.findings] == [("precision", ITEMS, "float32 round-off")]
+    assert "float64" in d.findings[0].sentence
 
 
 def test_the_gradient_check_tells_loss_from_back_propagation(corpus):
