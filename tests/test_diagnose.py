@@ -186,7 +186,8 @@ def test_a_loss_of_the_wrong_sign_or_otherwise_wrong_is_said_so(corpus):
     assert [(f.mistake, f.params, f.short) for f in scaled] == [("factor", ("loss",), "loss × 0.7")]
     [offset] = run(corpus, _with_loss(lambda loss: loss + 1.0)).findings
     assert (offset.mistake, offset.params) == ("unexplained", ("loss",))
-    assert "Your loss differs from the lab's by " in offset.sentence and "from the first time step on" in offset.sentence
+    assert "Your loss differs from the lab's by " in offset.sentence
+    assert "from the first time step on" in offset.sentence
 
 
 def test_single_precision_is_told_from_a_mistake(corpus):
