@@ -214,6 +214,42 @@ def test_a_check_of_another_network_is_refused(corpus):
                  check=gc.gradcheck(corpus, m=M, seq_length=7))
 
 
+def naive(params, x, y, h0):
+    """A correct implementation whose softmax is exp(o) / sum exp(o), unshifted, and whose loss is log(p)."""
+    W, U, V, b, c = (params[k] for k in NAMES)
+    hs, ps = [h0], []
+    for t in range(len(x)):
+        hs.append(np.tanh(W @ hs[-1] + U[:, x[t]] + b))
+        e = np.exp(V @ hs[-1] + c)
+        ps.append(e / e.sum())
+    grads = {k: np.zeros_like(v) for k, v in params.items()}
+    dh_next = np.zeros_like(h0)
+    for t in reversed(range(len(x))):
+        do = ps[t] - np.eye(len(c))[y[t]]
+        da = (V.T @ do + dh_next) * (1 - hs[t + 1] ** 2)
+        for k, g in zip(NAMES, (np.outer(da, hs[t]), np.outer(da, np.eye(U.shape[1])[x[t]]), np.outer(do, hs[t + 1]),
+                                da, do)):
+            grads[k] += g
+        dh_next = W.T @ da
+    return -sum(np.log(p[t]) for p, t in zip(ps, y)), grads, hs[-1]
+
+
+@pytest.mark.parametrize("seq_length", [1, 2, T])
+def test_the_large_probe_keeps_a_naive_softmax_finite(corpus, seq_length):
+    """Large weights make gradients exceed the clip bound, but never scores that overflow exp(o) unshifted."""
+    assert diagnose(naive, corpus.data, corpus.K, m=M, seq_length=seq_length).ok
+
+
+def test_a_sign_on_a_one_character_sequence_is_a_sign(corpus):
+    d = diagnose(student("sign"), corpus.data, corpus.K, m=M, seq_length=1)
+    assert [(f.mistake, set(f.params)) for f in d.findings] == [("sign", GRADS)]
+
+
+def test_a_corpus_too_short_is_refused(corpus):
+    with pytest.raises(ValueError, match="seq_length \\+ 1 = 11"):
+        diagnose(model.loss_and_grads, corpus.data[:10], corpus.K, m=M, seq_length=T)
+
+
 def test_their_exception_propagates_unchanged(corpus):
     def broken(params, x, y, h0):
         raise ZeroDivisionError("theirs")
