@@ -98,10 +98,10 @@ def variant(params, x, y, h0, *, carry=True, derivative="h_t", use_h0=True, targ
     W, V = params["W"], params["V"]
     T = len(x)
     H, logP = forward(params, x, h0 if use_h0 else np.zeros_like(h0))
-    rows, z = np.arange(T), (y if target == "y" else x)
-    loss = -(logP if score == "softmax" else H[1:] @ V.T + params["c"])[rows, z].sum()
+    rows, scored = np.arange(T), (y if target == "y" else x)
+    loss = -(logP if score == "softmax" else H[1:] @ V.T + params["c"])[rows, scored].sum()
     G = np.exp(logP)
-    G[rows, z] -= 1.0
+    G[rows, scored] -= 1.0
     dH = G @ V
     tanh_prime = {"h_t": 1.0 - H[1:] ** 2, "h_prev": 1.0 - H[:-1] ** 2, "none": np.ones_like(dH)}[derivative]
     dA = np.empty_like(dH)
@@ -209,12 +209,9 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
                        for k in ITEMS for r in [rel(t[k], l[k])])
     if all(r.matches for r in comparison):
         return Diagnosis(comparison, (), m, seq_length, seed, clip)
-    worst = max(r.max_rel for r in comparison)
-    if worst <= SINGLE and all(any(not r.matches for r in comparison if r.name == k) for k in ITEMS):
-        sentence = (f"Everything you return agrees with the lab's only to {worst:.0e}, the round-off of single "
-                    "precision: compute in float64 (np.float64 arrays), not float32.")
-        return Diagnosis(comparison, (Finding("precision", ITEMS, sentence, "float32 round-off"),),
-                         m, seq_length, seed, clip)
+    single = _single_precision(comparison)
+    if single:
+        return Diagnosis(comparison, (single,), m, seq_length, seed, clip)
     variants = {}
 
     def outputs(kw):
@@ -230,6 +227,16 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
         findings += _locate(unexplained, loss_and_grads, probes, theirs, lab, x, y, check, comparison)
     order = {mistake: i for i, mistake in enumerate(MISTAKES)}
     return Diagnosis(comparison, tuple(sorted(findings, key=lambda f: order[f.mistake])), m, seq_length, seed, clip)
+
+
+def _single_precision(comparison) -> Finding | None:
+    """Everything off, and by no more than float32 leaves: no mistake, the wrong precision."""
+    worst = max(r.max_rel for r in comparison)
+    if worst > SINGLE or not all(any(not r.matches for r in comparison if r.name == k) for k in ITEMS):
+        return None
+    return Finding("precision", ITEMS, f"Everything you return agrees with the lab's only to {worst:.0e}, the "
+                   "round-off of single precision: compute in float64 (np.float64 arrays), not float32.",
+                   "float32 round-off")
 
 
 def _explain(name, theirs, outputs, clip, T):
