@@ -194,6 +194,7 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
     data: the corpus's index array (its first seq_length + 1 characters are used); check: the gradient check
     already run on this function at the same m, seq_length and seed, whose verdicts the sentences use.
     """
+    m, seq_length, seed, clip = int(m), int(seq_length), int(seed), float(clip)        # JSON-safe in the record
     if check is not None and (check.m, check.seq_length, check.seed) != (m, seq_length, seed):
         raise ValueError(f"the gradient check given is of m = {check.m}, seq_length = {check.seq_length}, "
                          f"seed = {check.seed}, not of m = {m}, seq_length = {seq_length}, seed = {seed}")

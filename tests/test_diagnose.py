@@ -275,6 +275,8 @@ def test_round_trips_through_json_and_is_deterministic(corpus):
     assert Diagnosis.from_dict(doc) == d and doc["ok"] is False and doc["summary"] == d.summary()
     assert run(corpus, student("two"), check=check_of(corpus, student("two"))) == d
     assert run(corpus, student("two"), seed=2).comparison != d.comparison
+    json.dumps(diagnose(student("two"), corpus.data, np.int64(corpus.K), m=np.int64(M), seq_length=np.int64(T),
+                        seed=np.int64(1), clip=np.float32(5)).to_dict())           # numpy numbers as arguments
     assert all(f.mistake in MISTAKES for f in d.findings)
 
 
