@@ -193,12 +193,13 @@ def cmd_report(given: dict, fail) -> int:
 
 
 def cmd_sweep(given: dict, fail) -> int:
+    from .cluster import ClusterError
     from .sweep import grid, make_sweep
     try:
         swept = {n: given.pop(n, [DEFAULTS[n]]) for n in SWEPT}
         Settings(**given)                       # what is wrong outside the grid is no combination's fault
         result = make_sweep(grid(swept, **given))
-    except (ConfigError, CorpusError, RunDirError) as err:
+    except (ConfigError, CorpusError, RunDirError, ClusterError) as err:
         fail(str(err))
     if result.comparison:
         print(result.comparison)

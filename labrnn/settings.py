@@ -106,7 +106,7 @@ class Settings:
                                   numbers=False, commands=frozenset({"train", "report"}),
                                   only={"train": ("--out",)})
     reports: str = setting("reports", "the directory of reports, the index and sweeps", numbers=False,
-                           commands=REPORT, only={"sweep": ("--run-dir",)})
+                           commands=REPORT | {"compare"}, only={"sweep": ("--run-dir",)})
     force: bool = setting(False, "train again even if the run is cached", numbers=False, commands=REPORT)
     resume: bool = setting(False, "continue the interrupted run in the run directory from its checkpoint",
                            numbers=False)
@@ -117,6 +117,11 @@ class Settings:
     cell_timeout: int = setting(600, "seconds one notebook cell may run", numbers=False, low=1, commands=REPORT)
     jobs: int | None = setting(None, "reports made at once (default: the number of cores)", numbers=False,
                                low=1, commands=frozenset({"sweep"}))
+    scheduler: str | None = setting(None, "the Dask scheduler to run on, tcp://host:8786 (default: "
+                                    "DASK_SCHEDULER_ADDRESS, else a cluster on this machine)", numbers=False,
+                                    commands=frozenset({"sweep"}))
+    scheduler_file: str | None = setting(None, "the scheduler to run on, from the file `dask scheduler "
+                                         "--scheduler-file` wrote", numbers=False, commands=frozenset({"sweep"}))
     checkpoint_every: int = setting(5_000, "save a checkpoint every N steps and at every sample (0: never)",
                                     numbers=False, low=0, commands=frozenset({"train"}))
     quiet: bool = setting(False, "no progress bar", numbers=False, commands=frozenset({"train"}))

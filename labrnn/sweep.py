@@ -14,38 +14,28 @@ import hashlib
 import itertools
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import render
-from .cache import ReportError, check_report, load_checked
-from .corpus import Corpus, CorpusError
+from . import cluster, render, task
+from .cache import _unfinished, cache_key, check_report, load_checked
+from .corpus import Corpus
 from .iorw import atomic_write
-from .pipeline import ReportResult, make_report
+from .pipeline import make_report
+from .progress import bar as progress_bar
 from .render import href
 from .rundir import RunDir, RunDirError, claim
 from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
-from .train import CheckpointError, Run
+from .train import Run
 
 COMPARISON, RECORD = "comparison.html", "sweep.json"
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_NAME = 150
-
-
-def cores() -> int:
-    """The cores this process may run on (what a shared machine grants it, not what it has)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:          # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def label(settings: Settings, names=SWEPT) -> str:
@@ -104,7 +94,7 @@ def check(combos: list[Settings]) -> Corpus:
     return corpus
 
 
-def sweep_name(combos: list[Settings], corpus: Corpus) -> str:
+def sweep_name(combos: list[Settings], corpus: dict) -> str:
     """eta0.05-0.1_seq20-25_st20000_<corpus>-<sha8>: each swept setting with its values, the other settings
     that change the numbers and differ from their defaults, and the corpus."""
     parts = []
@@ -115,7 +105,7 @@ def sweep_name(combos: list[Settings], corpus: Corpus) -> str:
     for n, value in combos[0].numbers().items():
         if n not in SWEPT and value != DEFAULTS[n]:
             parts.append(f"{meta(n).short or n}{_fmt(value).lower()}")
-    parts.append(combos[0].name(corpus.info()).split("_", 1)[0])
+    parts.append(combos[0].name(corpus).split("_", 1)[0])
     name = "_".join(parts)
     if len(name) > MAX_NAME:        # a long grid: stay within file-name limits, still one name per grid
         name = f"{name[:MAX_NAME - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
@@ -123,6 +113,9 @@ def sweep_name(combos: list[Settings], corpus: Corpus) -> str:
 
 
 # -- running it -----------------------------------------------------------------
+RETRIES = 2         # a task that raises (not a report's own failure) runs again, on any worker, twice at most
+
+
 @dataclass
 class Done:
     settings: Settings
@@ -137,95 +130,146 @@ class SweepResult:
     failed: list[tuple[Settings, str]]
 
 
-def _make_one(settings: Settings, notebooks: Path | None) -> tuple[ReportResult, float]:
-    """In a worker: one report without progress bar or log, and its seconds."""
-    t0 = time.perf_counter()
-    result = make_report(settings, notebooks=notebooks, log=lambda msg: None, progress=False)
-    return result, time.perf_counter() - t0
-
-
-@contextmanager
-def _one_blas_thread():
-    """Processes started meanwhile (the pool's workers) get one BLAS thread each, unless the user chose
-    otherwise: with a worker per core, a second BLAS thread per worker only oversubscribes the cores (OpenBLAS
-    threads spin while they wait, and a step's small products gain nothing from it)."""
-    added = [k for k in BLAS_THREADS if k not in os.environ]
-    os.environ.update(dict.fromkeys(added, "1"))
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
-
-
 def work(s: Settings, corpus: Corpus) -> int:
     """A run's training cost in relative units: updates x characters per update x products per character."""
     return s.total_steps(s.split(corpus.size)) * s.seq_length * s.m * (s.m + corpus.K)
 
 
-def _one_line(err: Exception) -> str:
-    """The user-facing message of a report's own errors; anything else with its type, so it can be looked up."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    ours = (ReportError, ConfigError, CorpusError, CheckpointError, RunDirError)
-    return text if isinstance(err, ours) else f"{type(err).__name__}: {text}"
+def _say(msg: str) -> None:
+    """A line on stderr above the progress bar."""
+    from tqdm import tqdm
+    tqdm.write(msg, file=sys.stderr)
 
 
-def make_sweep(combos: list[Settings], *, notebooks: Path | None = None,
-               log=lambda msg: print(msg, file=sys.stderr)) -> SweepResult:
-    """Everything `make sweep` does: check every combination, make their reports in parallel, compare them.
+def _here(settings: Settings, rd: RunDir, corpus: Corpus) -> bool:
+    """Whether the run directory decides this combination without training: a cached run (re-rendered
+    here), or an interrupted run that RESUME=1 or FORCE=1 must settle (refused here, as make_report does)."""
+    if settings.force:
+        return False
+    stored = rd.read_key()
+    if stored is not None and stored.key == cache_key(settings, corpus.sha256):
+        return True
+    return not settings.resume and rd.has_checkpoint and _unfinished(rd, corpus)
 
-    Bad input raises ConfigError or CorpusError before anything runs.  A failing combination is logged and
+
+def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progress: bool = True,
+               log=_say) -> SweepResult:
+    """Everything `make sweep` does: check every combination, make their reports on a Dask cluster, compare them.
+
+    Bad input raises ConfigError or CorpusError, and a scheduler that cannot be reached ClusterError, before
+    anything is written.  Cached runs are re-rendered here; the others are sent, JOBS at a time, to the cluster
+    (`labrnn.cluster`) as tasks that carry what they need (`labrnn.task`).  A failing combination is logged and
     listed in the result; the others still make their reports and the comparison.  With resume, the runs an
-    interrupted sweep left with a checkpoint continue from it and the others start.
+    interrupted sweep left with a checkpoint continue from it, on any worker, and the others start.
     """
     corpus = check(combos)
-    name = sweep_name(combos, corpus)
-    reports = claim(Path(combos[0].reports))
+    info, names = corpus.info(), varied(combos)
+    name = sweep_name(combos, info)
+    reports = Path(os.path.abspath(combos[0].reports))
     combos = [replace(c, reports=str(reports)) for c in combos]
-    jobs = max(1, min(combos[0].jobs or cores(), len(combos)))
-    names = varied(combos)
-    log(f"sweep {name}: {len(combos)} reports, {jobs} at a time")
+    here = [c for c in combos if _here(c, RunDir(reports / c.name(info)), corpus)]
+    there = sorted((c for c in combos if c not in here), key=lambda p: -work(p, corpus))  # the longest first
+    where = cluster.address(combos[0].scheduler, combos[0].scheduler_file)
+    jobs = combos[0].jobs
+    workers = max(1, min(jobs or cluster.cores(), len(there)))
     done, failed = [], []
-    waiting = iter(sorted(combos, key=lambda p: -work(p, corpus)))     # the longest first: no long tail at the end
-    # spawn: workers start clean, whatever threads or imported state this process holds
-    with _one_blas_thread(), ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        running = {}
 
-        def fail(settings: Settings, err: Exception) -> None:
-            failed.append((settings, _one_line(err)))
-            log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: FAILED: {failed[-1][1]}")
+    def fail(settings: Settings, why: str) -> None:
+        failed.append((settings, why))
+        log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: FAILED: {why}")
+
+    def finished(settings: Settings, rd: RunDir, seconds: float, trained: bool, worker: str | None) -> None:
+        run = rd.load_run()
+        done.append(Done(settings, rd / RunDir.REPORT, run))
+        best = run.best.smooth_loss
+        log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: {seconds:.1f} s"
+            f"{f' on {worker}' if worker else ''}{'' if trained else ' (cached run)'}, min smooth loss "
+            f"{best:.2f} = {best / settings.seq_length:.3f} nats/char; {rd / RunDir.REPORT}")
+
+    with ExitStack() as stack:
+        client = None
+        if there or where is not None:          # a scheduler named is reached, or refused, before anything else
+            client = stack.enter_context(cluster.connect(where, workers))
+            allowed = cluster.usable_workers(client, log)
+        reports = claim(reports)
+        window = jobs or (workers if where is None else max(1, len(there)))
+        log(f"sweep {name}: {len(combos)} reports, {len(combos) - len(there)} from their run directories "
+            f"(cached runs re-rendered here), {len(there)} to make on "
+            f"{where or f'{workers} local worker' + 's' * (workers > 1)}, {window} at a time")
+        if client is not None and cluster.dashboard():
+            log(f"dashboard: {client.dashboard_link}")
+        bar = stack.enter_context(progress_bar(total=len(combos), desc="sweep", unit="report", enabled=progress))
+        running, sent, waiting, identity = {}, {}, iter(there), cluster.identity()
 
         def submit_next() -> None:
-            """One job per free worker, none queued: Ctrl-C (which the workers get too) then stops the sweep
-            at once instead of after the jobs a pool would have queued."""
+            """Tasks up to the window: JOBS reports in flight, the rest waits here (so Ctrl-C has little to undo)."""
             for settings in waiting:
-                resume_it = settings.resume and RunDir(reports / settings.name(corpus.info())).has_checkpoint
+                rd = RunDir(reports / settings.name(info))
                 try:
-                    running[pool.submit(_make_one, replace(settings, resume=resume_it), notebooks)] = settings
+                    rd.make()
+                    checkpoint = rd / RunDir.CHECKPOINT if settings.resume and rd.has_checkpoint else None
+                    t = task.task(replace(settings, resume=checkpoint is not None), rd.name, checkpoint, identity,
+                                  notebooks)
+                    files = {n: shipped(path) for n, path in task.files(settings).items()}
+                except (RunDirError, OSError) as err:
+                    fail(settings, task.one_line(err))
+                    bar.update()
+                    continue
+                future = client.submit(task.run, t, files, key=f"report-{rd.name}-{uuid.uuid4().hex[:8]}",
+                                       retries=RETRIES, workers=allowed, allow_other_workers=False)
+                running[future] = (settings, rd)
+                pending.add(future)
+                if len(running) >= window:
                     return
-                except BrokenProcessPool as err:     # a worker was killed (out of memory?): nothing more starts
-                    fail(settings, err)
 
-        for _ in range(jobs):
-            submit_next()
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                settings = running.pop(future)
-                try:
-                    result, seconds = future.result()
-                except Exception as err:        # any failure of one report: the others go on
-                    fail(settings, err)
+        def shipped(path: Path) -> tuple:
+            """A file's name and its content, sent to the cluster once for every task that needs it."""
+            if path not in sent:
+                sent[path] = (path.name, client.scatter(path.read_bytes(), workers=allowed))
+            return sent[path]
+
+        def collect(future) -> None:
+            settings, rd = running.pop(future)
+            try:
+                outcome = future.result()
+                if RunDir.KEY in outcome.files and \
+                        json.loads(outcome.files[RunDir.KEY])["key"] != cache_key(settings, corpus.sha256):
+                    raise RunDirError(f"worker {outcome.worker} made the run under another cache key; "
+                                      "nothing it returned was written")
+                task.publish(rd, outcome.files)
+            except Exception as err:            # any failure of one report, or of its worker: the others go on
+                fail(settings, task.one_line(err))
+            else:
+                if outcome.error:
+                    fail(settings, outcome.error)
                 else:
-                    done.append(Done(settings, result.report, result.run))
-                    best = result.run.best.smooth_loss
-                    log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: {seconds:.1f} s"
-                        f"{'' if result.trained else ' (cached run)'}, min smooth loss {best:.2f} = "
-                        f"{best / settings.seq_length:.3f} nats/char; {result.report}")
+                    finished(settings, rd, outcome.seconds, outcome.trained, outcome.worker)
+            finally:
+                future.release()
+            bar.update()
+
+        from distributed import as_completed
+        pending = as_completed(loop=client.loop) if client is not None else None
+        if client is not None:
+            submit_next()
+        for settings in here:                   # meanwhile the cluster works
+            t0 = time.perf_counter()
+            try:
+                result = make_report(settings, notebooks=notebooks, log=lambda msg: None, progress=False)
+            except task.OURS as err:
+                fail(settings, task.one_line(err))
+            else:
+                finished(settings, RunDir(result.run_dir), time.perf_counter() - t0, result.trained, None)
+            bar.update()
+            for future in pending.next_batch(block=False) if pending is not None and running else []:
+                collect(future)
                 submit_next()
+        for future in pending if running else []:
+            collect(future)
+            submit_next()
     comparison = None
     if done:
-        comparison = write_comparison(reports / f"sweep-{name}", name, corpus, done, failed, names)
+        comparison = write_comparison(reports / f"sweep-{name}", name, info, done, failed, names)
         log(f"comparison of {len(done)} runs: {comparison}")
         sys.modules.setdefault("rfc3987_syntax", None)      # as in make_report: skips a 2-4 s grammar build
         from .export import build_index
@@ -301,7 +345,7 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def write_comparison(out: Path, name: str, corpus: Corpus, done: list[Done], failed: list[tuple[Settings, str]],
+def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], failed: list[tuple[Settings, str]],
                      names: list[str]) -> Path:
     """comparison.html and sweep.json in `out`, each written under a temporary name and renamed."""
     import jinja2
@@ -317,13 +361,13 @@ def write_comparison(out: Path, name: str, corpus: Corpus, done: list[Done], fai
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                              autoescape=True)
     page = env.get_template("sweep-comparison.html.j2").render(
-        name=name, corpus=corpus.name, grid=" × ".join(
+        name=name, corpus=corpus["name"], grid=" × ".join(
             f"{meta(n).symbol} {', '.join(_fmt(v) for v in sorted({getattr(d.settings, n) for d in done}))}"
             for n in names),
         length=length, runs=len(done), rows=rows, passages=passages, made_at=made_at[:16].replace("T", " "),
         failed=[{"label": label(p, names), "error": e} for p, e in failed],
         png=base64.b64encode(figure(ranked, names)).decode("ascii"), columns=[meta(n).symbol for n in SWEPT])
-    record = {"name": name, "made_at": made_at, "corpus": {"name": corpus.name, "sha256": corpus.sha256},
+    record = {"name": name, "made_at": made_at, "corpus": {"name": corpus["name"], "sha256": corpus["sha256"]},
               "swept": names,
               "runs": [{"dir": r["dir"], "params": d.settings.numbers(),
                         "min_smooth_loss": _finite(d.run.best.smooth_loss),
