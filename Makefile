@@ -23,11 +23,12 @@ define newline
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report sweep test test-fast bench bench-sweep lab clean
+.PHONY: help venv report sweep compare test test-fast bench bench-sweep lab clean
 
 help:
 	@echo "make report [ETA=0.1 SEQ=25 ...]   train and render reports/<run>/report.html"
 	@echo "make sweep ETA=\"0.05 0.1\" SEQ=\"20 25\" one report per combination, in parallel, and a comparison"
+	@echo "make compare DIRS=\"a 'b c'\"        the comparison page of report directories made anywhere"
 	@echo "make test                          run the test suite (pytest, nbval)"
 	@echo "make test-fast                     the fast unit tests only"
 	@echo "make bench                         labrnn against the naive reference"
@@ -42,6 +43,9 @@ report: venv
 
 sweep: venv
 	@$(BIN)/labrnn sweep --from-make $(given)
+
+compare: venv
+	@$(BIN)/labrnn compare --from-make $(given)
 
 test: venv
 	$(BIN)/python -m pytest --nbval

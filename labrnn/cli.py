@@ -1,4 +1,4 @@
-"""The `labrnn` command: train, gradcheck, report and sweep.
+"""The `labrnn` command: train, gradcheck, report, sweep and compare.
 
 Every subcommand's flags are made from `labrnn.settings`.  Every foreseeable
 failure (a bad corpus, impossible settings) ends as one line
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -33,6 +34,9 @@ COMMANDS = {
     "sweep": ("one report per combination of values, in parallel, and a comparison",
               f"Make the report of every combination of the values given ({', '.join(SWEPT)} take several, "
               "space-separated), several at a time, then REPORTS/sweep-<name>/comparison.html."),
+    "compare": ("the comparison page of report directories made anywhere",
+                "Compare the runs in the directories given (made by labrnn report or sweep, here or elsewhere) "
+                "in REPORTS/compare-<name>/comparison.html, linked from the index."),
 }
 
 
@@ -99,7 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
         for name in NAMES:
             if command in meta(name).commands:
                 _add_setting(p, command, name)
+        if command == "compare":
+            p.add_argument("dirs", nargs="*", metavar="DIR", help="a report directory (its run.json and key.json)")
+            p.add_argument("--dirs", dest="more_dirs", type=_paths, default=[], metavar="'DIR DIR ...'",
+                           help="more directories in one argument, as a shell splits words: quote a path with "
+                                "spaces inside it (make compare DIRS=\"a 'my runs/b'\")")
     return parser
+
+
+def _paths(text: str) -> list[str]:
+    """Words as a shell splits them (quotes group, nothing is expanded or run): DIRS="a 'my runs/b'"."""
+    try:
+        return shlex.split(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}: {text!r}")
 
 
 def _given(args) -> dict:
@@ -206,6 +223,15 @@ def cmd_sweep(given: dict, fail) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_compare(given: dict, fail) -> int:
+    from .sweep import compare
+    try:
+        print(compare(given.pop("dirs"), Settings(**given).reports))
+    except (ConfigError, RunDirError) as err:
+        fail(str(err))
+    return 0
+
+
 SWITCH = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
 
 
@@ -254,11 +280,15 @@ def main(argv=None) -> int:
     sub = subparsers[args.command]
     if unknown:
         sub.error(f"unrecognized arguments: {' '.join(unknown)}")
-    commands = {"train": cmd_train, "gradcheck": cmd_gradcheck, "report": cmd_report, "sweep": cmd_sweep}
+    commands = {"train": cmd_train, "gradcheck": cmd_gradcheck, "report": cmd_report, "sweep": cmd_sweep,
+                "compare": cmd_compare}
+    given = _given(args)
+    if args.command == "compare":
+        given["dirs"] = [*args.dirs, *args.more_dirs]
     previous = signal.signal(signal.SIGTERM, _terminated) if threading.current_thread() is threading.main_thread() \
         else None
     try:
-        return commands[args.command](_given(args), sub.error)
+        return commands[args.command](given, sub.error)
     except KeyboardInterrupt:
         print("labrnn: interrupted", file=sys.stderr)
         return 130

@@ -90,7 +90,8 @@ def _entry(run_dir: Path) -> dict | None:
 
 
 def _sweep_entry(sweep_dir: Path) -> dict | None:
-    """What the index shows of one sweep, or None when the directory holds no finished comparison."""
+    """What the index shows of one sweep or `labrnn compare` page, or None when the directory holds no finished
+    comparison."""
     from .sweep import COMPARISON, RECORD
     if not (sweep_dir / RECORD).exists():
         return None
@@ -99,6 +100,7 @@ def _sweep_entry(sweep_dir: Path) -> dict | None:
         return None
     best = record["runs"][0]
     return {"name": shown(sweep_dir.name), "href": href(sweep_dir.name, COMPARISON),
+            "command": str(record.get("command", "sweep")),       # older sweep.json files have none
             "corpus": str(record["corpus"]["name"]), "runs": len(record["runs"]), "failed": len(record["failed"]),
             "best": " ".join(f"{n}={best['params'][n]:g}" for n in record["swept"]),
             "best_loss": "—" if best["min_loss_per_char"] is None else f"{best['min_loss_per_char']:.3f}",
@@ -121,7 +123,7 @@ def _readable(entry, directory: Path) -> dict | None:
 
 
 def build_index(reports: Path) -> Path:
-    """reports/index.html: every report and every sweep, newest first."""
+    """reports/index.html: every report, and every sweep and comparison, newest first."""
     import jinja2
     dirs = [d for d in sorted(Path(reports).iterdir()) if d.is_dir()]
     entries = sorted((e for d in dirs if (e := _readable(_entry, d))), key=lambda e: e["date"], reverse=True)

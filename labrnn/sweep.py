@@ -1,9 +1,11 @@
-"""Hyperparameter sweeps: a grid of report parameters, its reports made in parallel, one comparison page.
+"""Hyperparameter sweeps: a grid of report parameters, its reports made on a Dask cluster, one comparison page.
 
 The seed reports compared learning rates and sequence lengths by hand; a sweep
 makes one ordinary report per combination (cached like any other, so a sweep
-run again only re-renders) in a pool of worker processes, then writes
-reports/sweep-<name>/comparison.html.  Runs are compared per character
+run again only re-renders) as tasks on a Dask cluster (labrnn.cluster: one
+started on this machine, or the user's), then writes
+reports/sweep-<name>/comparison.html; `compare` writes the same page for
+report directories made anywhere.  Runs are compared per character
 (smooth loss / seq_length), because a longer sequence sums more characters
 into each loss: 37.2 at seq 20 is worse than 42.7 at seq 25.
 """
@@ -24,8 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import cluster, render, task
-from .cache import _unfinished, cache_key, check_report, load_checked
-from .corpus import Corpus
+from .cache import _unfinished, cache_key, check_report, load_checked, open_run
+from .corpus import Corpus, shown
 from .iorw import atomic_write
 from .pipeline import make_report
 from .progress import bar as progress_bar
@@ -36,6 +38,7 @@ from .train import Run
 
 COMPARISON, RECORD = "comparison.html", "sweep.json"
 MAX_NAME = 150
+HIGHLIGHT = 5       # a comparison's best runs: in colour in its figure, their passages shown open
 
 
 def label(settings: Settings, names=SWEPT) -> str:
@@ -280,32 +283,69 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
 
 
 # -- the comparison -------------------------------------------------------------
+def compare(dirs: list[str | Path], reports: str | Path) -> Path:
+    """REPORTS/compare-<name>/comparison.html for the runs in `dirs`, wherever they were made (copies, SLURM
+    job arrays of `labrnn report`), and the index beside it.
+
+    Raises RunDirError naming a directory without a complete run, ConfigError for runs on different corpora,
+    before anything is written.
+    """
+    done, seen = [], set()
+    for d in dirs:
+        rd = RunDir(Path(os.path.abspath(d)))
+        if rd.path in seen:
+            continue
+        seen.add(rd.path)
+        run = open_run(rd).run
+        done.append(Done(run.settings, rd / RunDir.REPORT, run))
+    if not done:
+        raise ConfigError("give the report directories to compare: labrnn compare DIR...")
+    first = done[0]
+    for d in done[1:]:
+        if d.run.corpus["sha256"] != first.run.corpus["sha256"]:
+            raise ConfigError(f"{shown(str(first.report.parent))} and {shown(str(d.report.parent))} hold runs on "
+                              f"different corpora ({shown(first.run.corpus['name'])}, sha256 "
+                              f"{first.run.corpus['sha256'][:8]}; {shown(d.run.corpus['name'])}, sha256 "
+                              f"{d.run.corpus['sha256'][:8]}): compare runs on one corpus")
+    names = varied([d.settings for d in done])
+    name = sweep_name([d.settings for d in done], first.run.corpus)
+    reports = claim(Path(reports))
+    out = write_comparison(reports / f"compare-{name}", name, first.run.corpus, done, [], names, command="compare")
+    sys.modules.setdefault("rfc3987_syntax", None)
+    from .export import build_index
+    build_index(reports)
+    return out
+
+
 def per_char(done: Done) -> float:
     """The ranking key: minimum smooth loss per character (a run with no finite loss ranks last)."""
     loss = done.run.best.smooth_loss
     return loss / done.settings.seq_length if math.isfinite(loss) else math.inf
 
 
-def figure(ranked: list[Done], names: list[str]) -> bytes:
-    """Smooth loss per character of every run on one axis, the held-out loss per character as circles."""
+def figure(ranked: list[Done], names: list[str]):
+    """Smooth loss per character of every run on one axis, the held-out loss per character as circles; the best
+    HIGHLIGHT runs in colour, in the legend and framing the view, the others faint grey behind them."""
     import numpy as np
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    from .plots import draw_curve, png
+    from .plots import draw_curve
     fig = Figure(figsize=(9, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    if len(ranked) > 10:            # beyond the default cycle's ten colours
-        from matplotlib import colormaps
-        ax.set_prop_cycle(color=colormaps["viridis"](np.linspace(0, 0.95, len(ranked))))
-    tops, lows = [], []
-    for d in ranked:
-        scale = d.settings.seq_length
+    tops, lows, legend = [], [], []
+    for i, d in reversed(list(enumerate(ranked))):      # the best drawn last, on top
+        scale, best = d.settings.seq_length, i < HIGHLIGHT
         draw_curve(ax, d.run.curve, label=label(d.settings, names), scale=scale, annotate=False)
-        colour = ax.get_lines()[-1].get_color()
+        line = ax.get_lines()[-1]
+        line.set(color=f"C{i}", lw=1.0, zorder=3) if best else line.set(color="0.82", lw=0.6, zorder=1)
+        if not best:
+            continue
+        legend.insert(0, line)
         scored = [s for s in d.run.samples if s.heldout_loss_per_char is not None]
         if scored:
             ax.plot([s.step for s in scored], [s.heldout_loss_per_char for s in scored], "o--",
-                    color=colour, ms=3.5, lw=0.7)
+                    color=line.get_color(), ms=3.5, lw=0.7, zorder=3)
         y = np.asarray(d.run.curve, dtype=float) / scale
         start = len(y) // 20        # the view begins after the first 5% of steps: the fall from ln K hides the rest
         shown = [*y[start:][np.isfinite(y[start:])], *(s.heldout_loss_per_char for s in scored
@@ -316,28 +356,36 @@ def figure(ranked: list[Done], names: list[str]) -> bytes:
     if tops:
         lo, hi = min(lows), max(tops)
         ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
-    if any(s.heldout_loss_per_char is not None for d in ranked for s in d.run.samples):
-        ax.plot([], [], "o--", color="0.4", ms=3.5, lw=0.7, label="held-out (at the samples)")
+    if len(ranked) > HIGHLIGHT:
+        legend.append(Line2D([], [], color="0.82", lw=0.6, label=f"the other {len(ranked) - HIGHLIGHT} runs"))
+    if any(s.heldout_loss_per_char is not None for d in ranked[:HIGHLIGHT] for s in d.run.samples):
+        legend.append(Line2D([], [], ls="--", marker="o", color="0.4", ms=3.5, lw=0.7,
+                             label="held-out (at the samples)"))
     ax.set_xlabel("update step")
     ax.set_ylabel("loss per character (nats)")
     ax.margins(x=0.01)
     ax.grid(alpha=0.25)
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
-    ax.legend(frameon=False, fontsize=8, ncol=2 if len(ranked) > 6 else 1)
-    return png(fig)
+    ax.legend(handles=legend, frameon=False, fontsize=8)
+    return fig
 
 
-def _row(rank: int, d: Done) -> dict:
+def _row(rank: int, d: Done, out: Path) -> dict:
+    """One row of the ranking: each cell's text, and the number it sorts by (None sorts last)."""
     run, p = d.run, d.settings
     best, final = run.best.smooth_loss, float(run.curve[-1]) if len(run.curve) else math.nan
     scored = [s for s in run.samples if s.heldout_bits_per_char is not None]
-    return {"rank": rank, "settings": [_fmt(getattr(p, n)) for n in SWEPT],
+    heldout = scored[-1].heldout_bits_per_char if scored else None
+    return {"rank": rank, "settings": [(_fmt(getattr(p, n)), getattr(p, n)) for n in SWEPT],
             "min": f"{best:.2f}", "min_step": f"{run.best.step:,}", "min_char": f"{best / p.seq_length:.3f}",
             "final": f"{final:.2f}", "final_char": f"{final / p.seq_length:.3f}",
-            "heldout": f"{scored[-1].heldout_bits_per_char:.3f}" if scored else "—",
-            "heldout_step": f"{scored[-1].step:,}" if scored else "",
-            "speed": f"{run.steps_per_second:,.0f}", "href": href("..", d.report.parent.name, d.report.name),
+            "heldout": f"{heldout:.3f}" if scored else "—", "heldout_step": f"{scored[-1].step:,}" if scored else "",
+            "speed": f"{run.steps_per_second:,.0f}",
+            "href": href(*Path(os.path.relpath(d.report, out)).parts) if d.report.exists() else None,
             "dir": d.report.parent.name,
+            "sort": {"min": _finite(best), "min_step": run.best.step, "min_char": _finite(best / p.seq_length),
+                     "final": _finite(final), "final_char": _finite(final / p.seq_length), "heldout": heldout,
+                     "speed": run.steps_per_second},
             "note": f"diverged at step {run.diverged['step']:,}" if run.diverged else ""}
 
 
@@ -346,28 +394,32 @@ def _finite(x: float) -> float | None:
 
 
 def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], failed: list[tuple[Settings, str]],
-                     names: list[str]) -> Path:
-    """comparison.html and sweep.json in `out`, each written under a temporary name and renamed."""
+                     names: list[str], command: str = "sweep") -> Path:
+    """comparison.html and sweep.json in `out`, each written under a temporary name and renamed; `corpus` is
+    the runs' corpus as Corpus.info() gives it, `command` the one that made the page (sweep or compare)."""
     import jinja2
     from markupsafe import Markup
+
+    from .plots import png
     ranked = sorted(done, key=lambda d: (per_char(d), d.report.parent.name))    # ties: not by finishing order
     made_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    rows = [_row(i, d) for i, d in enumerate(ranked, 1)]
+    rows = [_row(i, d, out) for i, d in enumerate(ranked, 1)]
     passages = [{"rank": i, "label": label(d.settings, names), "step": f"{d.run.best.step:,}",
                  "loss": f"{d.run.best.smooth_loss:.2f}", "char": f"{per_char(d):.3f}",
                  "text": Markup(render.escape(d.run.best.text))} for i, d in enumerate(ranked, 1)]
+    passages, others = passages[:HIGHLIGHT], passages[HIGHLIGHT:]
     first = ranked[0].settings
     length = f"{first.epochs} epochs" if first.epochs is not None else f"{first.steps:,} steps"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                              autoescape=True)
     page = env.get_template("sweep-comparison.html.j2").render(
-        name=name, corpus=corpus["name"], grid=" × ".join(
+        name=name, command=command, corpus=corpus["name"], grid=" × ".join(
             f"{meta(n).symbol} {', '.join(_fmt(v) for v in sorted({getattr(d.settings, n) for d in done}))}"
             for n in names),
-        length=length, runs=len(done), rows=rows, passages=passages, made_at=made_at[:16].replace("T", " "),
+        length=length, runs=len(done), rows=rows, passages=passages, others=others, made_at=made_at[:16].replace("T", " "),
         failed=[{"label": label(p, names), "error": e} for p, e in failed],
-        png=base64.b64encode(figure(ranked, names)).decode("ascii"), columns=[meta(n).symbol for n in SWEPT])
-    record = {"name": name, "made_at": made_at, "corpus": {"name": corpus["name"], "sha256": corpus["sha256"]},
+        png=base64.b64encode(png(figure(ranked, names))).decode("ascii"), columns=[meta(n).symbol for n in SWEPT])
+    record = {"name": name, "command": command, "made_at": made_at, "corpus": {"name": corpus["name"], "sha256": corpus["sha256"]},
               "swept": names,
               "runs": [{"dir": r["dir"], "params": d.settings.numbers(),
                         "min_smooth_loss": _finite(d.run.best.smooth_loss),

@@ -2,7 +2,9 @@
 comparison ranked per character with its figure and escaped passages, the index, bad values refused before
 anything runs, and a failing combination that does not take the others down."""
 import base64
+import itertools
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -10,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import labrnn
 from labrnn import RunDir, cache, load_corpus, render, sweep
 from labrnn.cli import build_parser, from_make, main
+from test_browser import browser  # noqa: F401  (the fixture)
 
 # Markup and control characters everywhere, so the best passages are sure to contain some.
 HOSTILE = ("<script>alert(1)</script> & </pre><b>x</b> \x07\x1b[31m\n"
@@ -67,10 +71,11 @@ def test_comparison_ranks_runs_per_character(swept):
     per_char = {d: run_json(reports / d)["best"]["smooth_loss"] / run_json(reports / d)["params"]["seq_length"]
                 for d in ranked}
     assert len(ranked) == 4 and ranked == sorted(per_char, key=per_char.get)
-    assert re.findall(r"<td><b>(\d+\.\d{3})</b></td>", page) == [f"{per_char[d]:.3f}" for d in ranked]
+    assert re.findall(r'<td data-v="[^"]*"><b>(\d+\.\d{3})</b></td>', page) == [f"{per_char[d]:.3f}" for d in ranked]
     png = re.search(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page).group(1)
     assert base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n")
-    assert re.search(r"<script|<link[^>]*\shref=|src=\"(?!data:)", page) is None
+    assert re.search(r"<script[^>]*\ssrc=|<link[^>]*\shref=|src=\"(?!data:)", page) is None
+    assert page.count("<script>") == 1          # the table's sorting, inline
 
 
 def test_best_passages_are_rendered_as_text(swept, pre_blocks):
@@ -143,3 +148,130 @@ def test_make_sweep_takes_several_clip_values():
     combos = sweep.grid({"clip": args.clip}, steps=100)
     assert [c.clip for c in combos] == [1.0, 5.0] and sweep.varied(combos) == ["clip"]
     assert sweep.label(combos[0], ["clip"]) == "clip=1"
+
+
+# -- big grids and runs made elsewhere ------------------------------------------
+def synthetic(n_eta=4, n_seq=4, n_m=4):
+    """n_eta x n_seq x n_m made-up runs (no training): a falling curve per run, its floor set by the settings."""
+    import numpy as np
+
+    from labrnn.train import Best, Run, Sample
+    done = []
+    for i, (eta, seq, m) in enumerate(itertools.product([0.01 * (k + 1) for k in range(n_eta)],
+                                                         [10 + k for k in range(n_seq)], [4 + k for k in range(n_m)])):
+        settings = labrnn.Settings(eta=eta, seq_length=seq, m=m, steps=200)
+        floor = seq * (1.5 + ((i * 37) % 64) / 64)                 # a scrambled order: not the grid's
+        curve = floor + 40 * np.exp(-np.arange(201) / 30)
+        best = Best(step=200, smooth_loss=float(curve[-1]), text=f"passage <{i}>", word_share=0.1,
+                    word_spans=[], chance_share=0.05)
+        samples = [Sample(step=s, text="", word_share=0.0, word_spans=[], heldout_loss_per_char=curve[s] / seq,
+                          heldout_bits_per_char=None if i == 5 else curve[s] / seq / math.log(2)) for s in (0, 200)]
+        run = Run(settings=settings, corpus={"name": "genesis", "sha256": "ab" * 32}, curve=curve, samples=samples,
+                  best=best, best_params={}, steps_done=200, epochs_done=1.0, steps_per_epoch=200,
+                  train_seconds=1.0 + i)
+        done.append(sweep.Done(settings, Path(f"/nowhere/run{i}/report.html"), run))
+    return done
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    done = synthetic()
+    names = sweep.varied([d.settings for d in done])
+    out = tmp_path_factory.mktemp("big") / "sweep-big"
+    return sweep.write_comparison(out, "big", done[0].run.corpus, done, [], names), done, names
+
+
+def test_a_64_run_page_is_one_file_with_the_best_few_in_front(big):
+    page_path, done, names = big
+    page = page_path.read_text(encoding="utf-8")
+    assert sorted(p.name for p in page_path.parent.iterdir()) == [".labrnn", "comparison.html", "sweep.json"]
+    assert re.search(r"<script[^>]*\ssrc=|<link[^>]*\shref=|src=\"(?!data:)|https?://", page) is None
+    assert len(re.findall(r"<tr[^>]*><td data-v=\"\d+\">", page)) == 64
+    ranked = sorted(done, key=sweep.per_char)
+    open_part, _, folded = page.partition("<details>")
+    assert re.findall(r"<pre class=\"generated best\">passage &lt;(\d+)&gt;", open_part) == \
+        [d.run.best.text[9:-1] for d in ranked[:5]]
+    assert "The other 59 runs' passages" in folded and folded.count("<pre") == 59
+
+
+def test_the_figure_colours_the_best_five_and_greys_the_others(big):
+    from matplotlib.colors import to_rgb
+    _, done, names = big
+    ranked = sorted(done, key=sweep.per_char)
+    ax = sweep.figure(ranked, names).axes[0]
+    curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 201]
+    grey = [line for line in curves if len(set(to_rgb(line.get_color()))) == 1]
+    assert len(curves) == 64 and len(grey) == 59
+    coloured = {line.get_label() for line in curves if line not in grey}
+    assert coloured == {sweep.label(d.settings, names) for d in ranked[:5]}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [sweep.label(d.settings, names) for d in ranked[:5]] + ["the other 59 runs",
+                                                                             "held-out (at the samples)"]
+
+
+def test_the_64_run_table_sorts_by_any_column_in_chromium(big, browser):
+    page_path, done, _ = big
+    page = browser.new_page()
+    try:
+        page.goto(page_path.as_uri(), wait_until="load")
+        column = """i => [...document.querySelectorAll('#runs tbody tr')].map(r => r.cells[i].textContent.trim())"""
+        heads = page.eval_on_selector_all("#runs thead th", "hs => hs.map(h => h.textContent.trim())")
+        seq, per_char, heldout = heads.index("seq"), heads.index("per char"), heads.index("held-out bits/char")
+        page.click(f"#runs thead th:nth-child({seq + 1}) button")
+        seqs = [int(v) for v in page.evaluate(column, seq)]
+        assert seqs == sorted(seqs) and len(seqs) == 64 and seqs[0] < seqs[-1]
+        page.click(f"#runs thead th:nth-child({seq + 1}) button")
+        assert [int(v) for v in page.evaluate(column, seq)] == sorted(seqs, reverse=True)
+        page.click(f"#runs thead th:nth-child({per_char + 1}) button")
+        values = [float(v) for v in page.evaluate(column, per_char)]
+        assert values == sorted(values) and values != sorted(values, key=lambda v: -v)
+        page.click(f"#runs thead th:nth-child({heldout + 1}) button")
+        shown = page.evaluate(column, heldout)
+        assert shown[-1] == "—" and "—" not in shown[:-1]           # a run without the value sorts last
+        assert page.get_attribute(f"#runs thead th:nth-child({heldout + 1})", "aria-sort") == "ascending"
+    finally:
+        page.close()
+
+
+@pytest.fixture
+def elsewhere(swept, tmp_path):
+    """Two of the sweep's report directories copied to a place of their own, one with spaces in its path."""
+    _, _, reports, _ = swept
+    dirs = sorted(d for d in reports.iterdir() if (d / "key.json").exists())[:2]
+    moved = [tmp_path / "from Ann's laptop" / dirs[0].name, tmp_path / "slurm" / dirs[1].name]
+    for src, dst in zip(dirs, moved):
+        shutil.copytree(src, dst)
+    return moved
+
+
+def test_compare_writes_the_page_of_runs_made_elsewhere(elsewhere, tmp_path, capsys):
+    reports = tmp_path / "mine"
+    assert main(["compare", *map(str, elsewhere), "--reports", str(reports)]) == 0
+    page_path = Path(capsys.readouterr().out.strip())
+    assert page_path.parent.parent == reports and page_path.parent.name.startswith("compare-")
+    page = page_path.read_text(encoding="utf-8")
+    links = re.findall(r'<a href="(\./[^"]+/report\.html)">report</a>', page)
+    from urllib.parse import unquote
+    assert sorted((page_path.parent / unquote(link)).resolve() for link in links) == \
+        sorted((d / "report.html").resolve() for d in elsewhere)
+    assert "labrnn compare" in page
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    assert f'href="./{page_path.parent.name}/comparison.html"' in index
+
+
+def test_compare_refuses_a_directory_without_a_run_and_runs_on_two_corpora(elsewhere, tmp_path, capsys):
+    other = tmp_path / "other corpus"
+    shutil.copytree(elsewhere[1], other)
+    record = json.loads((other / "run.json").read_text(encoding="utf-8"))
+    record["corpus"]["sha256"] = "0" * 64
+    (other / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for dirs, message in [([elsewhere[0], empty], f"no complete run in {empty}"),
+                          ([elsewhere[0], other], "hold runs on different corpora")]:
+        with pytest.raises(SystemExit) as exc:
+            main(["compare", *map(str, dirs), "--reports", str(tmp_path / "r")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("labrnn compare: error: ")
+        assert message in err[0]
+        assert not (tmp_path / "r").exists()
