@@ -226,9 +226,12 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
                     return
 
         def shipped(path: Path) -> tuple:
-            """A file's name and its content, sent to the cluster once for every task that needs it."""
+            """A file's name and its content, sent to the cluster once for every task that needs it: as a task
+            of its own, which the scheduler can run again if the worker holding its result dies (scattered
+            data would be lost with that worker, and every task needing it cancelled)."""
             if path not in sent:
-                sent[path] = (path.name, client.scatter(path.read_bytes(), workers=allowed))
+                sent[path] = (path.name, client.submit(bytes, path.read_bytes(), workers=allowed,
+                                                       allow_other_workers=False))
             return sent[path]
 
         def collect(future) -> None:
