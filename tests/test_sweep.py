@@ -8,6 +8,7 @@ import math
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,62 @@ def test_compare_refuses_a_directory_without_a_run_and_runs_on_two_corpora(elsew
         assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("labrnn compare: error: ")
         assert message in err[0]
         assert not (tmp_path / "r").exists()
+
+
+# -- what travels with a task ---------------------------------------------------
+def test_a_notebook_failing_on_a_worker_fails_its_combination_only(corpus_file, tiny, tmp_path):
+    """The run it trained and the failed notebook come back (nothing lost); the other combination completes."""
+    import nbformat
+
+    from labrnn.execute import notebook_dir
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(notebook_dir(), notebooks)
+    nb = nbformat.read(notebooks / "1-gradient-check.ipynb", as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "run = cached.run" in c.source) + 1
+    nb.cells.insert(at, nbformat.v4.new_code_cell('assert run.settings.seq_length != 12, "this notebook refuses 12"'))
+    nbformat.write(nb, notebooks / "1-gradient-check.ipynb")
+    fixed = {k: v for k, v in vars(tiny(corpus_file, best_len=100, reports=tmp_path / "r", jobs=2)).items()
+             if k != "seq_length"}
+    result = sweep.make_sweep(sweep.grid({"seq_length": [8, 12]}, **fixed), notebooks=notebooks, log=lambda m: None,
+                              progress=False)
+    assert [d.settings.seq_length for d in result.done] == [8]
+    [(settings, why)] = result.failed
+    assert settings.seq_length == 12 and "notebook 1-gradient-check.ipynb failed" in why and "refuses 12" in why
+    rd = RunDir(tmp_path / "r" / settings.name(load_corpus(str(corpus_file)).info()))
+    assert rd.read_key().key == cache.cache_key(settings, load_corpus(str(corpus_file)).sha256)
+    assert (rd / "failed" / "1-gradient-check.ipynb").is_file() and not (rd / "report.html").exists()
+    assert "refuses 12" in (rd / "failed" / "1-gradient-check.ipynb").read_text(encoding="utf-8")
+    assert result.comparison.is_file()
+
+
+def test_resume_sends_the_checkpoint_and_the_run_continues_on_a_worker(corpus_file, tiny, tiny_argv, tmp_path,
+                                                                       capfd, numbers):
+    from labrnn.pipeline import make_report
+    from labrnn.rundir import claim
+    from labrnn.train import Trainer
+    reports = tmp_path / "reports"
+    s = tiny(corpus_file, seq_length=8, best_len=100, reports=str(reports))
+    corpus = load_corpus(str(corpus_file))
+    claim(reports)
+    rd = RunDir(reports / s.name(corpus.info())).make()
+
+    class Stop(Exception):
+        pass
+
+    def checkpoint(trainer):
+        rd.save_checkpoint(trainer)
+        if 0 < trainer.step < trainer.total:
+            raise Stop                                  # as a killed process would: a checkpoint mid-run
+    with pytest.raises(Stop):
+        Trainer(corpus, s).run(progress=False, checkpoint=checkpoint, checkpoint_every=100)
+    step = rd.checkpoint_meta()["step"]
+    argv = ["sweep", "--data", str(corpus_file), "--run-dir", str(reports), *tiny_argv(best_len=100), "--seq", "8"]
+    assert main(argv) == 1                              # without RESUME=1: refused here, the checkpoint kept
+    assert f"interrupted at step {step:,}: add RESUME=1" in capfd.readouterr().err and rd.has_checkpoint
+    assert main([*argv, "--resume"]) == 0
+    err = capfd.readouterr().err                        # the worker's own line, on the stderr it inherited
+    assert re.search(rf"resuming the run in \S+/labrnn-task-\w+/reports/{rd.name} at step {step:,} of 300", err)
+    whole = make_report(replace(s, reports=str(tmp_path / "whole")), log=lambda m: None, progress=False)
+    resumed, made_whole = numbers(rd.path), numbers(whole.run_dir)
+    assert resumed["corpus"].pop("path") != made_whole["corpus"].pop("path")     # the copy the worker read
+    assert resumed == made_whole
