@@ -3,7 +3,7 @@
 Four combinations (eta 0.05 0.1 x seq 20 25) at 20,000 steps on the default corpus,
 both arms from scratch (--force, each in a fresh temporary reports directory):
 (a) one `labrnn report` per combination, one after another, as without sweeps;
-(b) one `labrnn sweep` with a worker per core.  With --rounds > 1 the arms
+(b) one `labrnn sweep` on its own Dask cluster of a worker per core (starting it included).  With --rounds > 1 the arms
 alternate, so a busy neighbour slows both alike, and medians are quoted.
 The issue's bound: parallel / sequential <= 0.65 on 2 cores.
 """
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labrnn.sweep import cores
+from labrnn.cluster import cores
 
 LABRNN = str(Path(sys.executable).parent / "labrnn")
 TARGET = 0.65

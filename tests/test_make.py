@@ -166,3 +166,15 @@ def test_a_python_that_does_not_run_is_named_with_the_ones_that_do(tmp_path):
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
     assert f"PYTHON={shim} does not run" in r.stderr and "supported ones here: " in r.stderr
     assert not (tmp_path / "v").exists()
+
+
+def test_make_compare_splits_dirs_as_a_shell_does_and_runs_none_of_it(venv, tmp_path):
+    """DIRS is one Make variable: a path with spaces is quoted inside it, and nothing in it is expanded."""
+    ann = tmp_path / "from Ann's laptop" / "run 1"
+    r = make("compare", f"VENV={venv}", f"DIRS=\"{ann}\" '$(touch PWNED)'", f"REPORTS={tmp_path / 'r'}")
+    lines = [line for line in r.stderr.splitlines() if not line.startswith("make:")]
+    assert r.returncode == 2 and lines == [f"labrnn compare: error: no complete run in {ann} "
+                                           "(key.json is missing or damaged)"]
+    assert not (ROOT / "PWNED").exists() and not (tmp_path / "r").exists()
+    r = make("compare", f"VENV={venv}", "DIRS='unbalanced")
+    assert r.returncode == 2 and "labrnn compare: error: argument --dirs: No closing quotation" in r.stderr

@@ -335,3 +335,26 @@ def test_resume_sends_the_checkpoint_and_the_run_continues_on_a_worker(corpus_fi
     resumed, made_whole = numbers(rd.path), numbers(whole.run_dir)
     assert resumed["corpus"].pop("path") != made_whole["corpus"].pop("path")     # the copy the worker read
     assert resumed == made_whole
+
+
+@pytest.mark.parametrize("name", ["../escaped", "/etc/passwd", "failed/../../x", ".lock", ".labrnn", "a/b",
+                                  "failed", "failed/", "./run.json", "a\\b", "", "failed/.x", "run.json\x00"])
+def test_a_worker_cannot_write_outside_the_run_directory(name, tmp_path):
+    from labrnn import task
+    rd = RunDir(tmp_path / "reports" / "run").make()
+    (rd / "run.json").write_text("mine")
+    with pytest.raises(labrnn.RunDirError, match="no file of a run directory"):
+        task.publish(rd, {"run.json": b"theirs", name: b"x"})
+    assert (rd / "run.json").read_text() == "mine"          # nothing of it was written
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [".labrnn", ".labrnn", "reports", "run", "run.json"]
+
+
+def test_published_files_replace_the_run_with_the_key_last(tmp_path):
+    from labrnn import task
+    rd = RunDir(tmp_path / "run").make()
+    (rd / "report.pdf").write_text("an older render's")
+    (rd / "failed").mkdir()
+    (rd / "failed" / "old.ipynb").write_text("{}")
+    task.publish(rd, {"key.json": b"{}", "run.json": b"{}", "failed/1-gradient-check.ipynb": b"{}"})
+    assert sorted(p.relative_to(rd.path).as_posix() for p in rd.path.rglob("*") if p.name != ".lock") == \
+        [".labrnn", "failed", "failed/1-gradient-check.ipynb", "key.json", "run.json"]
