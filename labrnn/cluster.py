@@ -11,7 +11,6 @@ numerics fingerprint (see `labrnn.cache.numerics_fingerprint`) would make runs u
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 from contextlib import contextmanager
 
@@ -45,9 +44,14 @@ def address(scheduler: str | None, scheduler_file: str | None) -> str | None:
     return dask.config.get("scheduler-address", None) or None
 
 
-def dashboard() -> bool:
-    """Whether the Dask dashboard can be served here (it needs bokeh, an optional dependency)."""
-    return importlib.util.find_spec("bokeh") is not None
+def dashboard_link(client) -> str | None:
+    """The address of the scheduler's dashboard, when it can serve one (it needs bokeh where the scheduler runs,
+    an optional dependency; without it the scheduler's web server only says so)."""
+    try:
+        served = client.run_on_scheduler(lambda: __import__("importlib.util").util.find_spec("bokeh") is not None)
+        return client.dashboard_link if served else None
+    except Exception:                   # a scheduler that runs no code of ours: no link, the sweep goes on
+        return None
 
 
 @contextmanager
@@ -64,7 +68,7 @@ def connect(where: str | None, workers: int):
             yield client
         return
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0" if dashboard() else None, silence_logs=logging.ERROR,
+                           dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,   # a free port
                            scheduler_kwargs={"host": "127.0.0.1"}, worker_dashboard_address=None)
     try:
         with Client(cluster, set_as_default=False) as client:

@@ -199,8 +199,8 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
         log(f"sweep {name}: {len(combos)} reports, {len(combos) - len(there)} from their run directories "
             f"(cached runs re-rendered here), {len(there)} to make on "
             f"{where or f'{workers} local worker' + 's' * (workers > 1)}, {window} at a time")
-        if client is not None and cluster.dashboard():
-            log(f"dashboard: {client.dashboard_link}")
+        if client is not None and (link := cluster.dashboard_link(client)):
+            log(f"dashboard: {link}")
         bar = stack.enter_context(progress_bar(total=len(combos), desc="sweep", unit="report", enabled=progress))
         running, sent, waiting, identity = {}, {}, iter(there), cluster.identity()
 
@@ -243,13 +243,13 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
                     raise RunDirError(f"worker {outcome.worker} made the run under another cache key; "
                                       "nothing it returned was written")
                 task.publish(rd, outcome.files)
+                if not outcome.error:
+                    finished(settings, rd, outcome.seconds, outcome.trained, outcome.worker)
             except Exception as err:            # any failure of one report, or of its worker: the others go on
                 fail(settings, task.one_line(err))
             else:
                 if outcome.error:
                     fail(settings, outcome.error)
-                else:
-                    finished(settings, rd, outcome.seconds, outcome.trained, outcome.worker)
             finally:
                 future.release()
             bar.update()
@@ -262,10 +262,9 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
             t0 = time.perf_counter()
             try:
                 result = make_report(settings, notebooks=notebooks, log=lambda msg: None, progress=False)
+                finished(settings, RunDir(result.run_dir), time.perf_counter() - t0, result.trained, None)
             except task.OURS as err:
                 fail(settings, task.one_line(err))
-            else:
-                finished(settings, RunDir(result.run_dir), time.perf_counter() - t0, result.trained, None)
             bar.update()
             for future in pending.next_batch(block=False) if pending is not None and running else []:
                 collect(future)

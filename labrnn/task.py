@@ -8,7 +8,6 @@ before `publish` writes them into REPORTS/<name>, staged and renamed as a local 
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time

@@ -2,6 +2,7 @@
 127.0.0.1 (ephemeral ports), each worker in a working directory and TMPDIR of its own; a worker killed while it
 runs a task; a scheduler that cannot be reached; workers whose labrnn makes other numbers; Ctrl-C on a sweep's
 own cluster.  Every process started here is stopped, with its descendants (the workers' notebook kernels)."""
+import importlib.util
 import json
 import os
 import signal
@@ -258,5 +259,8 @@ def test_the_embedded_cluster_has_one_blas_thread_per_worker_unless_told(monkeyp
                                          os.environ.get("MKL_NUM_THREADS"))).values())
         assert found == [("1", "3")]
         assert cluster.usable_workers(client, print) is None
+        link = cluster.dashboard_link(client)           # served when bokeh (optional) is installed
+        has_bokeh = importlib.util.find_spec("bokeh") is not None
+        assert (link is not None) == has_bokeh and (link is None or link.startswith("http://127.0.0.1:"))
     from dask.system import cpu_count
     assert cluster.cores() == cpu_count()
