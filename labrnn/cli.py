@@ -33,7 +33,8 @@ COMMANDS = {
                "the index beside it."),
     "sweep": ("one report per combination of values, in parallel, and a comparison",
               f"Make the report of every combination of the values given ({', '.join(SWEPT)} take several, "
-              "space-separated), several at a time, then REPORTS/sweep-<name>/comparison.html."),
+              "space-separated), several at a time on a Dask cluster (one started on this machine, or the "
+              "--scheduler's), then REPORTS/sweep-<name>/comparison.html."),
     "compare": ("the comparison page of report directories made anywhere",
                 "Compare the runs in the directories given (made by labrnn report or sweep, here or elsewhere) "
                 "in REPORTS/compare-<name>/comparison.html, linked from the index."),
