@@ -130,6 +130,7 @@ def test_a_sweep_runs_on_the_cluster_and_comes_back(make_cluster, corpus, tiny_a
     err = capsys.readouterr().err
     done = [line for line in err.splitlines() if line.startswith("[")]
     assert len(done) == 4 and "4 to make on " + c.address in err
+    assert "sweep: 100%" in err and "4/4 [" in err                  # one bar over the sweep
     assert {line.split(" on ")[1].split(",")[0] for line in done} == set(workers_of(c.address, 2))   # both worked
     text = load_corpus(str(corpus))
     for line in done:
@@ -173,6 +174,21 @@ def test_a_worker_killed_in_a_task_loses_nothing(make_cluster, corpus, tiny_argv
     assert sorted(line.split("]")[0] for line in done) == [f"[{k}/4" for k in range(1, 5)]
     assert len({line.split(": ")[0].split("] ")[1] for line in done}) == 4 and "FAILED" not in log
     assert len([d for d in reports.iterdir() if (d / "key.json").exists()]) == 4
+
+
+def test_jobs_caps_the_reports_in_flight(make_cluster, corpus, tiny_argv, tmp_path):
+    c = make_cluster(2)
+    sweep = start([str(BIN / "labrnn"), *sweep_argv(corpus, tmp_path / "reports", tiny_argv, "--scheduler", c.address,
+                                                    "--seq", "8", "--seed", "4", "--jobs", "1")], tmp_path)
+    most = 0
+    try:
+        while sweep.poll() is None:
+            most = max(most, sum(len(w.tasks()) for w in c.workers))
+            time.sleep(0.05)
+    finally:
+        stop(sweep)
+    assert sweep.returncode == 0 and most == 1           # two workers free, one report at a time
+    assert "2 to make on " + c.address + ", 1 at a time" in (tmp_path / "labrnn-sweep.log").read_text()
 
 
 def free_port() -> int:
