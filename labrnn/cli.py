@@ -83,7 +83,7 @@ def _add_setting(parser: argparse.ArgumentParser, command: str, name: str) -> No
     elif kind is tuple:
         kw["type"] = _words
     elif kind is str:
-        kw["metavar"] = "PATH"
+        kw["metavar"] = "ADDRESS" if name == "scheduler" else "PATH"
     else:
         several = command == "sweep" and m.sweep
         kw["type"] = _several(kind) if several else _number(kind)

@@ -115,7 +115,8 @@ class Settings:
     start_timeout: int = setting(120, "seconds a notebook's kernel may take to start", numbers=False, low=1,
                                  commands=REPORT)
     cell_timeout: int = setting(600, "seconds one notebook cell may run", numbers=False, low=1, commands=REPORT)
-    jobs: int | None = setting(None, "reports made at once (default: the number of cores)", numbers=False,
+    jobs: int | None = setting(None, "reports made at once (default: the cores this process may use; on a "
+                               "named cluster, as many as its workers take)", numbers=False,
                                low=1, commands=frozenset({"sweep"}))
     scheduler: str | None = setting(None, "the Dask scheduler to run on, tcp://host:8786 (default: "
                                     "DASK_SCHEDULER_ADDRESS, else a cluster on this machine)", numbers=False,
