@@ -280,3 +280,15 @@ def test_the_embedded_cluster_has_one_blas_thread_per_worker_unless_told(monkeyp
         assert (link is not None) == has_bokeh and (link is None or link.startswith("http://127.0.0.1:"))
     from dask.system import cpu_count
     assert cluster.cores() == cpu_count()
+
+
+def test_make_sweep_passes_the_scheduler_on(corpus, tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    done = subprocess.run(["make", "-s", "-C", str(Path(__file__).resolve().parent.parent), "sweep",
+                           f"SCHEDULER={address}", f"DATA={corpus}", "STEPS=100", "SEQ=8 12", "M=8",
+                           f"RUN_DIR={tmp_path / 'r'}"], capture_output=True, text=True, env=env, timeout=SLOW)
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("make")]
+    assert done.returncode != 0 and lines == [f"labrnn sweep: error: cannot reach the Dask scheduler at {address}: "
+                                              f"Timed out trying to connect to {address} after 5 s"]
+    assert not (tmp_path / "r").exists()
