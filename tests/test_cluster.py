@@ -234,19 +234,26 @@ def test_a_worker_of_other_numerics_is_refused(make_cluster, corpus, tiny_argv, 
     other.write_text("import labrnn.cache\nlabrnn.cache.numerics_fingerprint = lambda: '0123456789abcdef'\n")
     c = make_cluster(1, preload=other)
     bad = workers_of(c.address, 1)
+    without = tmp_path / "without_labrnn.py"
+    without.write_text("import sys\nsys.modules['labrnn'] = None     # as on a machine without it\n")
+    make_cluster(1, preload=without, scheduler=c)
+    missing = sorted(set(workers_of(c.address, 2)) - set(bad))
     with pytest.raises(SystemExit) as exc:              # only such workers: refused before anything is written
         main(sweep_argv(corpus, tmp_path / "reports", tiny_argv, "--scheduler", c.address))
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and err[-1].startswith("labrnn sweep: error: no worker of the scheduler at ")
-    assert f"worker {bad[0]} refused: it runs labrnn " in err[0] and "numerics 0123456789abcdef" in err[0]
-    assert len(err) == 2 and not (tmp_path / "reports").exists()
+    warned = {line.split()[3]: line for line in err[:-1]}
+    assert sorted(warned) == sorted(bad + missing) and len(err) == 3
+    assert "refused: it runs labrnn " in warned[bad[0]] and "numerics 0123456789abcdef" in warned[bad[0]]
+    assert "refused: it cannot run labrnn" in warned[missing[0]]
+    assert not (tmp_path / "reports").exists()
 
     make_cluster(1, scheduler=c)                        # a good one joins: the sweep runs there only
     assert main(sweep_argv(corpus, tmp_path / "reports", tiny_argv, "--scheduler", c.address, "--seq", "8")) == 0
     err = capsys.readouterr().err
     assert f"worker {bad[0]} refused" in err
     done = [line for line in err.splitlines() if line.startswith("[")]
-    assert len(done) == 2 and all(bad[0] not in line for line in done)
+    assert len(done) == 2 and all(bad[0] not in line and missing[0] not in line for line in done)
 
 
 def test_ctrl_c_stops_the_sweep_and_its_own_cluster(corpus, tiny_argv, tmp_path):
