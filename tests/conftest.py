@@ -122,3 +122,18 @@ def require():
             pytest.fail(f"{message} (.ci/run should have installed it)")
         pytest.skip(message)
     return find
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser(require):
+    """Headless Chromium (playwright), with the flags this closed network needs."""
+    from playwright.sync_api import sync_playwright
+    executable = require("chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

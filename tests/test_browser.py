@@ -8,19 +8,6 @@ import pytest
 
 from labrnn import pipeline, sweep
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser(require):
-    from playwright.sync_api import sync_playwright
-    executable = require("chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 def assert_renders(browser, html, screenshot) -> dict:
     """Open `html` (a local file); fail on any failed or non-local request, console error or page error,

@@ -16,7 +16,6 @@ import pytest
 import labrnn
 from labrnn import RunDir, cache, load_corpus, render, sweep
 from labrnn.cli import build_parser, from_make, main
-from test_browser import browser  # noqa: F401  (the fixture)
 
 # Markup and control characters everywhere, so the best passages are sure to contain some.
 HOSTILE = ("<script>alert(1)</script> & </pre><b>x</b> \x07\x1b[31m\n"
