@@ -1,7 +1,8 @@
 """Train once: a run directory holds the run its key describes, or the run is made there.
 
-The key is every setting that changes the numbers, the corpus's sha256 and a
-fingerprint of the code that computes them.  A second report with the same key
+The key is every setting that changes the numbers, the corpus's sha256, the
+sha256 of the model file when there is one, and a fingerprint of the code that
+computes them.  A second report with the same key
 waits on the directory's lock, then reuses the run; an interrupted run is
 continued with resume, started again with force, and refused otherwise, so an
 afternoon of training is never thrown away silently.  The notebooks call
@@ -17,6 +18,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +28,7 @@ from .corpus import Corpus, load_corpus
 from .gradcheck import GradCheck, check_size, gradcheck
 from .iorw import DAMAGED
 from .rundir import Key, RunDir, RunDirError
+from .sandbox import opened, read_model
 from .settings import ConfigError, Settings
 from .train import CheckpointError, Run, Trainer
 
@@ -48,14 +51,19 @@ class Cached:
 def numerics_fingerprint() -> str:
     """A hash of the modules that make a run's numbers, so a cached run never outlives the code that made it."""
     digest = hashlib.sha256()
-    for name in ("corpus", "model", "engines", "kernels", "train", "sample", "evaluate", "gradcheck"):
+    for name in ("corpus", "model", "engines", "kernels", "train", "sample", "evaluate", "gradcheck", "sandbox",
+                 "child"):
         digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
     return digest.hexdigest()[:16]
 
 
-def cache_key(settings: Settings, corpus_sha256: str) -> dict:
+def cache_key(settings: Settings, corpus_sha256: str, model_sha256: str | None = None) -> dict:
     return {"labrnn": __version__, "numerics": numerics_fingerprint(), "settings": settings.numbers(),
-            "corpus_sha256": corpus_sha256}
+            "corpus_sha256": corpus_sha256, "model_sha256": model_sha256}
+
+
+def _model_sha256(settings: Settings) -> str | None:
+    return read_model(settings.model).sha256 if settings.model is not None else None
 
 
 def _data_stamp(data: str | None) -> list | None:
@@ -73,9 +81,10 @@ def _matches(stored: Key | None, settings: Settings, corpus: Corpus | None) -> b
     """With the corpus: compare the full key.  Without: trust the stored sha256 while the file is unchanged."""
     if stored is None:
         return False
+    model = _model_sha256(settings)
     if corpus is not None:
-        return stored.key == cache_key(settings, corpus.sha256)
-    return (stored.key == cache_key(settings, stored.key.get("corpus_sha256"))
+        return stored.key == cache_key(settings, corpus.sha256, model)
+    return (stored.key == cache_key(settings, stored.key.get("corpus_sha256"), model)
             and stored.data == settings.data and stored.data_stamp == _data_stamp(settings.data))
 
 
@@ -100,8 +109,12 @@ def default_run_dir(settings: Settings, corpus: Corpus) -> Path:
     return Path(tempfile.gettempdir()) / f"labrnn-notebooks-{os.getuid()}" / settings.name(corpus.info())
 
 
-def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bool = False) -> Cached:
-    """The run and gradient check that `settings` describe: loaded from settings.run_dir, or made and saved there."""
+def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bool = False,
+               model=None) -> Cached:
+    """The run and gradient check that `settings` describe: loaded from settings.run_dir, or made and saved there.
+
+    `model`: the sandbox of settings.model when the caller has opened it (`labrnn.sandbox.opened`); otherwise
+    it is opened here when the run has to be made."""
     if settings.run_dir is None:
         corpus = corpus or load_checked(settings)
         rd = RunDir(default_run_dir(settings, corpus)).make()
@@ -115,11 +128,14 @@ def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bo
             except (RunDirError, *DAMAGED):
                 print(f"labrnn: the cached run in {rd} is damaged; training it again", file=sys.stderr)
         corpus = corpus or load_checked(settings)
-        rd.remove(RunDir.KEY)                   # the key goes last: no key, no trusted run
-        trainer = _trainer(settings, rd, corpus)
-        check = gradcheck(corpus, m=settings.grad_m, seq_length=settings.seq_length, seed=settings.seed,
-                          h=settings.grad_h)
-        run = trainer.run(progress=progress, checkpoint=rd.save_checkpoint)
+        with ExitStack() as stack:
+            if model is None and settings.model is not None:
+                model = stack.enter_context(opened(settings, corpus))
+            check = gradcheck(corpus, m=settings.grad_m, seq_length=settings.seq_length, seed=settings.seed,
+                              h=settings.grad_h, **({"loss_and_grads": model} if model else {}))
+            rd.remove(RunDir.KEY)                   # the key goes last: no key, no trusted run
+            trainer = _trainer(settings, rd, corpus, model)
+            run = trainer.run(progress=progress, checkpoint=rd.save_checkpoint)
         rd.save_run(run)
         if run.interrupted:
             raise ReportError(f"training was interrupted at step {run.steps_done:,} and checkpointed in "
@@ -127,7 +143,8 @@ def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bo
         rd.save_gradcheck(check)
         trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         stamp = list(corpus.stamp) if corpus.stamp else None       # the file as it was read, not as it is now
-        rd.save_key(Key(cache_key(settings, corpus.sha256), settings.data, stamp, trained_at))
+        key = cache_key(settings, corpus.sha256, model and model.model.sha256)
+        rd.save_key(Key(key, settings.data, stamp, trained_at))
     return Cached(run, check, rd, trained_at, trained_now=True)
 
 
@@ -147,30 +164,30 @@ def notebook_run(parameters: Mapping) -> Cached:
     return ensure_run(Settings.of(parameters))
 
 
-def _unfinished(rd: RunDir, corpus: Corpus) -> bool:
+def _unfinished(rd: RunDir, corpus: Corpus, model) -> bool:
     """Whether the checkpoint in rd is of training that stopped before its end."""
     try:
-        return not rd.resume(corpus).finished
+        return not rd.resume(corpus, model).finished
     except (CheckpointError, ConfigError, *DAMAGED):
         return False                     # damaged or of another corpus: nothing worth resuming
 
 
-def _trainer(settings: Settings, rd: RunDir, corpus: Corpus) -> Trainer:
+def _trainer(settings: Settings, rd: RunDir, corpus: Corpus, model) -> Trainer:
     """A fresh trainer, or the one the checkpoint in rd left, as the user asked."""
     if settings.resume and not settings.force:
         if not rd.has_checkpoint:
             raise ReportError(f"RESUME=1, but {rd} holds no checkpoint to resume; drop RESUME=1 to start the run")
         try:
-            trainer = rd.resume(corpus)
+            trainer = rd.resume(corpus, model)
         except CheckpointError as err:
             raise CheckpointError(f"{err}; FORCE=1 starts the run again") from None
         if trainer.settings.numbers() != settings.numbers():
             raise ReportError(f"the checkpoint in {rd} is of other settings; FORCE=1 starts again")
         print(f"labrnn: resuming the run in {rd} at step {trainer.step:,} of {trainer.total:,}", file=sys.stderr)
         return trainer
-    if rd.has_checkpoint and not settings.force and _unfinished(rd, corpus):
+    if rd.has_checkpoint and not settings.force and _unfinished(rd, corpus, model):
         step = rd.checkpoint_meta()["step"]
         raise ReportError(f"the run in {rd} was interrupted at step {step:,}: add RESUME=1 to continue it, "
                           "or FORCE=1 to start it again")
     rd.remove(RunDir.CHECKPOINT, RunDir.RUN, RunDir.ARRAYS, RunDir.GRADCHECK)
-    return Trainer(corpus, settings)
+    return Trainer(corpus, settings, model)

@@ -1,18 +1,23 @@
-"""The `labrnn` command: train, gradcheck, report, sweep and compare.
+"""The `labrnn` command: train, gradcheck, report, sweep, compare and new-model.
 
 Every subcommand's flags are made from `labrnn.settings`.  Every foreseeable
 failure (a bad corpus, impossible settings) ends as one line
-`labrnn <command>: error: ...` and exit code 2, before anything is written.
+`labrnn <command>: error: ...` and exit code 2, before anything is written; a
+model file of the user's that fails says where in it, with its traceback when
+it raised.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
 from . import __version__
@@ -20,6 +25,7 @@ from .cache import ReportError
 from .corpus import CorpusError, load_corpus
 from .gradcheck import gradcheck
 from .rundir import RunDir, RunDirError
+from .sandbox import ModelError, Sandbox, opened, read_model
 from .settings import DEFAULTS, NAMES, SWEPT, TYPES, ConfigError, Settings, base_type, meta
 from .train import CheckpointError, Trainer
 
@@ -38,7 +44,11 @@ COMMANDS = {
     "compare": ("the comparison page of report directories made anywhere",
                 "Compare the runs in the directories given (made by labrnn report or sweep, here or elsewhere) "
                 "in REPORTS/compare-<name>/comparison.html, linked from the index."),
+    "new-model": ("write a model file to start from: loss_and_grads(params, x, y, h0) to fill in",
+                  "Write FILE with the signature, the shapes and the lab's equations of loss_and_grads, for "
+                  "--model FILE (MODEL=FILE); an existing file is never overwritten."),
 }
+STARTER = Path(__file__).resolve().parent / "templates" / "new_model.py"
 
 
 def _number(kind):
@@ -109,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--dirs", dest="more_dirs", type=_paths, default=[], metavar="'DIR DIR ...'",
                            help="more directories in one argument, as a shell splits words: quote a path with "
                                 "spaces inside it (make compare DIRS=\"a 'my runs/b'\")")
+    sub.choices["new-model"].add_argument("file", metavar="FILE", help="the file to write, such as my_rnn.py")
     return parser
 
 
@@ -133,7 +144,7 @@ def _load(path, keep_cr):
     return corpus
 
 
-def _resume(given: dict, fail) -> tuple[RunDir, Trainer]:
+def _resume(given: dict, fail, stack: ExitStack) -> tuple[RunDir, Trainer]:
     """A trainer from the checkpoint in the run directory; flags may repeat its settings but not contradict them."""
     rd = RunDir(given.pop("resume") if isinstance(given.get("resume"), str) else given.get("run_dir") or
                 fail("--resume needs the run's directory: --resume DIR"))
@@ -144,23 +155,31 @@ def _resume(given: dict, fail) -> tuple[RunDir, Trainer]:
             fail(f"--{key.replace('_', '-')} {value} contradicts the checkpoint in {rd}, "
                  f"which has {saved[key]}; drop the flag to resume")
     corpus = _load(given.get("data") or meta_["corpus"].get("path"), Settings(**saved).keep_cr)
-    return rd, rd.resume(corpus)
+    path = given.get("model") or (meta_.get("model") or {}).get("path")
+    model = stack.enter_context(Sandbox(read_model(path))) if path else None
+    return rd, rd.resume(corpus, model)
 
 
 def cmd_train(given: dict, fail) -> int:
+    with ExitStack() as stack:          # the model's child process lives as long as the training
+        return _train(given, fail, stack)
+
+
+def _train(given: dict, fail, stack: ExitStack) -> int:
     resuming = bool(given.get("resume"))
     try:
         if resuming:
-            rd, trainer = _resume(given, fail)
+            rd, trainer = _resume(given, fail, stack)
             if trainer.finished:
                 print(f"the run in {rd} is complete ({trainer.step:,} steps); nothing to resume", file=sys.stderr)
                 return 0
         else:
             settings = Settings(**given)
             corpus = _load(settings.data, settings.keep_cr)
-            trainer = Trainer(corpus, settings)
-            rd = RunDir(settings.run_dir or Path("runs") / settings.name(corpus.info()))
-    except (ConfigError, CorpusError, CheckpointError) as err:
+            model = stack.enter_context(opened(settings, corpus))
+            trainer = Trainer(corpus, settings, model)
+            rd = RunDir(settings.run_dir or Path("runs") / settings.name(corpus.info(), model and model.info()))
+    except (ConfigError, CorpusError, CheckpointError, ModelError) as err:
         fail(str(err))
     try:
         rd.make()
@@ -176,6 +195,9 @@ def cmd_train(given: dict, fail) -> int:
     if run.diverged:
         print(f"labrnn: training diverged at step {run.diverged['step']:,}: {run.diverged['reason']}; "
               f"stopped there (--keep-going trains on)", file=sys.stderr)
+    if run.broken:
+        print(f"labrnn train: error: the model failed at step {run.broken.step:,}, where training stopped:\n"
+              f"{run.broken.message}", file=sys.stderr)
     state = "interrupted at" if run.interrupted else "done:"
     print(f"{state} {run.steps_done:,} steps ({run.epochs_done:g} epochs), "
           f"{run.steps_per_second:,.0f} steps/s; best smooth loss {run.best.smooth_loss:.2f} "
@@ -183,15 +205,18 @@ def cmd_train(given: dict, fail) -> int:
     if run.interrupted:
         print(f"resume with: labrnn train --resume {rd}", file=sys.stderr)
     print(rd)
-    return 130 if run.interrupted else 0
+    return 130 if run.interrupted else 1 if run.broken else 0
 
 
 def cmd_gradcheck(given: dict, fail) -> int:
     try:
         s = Settings(**given)
         corpus = _load(s.data, s.keep_cr)
-        result = gradcheck(corpus, m=s.grad_m, seq_length=s.seq_length, seed=s.seed, h=s.grad_h)
-    except (CorpusError, ValueError) as err:
+        with ExitStack() as stack:
+            model = stack.enter_context(Sandbox(read_model(s.model))) if s.model else None
+            result = gradcheck(corpus, m=s.grad_m, seq_length=s.seq_length, seed=s.seed, h=s.grad_h,
+                               **({"loss_and_grads": model} if model else {}))
+    except (CorpusError, ValueError, ModelError) as err:
         fail(str(err))
     print(result.table())
     return 0 if result.passed else 1
@@ -201,13 +226,13 @@ def cmd_report(given: dict, fail) -> int:
     from .pipeline import make_report
     try:
         result = make_report(Settings(**given))
-    except (ConfigError, CorpusError, CheckpointError, RunDirError) as err:
+    except (ConfigError, CorpusError, CheckpointError, RunDirError, ModelError) as err:
         fail(str(err))
     except ReportError as err:
         print(f"labrnn report: error: {err}", file=sys.stderr)
         return 1
     print(result.report)
-    return 0
+    return 1 if result.run.broken else 0
 
 
 def cmd_sweep(given: dict, fail) -> int:
@@ -217,7 +242,7 @@ def cmd_sweep(given: dict, fail) -> int:
         swept = {n: given.pop(n, [DEFAULTS[n]]) for n in SWEPT}
         Settings(**given)                       # what is wrong outside the grid is no combination's fault
         result = make_sweep(grid(swept, **given))
-    except (ConfigError, CorpusError, RunDirError, ClusterError) as err:
+    except (ConfigError, CorpusError, RunDirError, ClusterError, ModelError) as err:
         fail(str(err))
     if result.comparison:
         print(result.comparison)
@@ -230,6 +255,27 @@ def cmd_compare(given: dict, fail) -> int:
         print(compare(given.pop("dirs"), Settings(**given).reports))
     except (ConfigError, RunDirError) as err:
         fail(str(err))
+    return 0
+
+
+def cmd_new_model(path: str, fail) -> int:
+    """The starting file, its commands naming it; an existing file is refused, never overwritten."""
+    target = Path(path)
+    if target.exists() or target.is_symlink():
+        fail(f"{path} exists; labrnn never overwrites a file: name a new one")
+    text = STARTER.read_text(encoding="utf-8").replace("THIS_FILE", shlex.quote(path))
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.link(tmp, target)            # complete or absent, and never over a file made in the meantime
+    except FileExistsError:
+        fail(f"{path} exists; labrnn never overwrites a file: name a new one")
+    finally:
+        os.unlink(tmp)
+    print(f"wrote {path}: fill in loss_and_grads, then: labrnn gradcheck --model {shlex.quote(path)}",
+          file=sys.stderr)
     return 0
 
 
@@ -282,7 +328,7 @@ def main(argv=None) -> int:
     if unknown:
         sub.error(f"unrecognized arguments: {' '.join(unknown)}")
     commands = {"train": cmd_train, "gradcheck": cmd_gradcheck, "report": cmd_report, "sweep": cmd_sweep,
-                "compare": cmd_compare}
+                "compare": cmd_compare, "new-model": lambda given, fail: cmd_new_model(args.file, fail)}
     given = _given(args)
     if args.command == "compare":
         given["dirs"] = [*args.dirs, *args.more_dirs]

@@ -7,7 +7,10 @@ agree within round-off, not bit for bit, so the engine is part of the cache key.
 An engine is called as ``engine(state, data, first, n, seq_length, eta, clip, limit, ceiling)``
 and returns how many losses it computed: it stops early, without updating, at a
 step whose loss is not finite or above `ceiling`, or (from step DIVERGE_FROM on)
-where the mean loss of the last DIVERGE_WINDOW steps is above `limit`.
+where the mean loss of the last DIVERGE_WINDOW steps is above `limit`.  The numpy
+engine also takes the `loss_and_grads` to call (a student's, through
+`labrnn.sandbox`); where that raises ModelError, it raises StepFailed with the
+steps before it done.
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import NAMES, loss_and_grads
+from . import model
+from .model import NAMES
+from .sandbox import ModelError
 
 DIVERGE_FROM, DIVERGE_WINDOW = 2_000, 1_000
 # One loss above CEILING x seq_length x ln K (uniform guessing's) is divergence at any step: it means
@@ -24,6 +29,14 @@ DIVERGE_FROM, DIVERGE_WINDOW = 2_000, 1_000
 # worst sequence: 2.4x; sigma = 1: 5.7x); eta = 5 reaches 54x and eta = 50 359x within 2,000 steps.
 CEILING = 100
 ENGINES = {}
+
+
+class StepFailed(Exception):
+    """The model failed at `step` (its ModelError's message is kept); every step before it was done."""
+
+    def __init__(self, step: int, message: str):
+        super().__init__(message)
+        self.step, self.message = step, message
 
 
 def register(name: str):
@@ -86,7 +99,8 @@ def numba_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit
 
 
 @register("numpy")
-def numpy_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit, ceiling) -> int:
+def numpy_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit, ceiling,
+                 loss_and_grads=model.loss_and_grads) -> int:
     named, v, losses = state.named(), state.vector, state.losses
     h = v[5:]
     e, epoch, smooth, best, best_step = int(v[0]), v[1], v[2], v[3], v[4]
@@ -94,7 +108,11 @@ def numpy_engine(state: TrainState, data, first, n, seq_length, eta, clip, limit
     for s in range(first, first + n):
         x = data[e:e + seq_length].astype(np.int64)
         y = data[e + 1:e + seq_length + 1].astype(np.int64)
-        loss, grads, h_last = loss_and_grads(named, x, y, h)
+        try:
+            loss, grads, h_last = loss_and_grads(named, x, y, h)
+        except ModelError as err:
+            v[:5] = e, epoch, smooth, best, best_step
+            raise StepFailed(s, str(err)) from None
         smooth = loss if s == 0 else 0.999 * smooth + 0.001 * loss
         state.curve[s], losses[s] = smooth, loss
         done += 1

@@ -1,7 +1,7 @@
-"""The report pipeline: settings -> corpus -> run (trained once) -> notebooks -> report.html -> index.
+"""The report pipeline: settings -> corpus -> model -> run (trained once) -> notebooks -> report.html -> index.
 
 `make_report` is a straight sequence of named steps, each timed; bad input
-raises ConfigError, CorpusError or ReportError before any notebook runs, and
+raises ConfigError, CorpusError, ModelError or ReportError before any notebook runs, and
 the report is built in a staging directory and renamed into place, so a failed
 render leaves the previous report as it was.
 """
@@ -10,13 +10,14 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .cache import ReportError, ensure_run, load_checked
 from .execute import NotebookFailed, execute, notebook_dir
-from .rundir import RunDir, owned
+from .rundir import MARK, RunDir, owned
+from .sandbox import ModelError, opened
 from .settings import Settings
 from .train import Run
 
@@ -55,14 +56,26 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     notebooks = _find_notebooks(notebooks)
     with timer("corpus"):
         corpus = load_checked(settings)
-    rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info())).absolute()).make()
-    settings = replace(settings, run_dir=str(rd))
-    log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; report directory {rd}")
-    with timer("run"):
-        cached = ensure_run(settings, corpus, progress=progress)
+    with ExitStack() as stack:
+        with timer("model"):            # their file, imported and called once in its child process
+            model = stack.enter_context(opened(settings, corpus))
+        rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info(), model and
+                                                                                    model.info())).absolute())
+        made = not rd.path.exists()
+        rd.make()
+        settings = replace(settings, run_dir=str(rd))
+        log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; "
+            f"{f'model {model.model.name}; ' if model else ''}report directory {rd}")
+        try:
+            with timer("run"):
+                cached = ensure_run(settings, corpus, progress=progress, model=model)
+        except ModelError:
+            if made:
+                _drop_if_empty(rd)
+            raise
     _say_how_the_run_went(cached, log)
-    title = (f"{corpus.name}: η = {settings.eta:g}, seq_length = {settings.seq_length}, m = {settings.m}, "
-             f"{cached.run.steps_done:,} steps")
+    title = (f"{corpus.name}{f' · {model.model.name}' if model else ''}: η = {settings.eta:g}, "
+             f"seq_length = {settings.seq_length}, m = {settings.m}, {cached.run.steps_done:,} steps")
     build = rd.staging()
     try:
         with timer("notebooks"):
@@ -98,6 +111,12 @@ def _index(reports: Path, log) -> None:
         log(f"no index.html written in {reports}: labrnn did not make that directory")
 
 
+def _drop_if_empty(rd: RunDir) -> None:
+    """Remove the run directory this report made, when their model failed before anything was written in it."""
+    if {p.name for p in rd.path.iterdir()} <= {MARK, RunDir.LOCK}:
+        shutil.rmtree(rd.path, ignore_errors=True)
+
+
 def _skip_iri_grammar() -> None:
     """jsonschema, which nbformat imports, compiles the optional rfc3987-syntax grammars at import (~2 s);
     notebook validation never checks IRI formats, so this process goes without that checker."""
@@ -119,6 +138,9 @@ def _say_how_the_run_went(cached, log) -> None:
     if run.diverged:
         log(f"training diverged at step {run.diverged['step']:,}: {run.diverged['reason']}; "
             "the report says so and shows the samples and best model from before it")
+    if run.broken:
+        log(f"training stopped at step {run.broken.step:,}, where the model failed:\n{run.broken.message}\n"
+            "the report says so and shows what was reached before it")
 
 
 def _execute(notebooks: Path, build: Path, settings: Settings, rd: RunDir) -> list[tuple[str, float]]:

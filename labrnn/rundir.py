@@ -32,7 +32,7 @@ from .gradcheck import GradCheck
 from .iorw import DAMAGED, atomic_write
 from .model import NAMES
 from .settings import Settings
-from .train import Best, CheckpointError, Run, Sample, Trainer
+from .train import Best, Broken, CheckpointError, Run, Sample, Trainer
 
 
 META = {"settings": dict, "corpus": dict, "step": int, "samples": list, "diverged": (dict, type(None)),
@@ -120,6 +120,7 @@ def run_record(run: Run) -> dict:
     return {
         "params": run.settings.numbers(),
         "corpus": run.corpus,
+        "model": run.model,
         "samples": [s.to_dict() for s in run.samples],
         "best": run.best.to_dict(),
         "steps_done": run.steps_done,
@@ -128,6 +129,7 @@ def run_record(run: Run) -> dict:
         "epoch_boundaries": run.epoch_boundaries,
         "interrupted": run.interrupted,
         "diverged": run.diverged,
+        "broken": run.broken and run.broken.to_dict(),
         "initial_smooth_loss": float(run.curve[0]) if len(run.curve) else None,
         "final_smooth_loss": float(run.curve[-1]) if len(run.curve) else None,
         "wall_seconds": round(run.wall_seconds, 3),
@@ -201,7 +203,8 @@ class RunDir:
                 samples=[Sample(**s) for s in record["samples"]], best=Best(**record["best"]),
                 best_params=best_params, steps_done=record["steps_done"], epochs_done=record["epochs_done"],
                 steps_per_epoch=record["steps_per_epoch"], interrupted=record["interrupted"],
-                diverged=record.get("diverged"), wall_seconds=record["wall_seconds"],
+                diverged=record.get("diverged"), broken=Broken(**record["broken"]) if record.get("broken") else None,
+                model=record.get("model"), wall_seconds=record["wall_seconds"],
                 train_seconds=record["train_seconds"], eval_seconds=record.get("eval_seconds", 0.0),
                 sample_seconds=record.get("sample_seconds", 0.0), compile_seconds=record.get("compile_seconds", 0.0),
                 train_chars=record["holdout"]["train_chars"],
@@ -239,12 +242,12 @@ class RunDir:
             raise CheckpointError(f"the checkpoint {self / self.CHECKPOINT} is damaged or of another version "
                                   f"({type(err).__name__}: {err})") from None
 
-    def resume(self, corpus) -> Trainer:
-        """The trainer exactly as the checkpoint left it."""
+    def resume(self, corpus, model=None) -> Trainer:
+        """The trainer exactly as the checkpoint left it; `model`, the sandbox of the model file it trains."""
         meta = self.checkpoint_meta()
         try:
             with np.load(self / self.CHECKPOINT) as npz:
-                return Trainer.restore(corpus, npz, meta, str(self))
+                return Trainer.restore(corpus, npz, meta, str(self), model)
         except DAMAGED as err:
             raise CheckpointError(f"the checkpoint {self / self.CHECKPOINT} is damaged "
                                   f"({type(err).__name__}: {err})") from None

@@ -100,6 +100,9 @@ class Settings:
                             commands=REPORT | {"gradcheck"}, only={"gradcheck": ("--h",)})
     data: str | None = setting(None, "a UTF-8 text file (default: the built-in King James Bible)", file=True,
                                numbers=False, commands=RUN | {"gradcheck"})
+    model: str | None = setting(None, "a Python file with your own loss_and_grads(params, x, y, h0), run in a child "
+                                "process and trained through the numpy engine (labrnn new-model FILE starts one)",
+                                file=True, numbers=False, commands=RUN | {"gradcheck"})
     # -- how labrnn runs: none of these changes the numbers -----------------------------------------------
     run_dir: str | None = setting(None, "the run's directory (default: <name from the settings> in REPORTS for a "
                                   "report, in runs/ for labrnn train)",
@@ -128,7 +131,7 @@ class Settings:
     quiet: bool = setting(False, "no progress bar", numbers=False, commands=frozenset({"train"}))
 
     def __post_init__(self):
-        for k in ("data", "run_dir", "reports"):     # paths as strings, so run.json and the key can hold them
+        for k in ("data", "model", "run_dir", "reports"):     # paths as strings, so run.json and the key can hold them
             if isinstance(getattr(self, k), os.PathLike):
                 object.__setattr__(self, k, os.fspath(getattr(self, k)))
         if isinstance(self.format, (list, str)):
@@ -136,7 +139,7 @@ class Settings:
                                                      else self.format))
         for f in fields(self):
             _check(f.name, getattr(self, f.name), TYPES[f.name], meta(f.name))
-        for k in ("data", "run_dir", "reports"):
+        for k in ("data", "model", "run_dir", "reports"):
             if getattr(self, k) is not None and "\x00" in getattr(self, k):
                 raise ConfigError(f"{k} must be a path without NUL bytes, got {getattr(self, k)!r}")
         for k in ("run_dir", "reports"):            # the notebooks record where they ran, in UTF-8 JSON
@@ -152,8 +155,11 @@ class Settings:
         if unknown or not self.format:
             raise ConfigError(f"unknown format {' '.join(unknown) or '(none given)'}; "
                               f"available: {', '.join(FORMATS)}")
-        if self.data is not None:                    # notebooks run in another directory
-            object.__setattr__(self, "data", str(Path(self.data).expanduser().absolute()))
+        for k in ("data", "model"):                  # notebooks run in another directory
+            if getattr(self, k) is not None:
+                object.__setattr__(self, k, str(Path(getattr(self, k)).expanduser().absolute()))
+        if self.model is not None:                   # their function is called from Python, step by step
+            object.__setattr__(self, "engine", "numpy")
 
     @classmethod
     def of(cls, names: Mapping[str, Any]) -> "Settings":
@@ -164,11 +170,16 @@ class Settings:
         """The settings that change a run's numbers: run.json's params and, with the corpus, the cache key."""
         return {k: getattr(self, k) for k in NAMES if meta(k).numbers}
 
-    def name(self, corpus: dict) -> str:
-        """A readable directory name: corpus and its sha256 prefix, then eta, seq, m, sigma, length, seed,
-        then every other setting that changes the numbers and differs from its default."""
-        slug = "".join(ch if ch.isalnum() else "-" for ch in corpus["name"].lower()).strip("-")[:24]
-        parts = [f"{slug}-{corpus['sha256'][:8]}"]
+    def name(self, corpus: dict, model: dict | None = None) -> str:
+        """A readable directory name: corpus and its sha256 prefix, the model file's stem and sha256 prefix
+        (read from the file unless `model` gives them), then eta, seq, m, sigma, length, seed, then every
+        other setting that changes the numbers and differs from its default."""
+        parts = [_slug(corpus["name"], corpus["sha256"])]
+        if self.model is not None:
+            if model is None:
+                from .sandbox import read_model
+                model = read_model(self.model).info()
+            parts.append(_slug(Path(model["name"]).stem, model["sha256"]))
         for k, value in self.numbers().items():
             m = meta(k)
             if (m.in_name and value is not None) or (not m.in_name and value != DEFAULTS[k]):
@@ -235,6 +246,11 @@ def table_rows(s: Settings, total: int) -> list[tuple[str, str]]:
         if m.label:
             rows.append((m.label, m.show(s) if m.show else str(getattr(s, k))))
     return rows
+
+
+def _slug(name: str, sha256: str) -> str:
+    """A file's part of a run name: its name in lower-case letters, digits and dashes, and its hash's prefix."""
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")[:24] + f"-{sha256[:8]}"
 
 
 def _fmt(value) -> str:

@@ -6,6 +6,7 @@ The loop advances in chunks between sample points and checkpoints; an engine
 """
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import sys
@@ -18,7 +19,7 @@ import numpy as np
 
 from . import engines, evaluate
 from .corpus import Corpus
-from .engines import CEILING, DIVERGE_WINDOW, TrainState
+from .engines import CEILING, DIVERGE_WINDOW, StepFailed, TrainState
 from .model import NAMES, init_params
 from .progress import bar as progress_bar
 from .sample import synthesize
@@ -60,6 +61,16 @@ class Best:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Broken:
+    """Where a student's model failed during training, and its message (file, line, what went wrong)."""
+    step: int
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
 class Run:
     """A finished, interrupted or diverged training run: what run.json and run.npz hold."""
@@ -74,6 +85,8 @@ class Run:
     steps_per_epoch: int
     interrupted: bool = False
     diverged: dict | None = None
+    broken: Broken | None = None                # the step where their model failed, when it did
+    model: dict | None = None                   # their model file (name, path, sha256); None: labrnn's own
     wall_seconds: float = 0.0                   # the loop, compiling excluded
     train_seconds: float = 0.0                  # updating
     eval_seconds: float = 0.0                   # scoring the held-out text
@@ -95,10 +108,16 @@ class Run:
 class Trainer:
     """The whole state of a run: what a checkpoint holds, and the loop that advances it."""
 
-    def __init__(self, corpus: Corpus, settings: Settings):
+    def __init__(self, corpus: Corpus, settings: Settings, model=None):
+        """`model`, for settings that name a model file: its `labrnn.sandbox.Sandbox`, which the numpy
+        engine calls at every step."""
         settings.check_corpus(corpus)
-        self.corpus, self.settings = corpus, settings
+        if (settings.model is None) != (model is None):
+            raise ValueError("a Trainer takes the sandbox of settings.model, and only then")
+        self.corpus, self.settings, self.model = corpus, settings, model
         self.engine = engines.get(settings.engine)
+        if model is not None:
+            self.engine = functools.partial(self.engine, loss_and_grads=model)
         n_train = settings.split(corpus.size)
         self.data = corpus.data[:n_train]
         self.heldout = corpus.data[n_train:n_train + evaluate.HELDOUT_MAX]
@@ -116,6 +135,7 @@ class Trainer:
         self.samples: list[Sample] = []
         self.step = 0
         self.diverged: dict | None = None
+        self.broken: Broken | None = None
         self.train_seconds = self.wall_seconds = self.eval_seconds = self.sample_seconds = 0.0
         self.compile_seconds = 0.0
 
@@ -124,6 +144,7 @@ class Trainer:
         """The arrays and the metadata from which `restore` rebuilds this trainer exactly."""
         meta = {"settings": self.settings.numbers(), "corpus": self.corpus.info(), "step": self.step,
                 "samples": [x.to_dict() for x in self.samples], "diverged": self.diverged,
+                "broken": self.broken and self.broken.to_dict(), "model": self.model and self.model.info(),
                 "rng": self.rng.bit_generator.state, "train_seconds": self.train_seconds,
                 "wall_seconds": self.wall_seconds, "eval_seconds": self.eval_seconds,
                 "sample_seconds": self.sample_seconds, "compile_seconds": self.compile_seconds}
@@ -134,17 +155,25 @@ class Trainer:
         return arrays, meta
 
     @classmethod
-    def restore(cls, corpus: Corpus, arrays, meta: dict, where: str) -> "Trainer":
+    def restore(cls, corpus: Corpus, arrays, meta: dict, where: str, model=None) -> "Trainer":
+        """The trainer the checkpoint describes; `model`, the sandbox of the model file it was trained with."""
         if meta["corpus"]["sha256"] != corpus.sha256:
             raise CheckpointError(f"the corpus differs from the one the run in {where} was trained on "
                                   f"(sha256 {corpus.sha256[:12]} vs {meta['corpus']['sha256'][:12]})")
-        self = cls(corpus, Settings(**meta["settings"]))
+        saved, given = (meta.get("model") or {}).get("sha256"), model and model.info()["sha256"]
+        if saved != given:
+            said = {None: "labrnn's own model"}
+            raise CheckpointError(f"the run in {where} was trained with {said.get(saved, f'a model of sha256 {saved}')}"
+                                  f", not {said.get(given, f'the model file of sha256 {given}')}")
+        settings = Settings(**meta["settings"], model=model and model.info()["path"])
+        self = cls(corpus, settings, model)
         st, step = self.state, meta["step"]
         for k, p, mem, best in zip(NAMES, st.params, st.mems, st.bests):
             p[:], mem[:], best[:] = arrays[f"param_{k}"], arrays[f"mem_{k}"], arrays[f"best_{k}"]
         st.vector[:] = arrays["state"]
         st.curve[:step], st.losses[:step] = arrays["curve"], arrays["losses"]
         self.step, self.diverged = step, meta["diverged"]
+        self.broken = Broken(**meta["broken"]) if meta.get("broken") else None
         self.samples = [Sample(**x) for x in meta["samples"]]
         self.rng.bit_generator.state = meta["rng"]
         self.train_seconds, self.wall_seconds = meta["train_seconds"], meta["wall_seconds"]
@@ -155,7 +184,7 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        return self.step >= self.total or self.diverged is not None
+        return self.step >= self.total or self.diverged is not None or self.broken is not None
 
     # -- the loop ---------------------------------------------------------------
     def _sample(self, step: int) -> Sample:
@@ -207,7 +236,7 @@ class Trainer:
         interrupted = False
         with _sigint_flag() as stop_requested:
             while True:
-                due = bool(sample_at) and sample_at[0] == self.step and self.diverged is None
+                due = bool(sample_at) and sample_at[0] == self.step and self.diverged is None and self.broken is None
                 if self.finished and not due:
                     break
                 if stop_requested():
@@ -224,13 +253,16 @@ class Trainer:
                     stop = min(stop, (self.step // checkpoint_every + 1) * checkpoint_every)
                 n = max(stop - self.step, 1)
                 t0 = time.perf_counter()
-                done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, s.clip, self.limit,
-                                   self.ceiling)
+                try:
+                    done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, s.clip, self.limit,
+                                       self.ceiling)
+                except StepFailed as err:
+                    done, self.broken = err.step - self.step, Broken(err.step, err.message)
                 self.train_seconds += time.perf_counter() - t0
-                if pending is not None:
+                if pending is not None and done > 0:
                     self.samples.append(replace(pending, smooth_loss=float(st.curve[pending.step])))
                 self.step += done
-                if done < n:
+                if done < n and self.broken is None:
                     self._diverge(self.step - 1)
                 bar.update(done)
                 bar.set_postfix(smooth_loss=f"{st.smooth:.2f}",
@@ -274,7 +306,8 @@ class Trainer:
             best=Best(st.best_step, st.best, best_text, round(share, 4), spans, round(self.best_chance, 4)),
             best_params=best_params, steps_done=self.step,
             epochs_done=round(self.step / self.spe, 4), steps_per_epoch=self.spe,
-            interrupted=interrupted, diverged=self.diverged, wall_seconds=self.wall_seconds,
+            interrupted=interrupted, diverged=self.diverged, broken=self.broken,
+            model=self.model and self.model.info(), wall_seconds=self.wall_seconds,
             train_seconds=self.train_seconds, eval_seconds=round(self.eval_seconds, 3),
             sample_seconds=round(self.sample_seconds, 3), compile_seconds=round(self.compile_seconds, 3),
             train_chars=len(self.data), heldout_chars_scored=len(self.heldout),
