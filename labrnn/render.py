@@ -148,17 +148,32 @@ def number(x: float, digits: int = 2, fmt: str = "html") -> str:
     return (_tex if fmt == "latex" else _html).number(x, digits)
 
 
+MODEL_NOTE = ("Its loss_and_grads, run in a process of its own, gave every loss and gradient of training "
+              "(clipped and applied by labrnn's AdaGrad); the samples and the held-out losses come from labrnn's "
+              "forward pass on the parameters it trained, since the model file has no forward pass.")
+
+
 def title_block(run, trained_at: str) -> Display:
-    """The report's byline (corpus, date of the run), and a warning when the run did not finish normally."""
+    """The report's byline (corpus, the student's model file, date of the run), and a warning when the run did
+    not finish normally; where their model failed, its message as it was given (file, line, traceback)."""
     name = run.corpus["name"]
     when = datetime.fromisoformat(trained_at).strftime("%d %B %Y, %H:%M UTC")
+    model = f"{run.model['name']} (sha256 {run.model['sha256'][:12]}…)" if run.model else None
     notes = []
+    if model:
+        notes.append(f"This report is about the model file {model}. {MODEL_NOTE}")
     if run.diverged:
         notes.append(f"Training diverged at step {run.diverged['step']:,} ({run.diverged['reason']}) and stopped "
                      "there; the samples and the best model come from before it.")
     if run.interrupted:
         notes.append(f"Training was interrupted at step {run.steps_done:,}; the report shows what was reached.")
-    return Display(plain="\n".join([f"{name} · trained {when}", *notes]), **_both("title_block", name, when, notes))
+    failure = run.broken.message if run.broken else None
+    if failure:
+        notes.append(f"Training stopped at step {run.broken.step:,}, where the model failed as shown below; the "
+                     "curves, the samples and the best model come from before it.")
+    byline = f"{name} · model {model} · trained {when}" if model else f"{name} · trained {when}"
+    plain = "\n".join([byline, *notes, *([escape(failure, "plain")] if failure else [])])
+    return Display(plain=plain, **_both("title_block", name, model, when, notes, failure))
 
 
 def _rows(rows: list[tuple[str, str]]) -> Display:
@@ -172,6 +187,8 @@ def settings(run) -> Display:
     return _rows([
         ("Corpus", f"{c['name']} ({c['path'] or 'built in'}), sha256 {c['sha256'][:12]}…"),
         ("Size", f"{c['size']:,} characters, K = {c['K']} distinct"),
+        *([("Model", f"{run.model['name']} ({run.model['path']}), sha256 {run.model['sha256'][:12]}…")]
+          if run.model else []),
         *table_rows(run.settings, run.settings.total_steps(run.train_chars)),
     ])
 
@@ -189,7 +206,8 @@ def timing(run) -> Display:
         ("Sampling", f"{run.sample_seconds:.1f} s ({samples})"),
         ("Scoring", f"{run.eval_seconds:.1f} s (held-out loss, {run.heldout_chars_scored:,} characters per sample)"
                     if run.heldout_chars_scored > 1 else "none (holdout 0)"),
-        ("Engine", s.engine),
+        ("Engine", f"{s.engine}, calling loss_and_grads of {run.model['name']} in a child process at every step"
+                   if run.model else s.engine),
     ]
     if run.compile_seconds:
         rows.append(("Compiling", f"{run.compile_seconds:.1f} s, before training (numba, once per install)"))
@@ -197,6 +215,8 @@ def timing(run) -> Display:
         rows.append(("Note", "the run was interrupted; it ends at the step shown"))
     if run.diverged:
         rows.append(("Diverged", f"at step {run.diverged['step']:,}: {run.diverged['reason']}"))
+    if run.broken:
+        rows.append(("Stopped", f"at step {run.broken.step:,}, where the model failed (see the top of the report)"))
     return _rows(rows)
 
 

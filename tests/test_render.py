@@ -13,8 +13,9 @@ NAME = "<b>bold</b> & \"q\" 'a' {x} \\y $1 50% #2 a_b ^ ~ \x07"
 
 def fake_run(**kw):
     corpus = {"name": NAME, "path": f"/data/{NAME}.txt", "sha256": "0" * 64, "size": 1234, "K": 40}
-    return SimpleNamespace(corpus=corpus, settings=Settings(steps=1000), diverged=None, interrupted=False,
-                           steps_done=1000, train_chars=1200, **kw)
+    return SimpleNamespace(**{"corpus": corpus, "settings": Settings(steps=1000), "diverged": None,
+                              "interrupted": False, "broken": None, "model": None, "steps_done": 1000,
+                              "train_chars": 1200, **kw})
 
 
 def test_a_corpus_named_with_markup_is_text_in_the_settings_table():
