@@ -1,14 +1,17 @@
-"""The process that runs a student's model file: ``python -m labrnn.child FD``, started by `labrnn.sandbox`.
+"""The process that runs a student's model file: ``python -m labrnn.child FD TRACE``, started by `labrnn.sandbox`.
 
 Their code runs here and only here, so a `sys.exit`, an endless loop or a crash of theirs ends this process,
 never labrnn's.  Over the connection on file descriptor FD (a `multiprocessing.connection.Connection`) it
 receives the file's path and source (the bytes labrnn hashed), then requests ``(params, x, y, h0)``; it answers
 each with ``("ok", value)`` or ``("error", text)``.  Replies hold only built-in types (arrays as
 ``("array", type, dtype, shape, bytes)``), so the parent unpickles them without importing anything: an
-object of a class of theirs arrives as its type's name, never as their class.
+object of a class of theirs arrives as its type's name, never as their class.  On a crash, or on SIGUSR1
+(labrnn sends it to a call past its time limit), faulthandler writes the Python stack to the file TRACE, so
+the parent can say at which line of theirs it was.
 """
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -112,6 +115,9 @@ def serve(conn: Connection) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is labrnn's to handle: it stops at the next chunk
+    trace = os.fdopen(int(sys.argv[2]), "w")
+    faulthandler.enable(trace, all_threads=True)
+    faulthandler.register(signal.SIGUSR1, trace, all_threads=True)
     conn = Connection(int(sys.argv[1]))
     watch_parent()
     serve(conn)

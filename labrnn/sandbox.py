@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import pickle
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -134,12 +138,15 @@ class Sandbox:
     def start(self) -> "Sandbox":
         """Start the child and import their file in it; a ModelError when it does not define loss_and_grads."""
         ours, theirs = socket.socketpair()
+        self._trace = tempfile.TemporaryFile()        # where the child's faulthandler writes its stack
+        fds = (theirs.fileno(), self._trace.fileno())
         with theirs:
-            self._proc = subprocess.Popen([sys.executable, "-m", "labrnn.child", str(theirs.fileno())],
-                                          pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+            self._proc = subprocess.Popen([sys.executable, "-m", "labrnn.child", *map(str, fds)], pass_fds=fds,
+                                          stdin=subprocess.DEVNULL,
                                           stdout=2)        # their prints go to stderr, labrnn's stdout stays its own
         self._conn = Connection(ours.detach())
         weakref.finalize(self, _stop, self._proc, self._conn)
+        weakref.finalize(self, self._trace.close)
         self._conn.send((self.model.path, self.model.source))
         kind, detail = self._receive(self.start_seconds, "the import", 16 << 20,
                                      "labrnn.sandbox.START_SECONDS")
@@ -162,18 +169,33 @@ class Sandbox:
         self.close()
         raise self._failed
 
+    def _their_line(self) -> int | None:
+        """The innermost line of their file in the stack the child's faulthandler wrote, if it wrote one."""
+        dump = os.pread(self._trace.fileno(), 1 << 20, 0).decode("utf-8", "replace")
+        lines = re.findall(rf'File "{re.escape(self.model.path)}", line (\d+)', dump)
+        return int(lines[0]) if lines else None        # faulthandler lists the most recent call first
+
     def _receive(self, seconds: float, doing: str, most: int, limit_name: str):
         if not self._conn.poll(seconds):
-            self._fail(f"{self.where()}: {doing} did not finish within {seconds:.1f} s, so labrnn stopped the "
-                       f"process running it (the limit is {limit_name})")
+            self._proc.send_signal(signal.SIGUSR1)     # where is it? faulthandler writes the stack
+            for _ in range(20):
+                if self._their_line() is not None:
+                    break
+                time.sleep(0.05)
+            line = self._their_line()
+            at = f" (it was at line {line})" if line else ""
+            self._fail(f"{self.where(line)}: {doing} did not finish within {seconds:.1f} s{at}, so labrnn "
+                       f"stopped the process running it (the limit is {limit_name})")
         try:
             data = self._conn.recv_bytes(most)
         except EOFError:
             code = self._proc.wait()
             how = (f"killed by signal {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
                    else f"exit code {code}")
-            self._fail(f"{self.where()}: the process running it ended ({how}) during {doing}, without a "
-                       "Python exception to show (os._exit, or a crash in compiled code)")
+            line = self._their_line()
+            cause = "a crash in compiled code" if code < 0 else "os._exit, or a crash in compiled code"
+            self._fail(f"{self.where(line)}: the process running it ended ({how}) during {doing}, without a "
+                       f"Python exception to show ({cause})")
         except OSError:
             self._fail(f"{self.where()}: {doing} answered with more than {most >> 20} MiB")
         return _loads(data)
