@@ -109,7 +109,7 @@ def serve(conn: Connection) -> None:
         try:
             reply = ("ok", encode(function(params, x, y, h0)))
         except BaseException as err:
-            reply = ("error", describe(err, path, f"{FUNCTION}(params, x, y, h0)"))
+            reply = ("error", describe(err, path, f"the call {FUNCTION}(params, x, y, h0)"))
         conn.send(reply)
 
 

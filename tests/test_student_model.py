@@ -1,0 +1,238 @@
+"""A student's own loss_and_grads (MODEL): run in a child process, every reply checked, every failure one message
+naming their file and line; trained through the numpy engine to labrnn's own numbers when it is right."""
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import labrnn
+from labrnn import cache, sandbox
+from labrnn.cli import main
+from labrnn.sandbox import ModelError, Sandbox, read_model
+from labrnn.train import CheckpointError, Trainer
+
+MODELS = Path(__file__).resolve().parent / "models"
+OWN = "from labrnn.model import loss_and_grads  # labrnn's own function, as a student's file\n"
+
+
+@pytest.fixture
+def fast_limits(monkeypatch):
+    """Time limits of seconds, so the slow and endless files fail quickly."""
+    monkeypatch.setattr(sandbox, "START_SECONDS", 3.0)
+    monkeypatch.setattr(sandbox, "CALL_SECONDS", 2.0)
+
+
+@pytest.fixture
+def own(tmp_path):
+    """labrnn.model's loss_and_grads written as a student's file."""
+    path = tmp_path / "own_rnn.py"
+    path.write_text(OWN)
+    return path
+
+
+def _for(command, argv):
+    """The tiny run's flags that `command` takes (train has no gradient check)."""
+    return [a for a in argv if command != "train" or not a.startswith("--grad-")]
+
+
+def _exit(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return exc.value.code, capsys.readouterr().err
+
+
+@pytest.fixture
+def train_argv(tiny_argv, genesis):
+    """train_argv(out, *flags): `labrnn train` of the tiny run on genesis into out."""
+    def argv(out, *flags):
+        return ["train", *_for("train", tiny_argv()), "--data", str(genesis), *flags, "--out", str(out), "--quiet"]
+    return argv
+
+
+# -- point 5: every bad file gets its message, with its file and line, and exit code 2 ---------------------------
+def _bad(K):
+    """file -> (line of theirs the message names, what it says)."""
+    return {
+        "bad_import.py": (4, "importing the file raised ModuleNotFoundError"),
+        "bad_syntax.py": (5, "SyntaxError: invalid syntax"),
+        "bad_missing.py": (1, "defines no function loss_and_grads(params, x, y, h0)"),
+        "bad_types.py": (5, "loss_and_grads returned grads that are a list; expected a dict with the keys W, U, V, "
+                            "b, c"),
+        "bad_shapes.py": (5, "grads['b'] with shape (8, 1); expected (8,) = (m,): the same entries in another "
+                             "shape (a column vector?)"),
+        "bad_transposed.py": (5, f"grads['U'] with shape ({K}, 8); expected (8, {K}) = (m, K): it looks transposed"),
+        "bad_raises.py": (6, "raised IndexError"),
+        "bad_nan.py": (5, "grads['V'] holding NaN (1 of "),
+        "bad_slow.py": (8, "the call loss_and_grads(params, x, y, h0) did not finish within 2.0 s (it was at line 8)"),
+        "bad_exit.py": (11, "importing the file raised SystemExit"),
+        "bad_endless.py": (None, "the import did not finish within 3.0 s (it was at line"),
+        "bad_segfault.py": (6, "ended (killed by signal SIGSEGV)"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_bad(0)))
+@pytest.mark.parametrize("command", ["train", "report"])
+def test_every_bad_file_gets_its_message_and_exit_2_before_anything_is_written(
+        name, command, tmp_path, tiny, tiny_argv, genesis, capsys, fast_limits):
+    line, says = _bad(labrnn.load_corpus(str(genesis)).K)[name]
+    path = MODELS / name
+    out = tmp_path / "out"
+    flags = ["--out", str(out), "--quiet"] if command == "train" else ["--reports", str(out)]
+    argv = [command, *_for(command, tiny_argv()), "--data", str(genesis), "--model", str(path), *flags]
+    code, err = _exit(argv, capsys)
+    assert code == 2
+    first = err.split("\n")[0]
+    prefix = f"labrnn {command}: error: {path}:"
+    assert first.startswith(prefix)
+    at = first[len(prefix):].split(":")[0]
+    assert at == str(line) if line else at in ("10", "11")      # bad_endless: the line it was looping at
+    assert says in err
+    assert not out.exists()
+    if name == "bad_raises.py":                          # their traceback, their frames only
+        assert 'bad_raises.py", line 11, in loss_and_grads' in err and 'bad_raises.py", line 6, in one_hot' in err
+        assert "labrnn" not in err.replace(str(path), "").split("error:", 1)[1]
+    else:
+        assert "Traceback (most recent call last)" not in err
+
+
+def test_a_model_file_that_is_not_there_is_one_line(tmp_path, train_argv, capsys):
+    code, err = _exit(train_argv(tmp_path / "out", "--model", str(tmp_path / "nope.py")), capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "nope.py: cannot read the model file" in err
+
+
+def test_labrnn_never_imports_the_students_file(tmp_path, train_argv, monkeypatch, capsys):
+    """The file leaves a trace named after the pid of the process that ran it: only the child's."""
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    monkeypatch.setenv("LABRNN_TEST_TRACE", str(traces))
+    assert main(train_argv(tmp_path / "out", "--model", str(MODELS / "touches.py"))) == 0
+    pids = [int(p.name) for p in traces.iterdir()]
+    assert len(pids) == 1 and pids[0] != os.getpid()
+    assert "touches" not in sys.modules
+    assert not any(getattr(m, "__file__", None) == str(MODELS / "touches.py") for m in list(sys.modules.values()))
+
+
+def test_a_reply_of_their_own_class_is_refused_without_importing_it(tmp_path):
+    path = tmp_path / "own_class.py"
+    path.write_text("class Loss:\n    pass\n\n\ndef loss_and_grads(params, x, y, h0):\n"
+                    "    return Loss(), {}, h0\n")
+    params = labrnn.init_params(5, 3, 0.1, np.random.default_rng(0))
+    with pytest.raises(ModelError, match=r"own_class.py:5: loss_and_grads returned a loss that is a Loss"):
+        with Sandbox(read_model(str(path))) as model:
+            model(params, np.arange(4), np.arange(1, 5), np.zeros(3))
+    assert "own_class" not in sys.modules
+
+
+# -- point 7: the reference and an independent implementation give labrnn's numbers ------------------------------
+def test_labrnns_own_function_as_a_file_trains_to_the_built_in_numbers(tmp_path, train_argv, own, numbers, capsys):
+    assert main(train_argv(tmp_path / "builtin", "--engine", "numpy")) == 0
+    assert main(train_argv(tmp_path / "theirs", "--model", str(own))) == 0
+    built_in, theirs = numbers(tmp_path / "builtin"), numbers(tmp_path / "theirs")
+    assert theirs.pop("model") == {"name": "own_rnn.py", "path": str(own), "sha256": read_model(str(own)).sha256}
+    assert built_in.pop("model") is None
+    assert theirs == built_in                        # params, samples, best, losses: number for number
+    with np.load(tmp_path / "builtin" / "run.npz") as a, np.load(tmp_path / "theirs" / "run.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_an_implementation_in_another_style_trains_to_the_same_losses(tiny, genesis):
+    corpus = labrnn.load_corpus(str(genesis))
+    built_in = Trainer(corpus, tiny(engine="numpy")).run(progress=False)
+    settings = tiny(model=str(MODELS / "correct_columns.py"))
+    with sandbox.opened(settings, corpus) as model:
+        theirs = Trainer(corpus, settings, model).run(progress=False)
+    assert theirs.steps_done == built_in.steps_done == 300
+    np.testing.assert_allclose(theirs.curve, built_in.curve, rtol=1e-10)
+    for k in built_in.best_params:
+        np.testing.assert_allclose(theirs.best_params[k], built_in.best_params[k], rtol=1e-8, atol=1e-12)
+
+
+def test_correct_columns_agrees_with_labrnn_from_any_state(rng):
+    """Large weights, a random h0: every gradient and the last hidden state within round-off."""
+    params = labrnn.init_params(12, 6, 0.8, rng)
+    params["b"], params["c"] = rng.standard_normal(6), rng.standard_normal(12)
+    x, y, h0 = rng.integers(0, 12, 9), rng.integers(0, 12, 9), rng.standard_normal(6)
+    loss, grads, h_last = labrnn.loss_and_grads(params, x, y, h0)
+    with Sandbox(read_model(str(MODELS / "correct_columns.py"))) as model:
+        their_loss, their_grads, their_h = model(params, x, y, h0)
+        assert model.line == 20                      # where their function is defined, for messages
+    assert their_loss == pytest.approx(loss, rel=1e-13)
+    for k in grads:
+        np.testing.assert_allclose(their_grads[k], grads[k], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(their_h, h_last, rtol=1e-13)
+
+
+# -- the model file in names, keys and records ---------------------------------------------------------------
+def test_the_files_content_is_in_the_run_name_and_the_cache_key(tmp_path, own, tiny):
+    corpus = {"name": "genesis", "sha256": "d18db16b" + "0" * 56}
+    sha = read_model(str(own)).sha256
+    settings = tiny(model=str(own))
+    assert settings.engine == "numpy"
+    assert settings.name(corpus).startswith(f"genesis-d18db16b_own-rnn-{sha[:8]}_eta0.1_")
+    copy = tmp_path / "elsewhere" / "own_rnn.py"
+    copy.parent.mkdir()
+    copy.write_text(OWN)
+    assert cache.cache_key(tiny(model=str(copy)), "x", sha) == cache.cache_key(settings, "x", sha)
+    own.write_text(OWN + "# one more line\n")
+    changed = read_model(str(own)).sha256
+    assert changed != sha and settings.name(corpus) != tiny(model=str(copy)).name(corpus)
+    assert cache.cache_key(settings, "x", changed) != cache.cache_key(settings, "x", sha)
+    assert cache.cache_key(tiny(), "x")["model_sha256"] is None
+
+
+def test_a_checkpoint_resumes_only_with_the_model_it_was_trained_with(tiny, genesis, own):
+    corpus = labrnn.load_corpus(str(genesis))
+    settings = tiny(model=str(own))
+    with sandbox.opened(settings, corpus) as model:
+        trainer = Trainer(corpus, settings, model)
+        arrays, meta = trainer.checkpoint()
+        assert meta["model"]["sha256"] == read_model(str(own)).sha256
+        assert Trainer.restore(corpus, arrays, meta, "here", model).settings.model == str(own)
+    with pytest.raises(CheckpointError, match="trained with a model of sha256"):
+        Trainer.restore(corpus, arrays, meta, "here")
+
+
+# -- during training: the run stops there, what was reached is written, and says where -----------------------------
+def test_a_model_that_breaks_during_training_stops_the_run_there(tmp_path, train_argv, capsys):
+    out = tmp_path / "run"
+    code = main(train_argv(out, "--model", str(MODELS / "bad_nan_later.py")))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"the model failed at step 40, where training stopped:\n{MODELS / 'bad_nan_later.py'}:12: " in err
+    record = json.loads((out / "run.json").read_text())
+    assert record["steps_done"] == 40 and record["broken"]["step"] == 40
+    assert "returned the loss nan; expected a finite number" in record["broken"]["message"]
+    assert [s["step"] for s in record["samples"]] == [0]
+    assert not list(out.glob("*.tmp"))
+    run = labrnn.RunDir(out).load_run()
+    assert run.broken.step == 40 and len(run.curve) == 40 and np.isfinite(run.curve).all()
+
+
+# -- point 1: the starting file ------------------------------------------------------------------------------------
+def test_new_model_writes_a_file_to_fill_in_and_never_overwrites(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-model", "my rnn.py"]) == 0
+    text = (tmp_path / "my rnn.py").read_text()
+    assert "def loss_and_grads(params, x, y, h0):" in text
+    for line in ("a_t = W h_{t-1} + U x_t + b", "h_t = tanh(a_t)", "o_t = V h_t + c", "p_t = softmax(o_t)",
+                 "W (m, m)", "U (m, K)", "V (K, m)", "b (m,)", "c (K,)", "labrnn gradcheck --model 'my rnn.py'"):
+        assert line in text
+    compile(text, "my rnn.py", "exec")
+    capsys.readouterr()
+    code, err = _exit(["new-model", "my rnn.py"], capsys)
+    assert code == 2 and err.strip() == "labrnn new-model: error: my rnn.py exists; labrnn never overwrites a " \
+                                        "file: name a new one"
+    assert (tmp_path / "my rnn.py").read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my rnn.py"]
+
+
+def test_the_starting_file_says_what_to_write(tmp_path, train_argv, capsys):
+    path = tmp_path / "my_rnn.py"
+    assert main(["new-model", str(path)]) == 0
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "raise NotImplementedError" in text)
+    code, err = _exit(train_argv(tmp_path / "out", "--model", str(path)), capsys)
+    assert code == 2 and f"{path}:{line}: the call loss_and_grads(params, x, y, h0) raised NotImplementedError" in err
+    assert "write the forward pass" in err and not (tmp_path / "out").exists()
