@@ -181,5 +181,6 @@ def _timing_line(result: ReportResult, total: float) -> str:
         run_part = f"loading the cached run {t['run']:.1f} s"
     per_nb = ", ".join(f"{n.split('-')[0]}: {s:.1f}" for n, s in result.per_notebook)
     pdf_part = f"pdf {t['pdf']:.1f} s, " if "pdf" in t else ""
-    return (f"time: corpus {t['corpus']:.1f} s, {run_part}, notebooks {t['notebooks']:.1f} s ({per_nb}), "
+    model_part = f"starting and checking the model {t['model']:.1f} s, " if run.model else ""
+    return (f"time: corpus {t['corpus']:.1f} s, {model_part}{run_part}, notebooks {t['notebooks']:.1f} s ({per_nb}), "
             f"export {t['export']:.1f} s, {pdf_part}index {t['index']:.1f} s; total {total:.1f} s")
