@@ -25,8 +25,10 @@ from pathlib import Path
 
 from . import __version__
 from .corpus import Corpus, load_corpus
+from .diagnose import Diagnosis, diagnose
 from .gradcheck import GradCheck, check_size, gradcheck
 from .iorw import DAMAGED
+from .model import loss_and_grads as own_loss_and_grads
 from .rundir import Key, RunDir, RunDirError
 from .sandbox import opened, read_model
 from .settings import ConfigError, Settings
@@ -39,20 +41,22 @@ class ReportError(Exception):
 
 @dataclass
 class Cached:
-    """What a run directory holds: the run, its gradient check and when it was trained."""
+    """What a run directory holds: the run, its gradient check and the model's comparison with labrnn's
+    reference (`Diagnosis`), and when it was trained."""
     run: Run
     check: GradCheck
     run_dir: RunDir
     trained_at: str
     trained_now: bool
+    diagnosis: Diagnosis | None = None
 
 
 @functools.cache
 def numerics_fingerprint() -> str:
     """A hash of the modules that make a run's numbers, so a cached run never outlives the code that made it."""
     digest = hashlib.sha256()
-    for name in ("corpus", "model", "engines", "kernels", "train", "sample", "evaluate", "gradcheck", "sandbox",
-                 "child"):
+    for name in ("corpus", "model", "engines", "kernels", "train", "sample", "evaluate", "gradcheck", "diagnose",
+                 "sandbox", "child"):
         digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
     return digest.hexdigest()[:16]
 
@@ -131,8 +135,7 @@ def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bo
         with ExitStack() as stack:
             if model is None and settings.model is not None:
                 model = stack.enter_context(opened(settings, corpus))
-            check = gradcheck(corpus, m=settings.grad_m, seq_length=settings.seq_length, seed=settings.seed,
-                              h=settings.grad_h, **({"loss_and_grads": model} if model else {}))
+            check, diagnosis = check_model(settings, corpus, model)
             rd.remove(RunDir.KEY)                   # the key goes last: no key, no trusted run
             trainer = _trainer(settings, rd, corpus, model)
             run = trainer.run(progress=progress, checkpoint=rd.save_checkpoint)
@@ -140,12 +143,22 @@ def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bo
         if run.interrupted:
             raise ReportError(f"training was interrupted at step {run.steps_done:,} and checkpointed in "
                               f"{rd}; no report written. Add RESUME=1 (--resume) to continue it")
-        rd.save_gradcheck(check)
+        rd.save_gradcheck(check, diagnosis)
         trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         stamp = list(corpus.stamp) if corpus.stamp else None       # the file as it was read, not as it is now
         key = cache_key(settings, corpus.sha256, model and model.model.sha256)
         rd.save_key(Key(key, settings.data, stamp, trained_at))
-    return Cached(run, check, rd, trained_at, trained_now=True)
+    return Cached(run, check, rd, trained_at, trained_now=True, diagnosis=diagnosis)
+
+
+def check_model(settings: Settings, corpus: Corpus, model=None) -> tuple[GradCheck, Diagnosis]:
+    """The gradient check of the model (their sandboxed function, or labrnn's own), and its comparison with
+    labrnn's reference on the same small network, from the same seed: what the first notebook shows."""
+    check = gradcheck(corpus, m=settings.grad_m, seq_length=settings.seq_length, seed=settings.seed,
+                      h=settings.grad_h, loss_and_grads=model)
+    diagnosis = diagnose(model or own_loss_and_grads, corpus.data, corpus.K, m=settings.grad_m,
+                         seq_length=settings.seq_length, seed=settings.seed, clip=settings.clip, check=check)
+    return check, diagnosis
 
 
 def open_run(rd: RunDir) -> Cached:
@@ -153,7 +166,8 @@ def open_run(rd: RunDir) -> Cached:
     key = rd.read_key()
     if key is None:
         raise RunDirError(f"no complete run in {rd} (key.json is missing or damaged)")
-    return Cached(rd.load_run(), rd.load_gradcheck(), rd, key.trained_at, trained_now=False)
+    return Cached(rd.load_run(), rd.load_gradcheck(), rd, key.trained_at, trained_now=False,
+                  diagnosis=rd.load_diagnosis())
 
 
 def notebook_run(parameters: Mapping) -> Cached:

@@ -21,9 +21,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from . import __version__
-from .cache import ReportError
+from .cache import ReportError, check_model
 from .corpus import CorpusError, load_corpus
-from .gradcheck import gradcheck
 from .rundir import RunDir, RunDirError
 from .sandbox import ModelError, Sandbox, opened, read_model
 from .settings import DEFAULTS, NAMES, SWEPT, TYPES, ConfigError, Settings, base_type, meta
@@ -33,7 +32,8 @@ COMMANDS = {
     "train": ("train the RNN with AdaGrad and write a run directory (default: runs/<name from the settings>)",
               "Train with AdaGrad; every flag defaults to the value shown. With --resume, settings come from "
               "the checkpoint."),
-    "gradcheck": ("compare analytic and numerical gradients on a small network", None),
+    "gradcheck": ("compare analytic and numerical gradients on a small network, and the model with labrnn's "
+                  "reference", None),
     "report": ("train (or reuse) a run and render REPORTS/<run>/report.html",
                "Train once, execute the four notebooks, export one self-contained report.html and rebuild "
                "the index beside it."),
@@ -214,12 +214,14 @@ def cmd_gradcheck(given: dict, fail) -> int:
         corpus = _load(s.data, s.keep_cr)
         with ExitStack() as stack:
             model = stack.enter_context(Sandbox(read_model(s.model))) if s.model else None
-            result = gradcheck(corpus, m=s.grad_m, seq_length=s.seq_length, seed=s.seed, h=s.grad_h,
-                               **({"loss_and_grads": model} if model else {}))
+            check, diagnosis = check_model(s, corpus, model)
     except (CorpusError, ValueError, ModelError) as err:
         fail(str(err))
-    print(result.table())
-    return 0 if result.passed else 1
+    from .render import diagnosis as shown
+    print(check.table())
+    print()
+    print(shown(diagnosis, model and model.info()).plain)
+    return 0 if check.passed and diagnosis.ok else 1
 
 
 def cmd_report(given: dict, fail) -> int:

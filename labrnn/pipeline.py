@@ -61,7 +61,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
             model = stack.enter_context(opened(settings, corpus))
         rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info(), model and
                                                                                     model.info())).absolute())
-        made = not rd.path.exists()
+        made = [p for p in (rd.path, *rd.path.parents) if not p.exists()]
         rd.make()
         settings = replace(settings, run_dir=str(rd))
         log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; "
@@ -70,8 +70,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
             with timer("run"):
                 cached = ensure_run(settings, corpus, progress=progress, model=model)
         except ModelError:
-            if made:
-                _drop_if_empty(rd)
+            _drop_if_empty(made)
             raise
     _say_how_the_run_went(cached, log)
     title = (f"{corpus.name}{f' · {model.model.name}' if model else ''}: η = {settings.eta:g}, "
@@ -111,10 +110,12 @@ def _index(reports: Path, log) -> None:
         log(f"no index.html written in {reports}: labrnn did not make that directory")
 
 
-def _drop_if_empty(rd: RunDir) -> None:
-    """Remove the run directory this report made, when their model failed before anything was written in it."""
-    if {p.name for p in rd.path.iterdir()} <= {MARK, RunDir.LOCK}:
-        shutil.rmtree(rd.path, ignore_errors=True)
+def _drop_if_empty(made: list[Path]) -> None:
+    """Remove the directories this report made (the run's, and parents), when their model failed before
+    anything was written in them."""
+    for path in made:                          # the run directory first, then its parents
+        if {p.name for p in path.iterdir()} <= {MARK, RunDir.LOCK}:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _skip_iri_grammar() -> None:
@@ -174,7 +175,7 @@ def _timing_line(result: ReportResult, total: float) -> str:
     if result.trained:
         compiled = f"compiling {run.compile_seconds:.1f} s, " if run.compile_seconds else ""
         setup = max(0.0, t['run'] - run.wall_seconds - run.compile_seconds)      # a resumed run's wall time is older
-        run_part = (f"gradient check and saving {setup:.1f} s, "
+        run_part = (f"gradient check, diagnosis and saving {setup:.1f} s, "
                     f"{compiled}updating {run.train_seconds:.1f} s, sampling {run.sample_seconds:.1f} s, "
                     f"scoring {run.eval_seconds:.1f} s")
     else:

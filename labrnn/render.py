@@ -159,9 +159,8 @@ def title_block(run, trained_at: str) -> Display:
     name = run.corpus["name"]
     when = datetime.fromisoformat(trained_at).strftime("%d %B %Y, %H:%M UTC")
     model = f"{run.model['name']} (sha256 {run.model['sha256'][:12]}…)" if run.model else None
+    about = f"This report is about the model file {model}. {MODEL_NOTE}" if model else None
     notes = []
-    if model:
-        notes.append(f"This report is about the model file {model}. {MODEL_NOTE}")
     if run.diverged:
         notes.append(f"Training diverged at step {run.diverged['step']:,} ({run.diverged['reason']}) and stopped "
                      "there; the samples and the best model come from before it.")
@@ -172,8 +171,8 @@ def title_block(run, trained_at: str) -> Display:
         notes.append(f"Training stopped at step {run.broken.step:,}, where the model failed as shown below; the "
                      "curves, the samples and the best model come from before it.")
     byline = f"{name} · model {model} · trained {when}" if model else f"{name} · trained {when}"
-    plain = "\n".join([byline, *notes, *([escape(failure, "plain")] if failure else [])])
-    return Display(plain=plain, **_both("title_block", name, model, when, notes, failure))
+    plain = "\n".join([byline, *([about] if about else []), *notes, *([escape(failure, "plain")] if failure else [])])
+    return Display(plain=plain, **_both("title_block", name, model, when, about, notes, failure))
 
 
 def _rows(rows: list[tuple[str, str]]) -> Display:
@@ -227,6 +226,41 @@ def gradient_table(check) -> Display:
     caption = (f"Table 1: analytic against numerical gradients (m = {check.m}, seq_length = {check.seq_length}, "
                f"h = {check.h:g}).")
     return Display(plain=check.table(), **_both("gradient_table", check, head, caption))
+
+
+PROBE_HEADS = {"start": "the lab's start, h₀ = 0", "h0": "from a random h₀", "large": "large weights"}
+
+
+def diagnosis(d, model: dict | None) -> Display:
+    """Table 1b and what it shows: the model's loss, gradients and h_last set against labrnn's reference on
+    the same parameters and data at each probe, then the diagnosis in sentences a student can act on.
+
+    `model` is run.model: the student's file, or None for labrnn's own implementation (which simply matches)."""
+    from .diagnose import TOL
+    who = model["name"] if model else "labrnn.model"
+    probes = list(dict.fromkeys(r.probe for r in d.comparison))
+    items = list(dict.fromkeys(r.name for r in d.comparison))
+    cell = {(r.probe, r.name): r for r in d.comparison}
+    rows = [(name, [cell[p, name] for p in probes]) for name in items]
+    head = ["", *(PROBE_HEADS.get(p, p) for p in probes)]
+    caption = (f"Table 1b: the loss, gradients and last hidden state of {who} against labrnn's reference on the "
+               f"same parameters and data (m = {d.m}, seq_length = {d.seq_length}, seed {d.seed}): at the gradient "
+               "check's start, from a random h₀, and on weights large enough that some gradient exceeds the clip "
+               f"bound ±{d.clip:g}. Each entry is the largest difference over the larger of the two's largest "
+               f"entries; up to {TOL:.1e} is round-off, and they match.")
+    if d.ok:
+        sentences = [f"{who} matches the reference everywhere: the same loss, gradients and last hidden state at "
+                     "every probe."]
+    else:
+        sentences = [f.sentence for f in d.findings]
+    width = max(len(h) for h in head) + 2
+
+    def line(first, cells):
+        return f"{first:<8}" + "".join(f"{c:>{width}}" for c in cells)
+    plain = "\n".join([caption, line("", head[1:]),
+                       *(line(name, [f"{r.max_rel:.2e} {'ok' if r.matches else 'DIFFERS':<7}" for r in cells])
+                         for name, cells in rows), *sentences])
+    return Display(plain=plain, **_both("diagnosis", head, rows, caption, sentences))
 
 
 WORDS_NOTE = ("Words are runs of two letters or more (one-letter words and initials match by chance); chance is "

@@ -3,7 +3,7 @@
     run.json        everything a reader or a report needs       RunDir.save_run / load_run
     run.npz         the smooth loss of every step, best W..c    (with run.json)
     checkpoint.npz  the trainer's whole state, to resume        save_checkpoint / resume
-    gradcheck.json  the gradient check                          save_gradcheck / load_gradcheck
+    gradcheck.json  the gradient check and the diagnosis        save_gradcheck / load_gradcheck, load_diagnosis
     key.json        the cache key the run was made under        save_key / read_key (written last)
     .lock           held while the run is made or reused        lock
     *.ipynb, report.html, report.pdf                            the report (labrnn.pipeline)
@@ -28,6 +28,7 @@ import numpy as np
 
 from . import __version__, execute
 from .corpus import shown
+from .diagnose import Diagnosis
 from .gradcheck import GradCheck
 from .iorw import DAMAGED, atomic_write
 from .model import NAMES
@@ -253,14 +254,28 @@ class RunDir:
                                   f"({type(err).__name__}: {err})") from None
 
     # -- the gradient check and the key ---------------------------------------------------------------------
-    def save_gradcheck(self, check: GradCheck) -> None:
-        self._write_json(self.GRADCHECK, check.to_dict())
+    def save_gradcheck(self, check: GradCheck, diagnosis: Diagnosis) -> None:
+        """The gradient check, with the model's comparison with the reference beside it under "diagnosis"."""
+        self._write_json(self.GRADCHECK, {**check.to_dict(), "diagnosis": diagnosis.to_dict()})
+
+    def _gradcheck_doc(self) -> dict:
+        try:
+            return json.loads((self / self.GRADCHECK).read_text(encoding="utf-8"))
+        except DAMAGED as err:
+            raise RunDirError(f"the gradient check in {self} is damaged or missing ({err})") from None
 
     def load_gradcheck(self) -> GradCheck:
         try:
-            return GradCheck.from_dict(json.loads((self / self.GRADCHECK).read_text(encoding="utf-8")))
+            return GradCheck.from_dict(self._gradcheck_doc())
         except DAMAGED as err:
-            raise RunDirError(f"the gradient check in {self} is damaged or missing ({err})") from None
+            raise RunDirError(f"the gradient check in {self} is damaged ({err})") from None
+
+    def load_diagnosis(self) -> Diagnosis:
+        try:
+            return Diagnosis.from_dict(self._gradcheck_doc()["diagnosis"])
+        except DAMAGED as err:
+            raise RunDirError(f"the diagnosis in {self} is damaged or missing ({type(err).__name__}: {err})") \
+                from None
 
     def save_key(self, key: Key) -> None:
         self._write_json(self.KEY, vars(key))

@@ -77,7 +77,8 @@ class Settings:
     seed: int = setting(1, "drives every random draw: same seed and inputs, same numbers", in_name=True,
                         sweep=True, symbol="seed", label="Seed", low=0, commands=RUN | {"gradcheck"})
     clip: float = setting(5.0, "gradients are clipped to [-clip, clip] before each update", sweep=True,
-                          symbol="clip", label="Gradient clipping", show=lambda s: f"to ±{s.clip:g}")
+                          symbol="clip", label="Gradient clipping", show=lambda s: f"to ±{s.clip:g}",
+                          commands=RUN | {"gradcheck"})
     sample_every: int = setting(10_000, "synthesize text every N steps", short="se", low=1,
                                 label="Samples", show=_samples)
     sample_until: int | None = setting(100_000, "stop the periodic samples at step N (training goes on)",

@@ -56,3 +56,35 @@ def test_numbers_are_readable_without_mathjax():
 def test_the_settings_table_has_a_row_per_labelled_setting():
     labels = [line.split(": ")[0] for line in render.settings(fake_run()).plain.splitlines()]
     assert labels == ["Corpus", "Size", *(meta(n).label for n in NAMES if meta(n).label)]
+
+
+def test_a_students_model_and_its_failure_are_text_in_both_formats():
+    """The model file's name and their exception's message are theirs: escaped like any generated text."""
+    from labrnn.train import Broken
+    model = {"name": f"{NAME}.py", "path": f"/home/{NAME}.py", "sha256": "ab" * 32}
+    message = f"/home/{NAME}.py:3: the call raised ValueError\n<script>alert(1)</script> {{oops}} 100%"
+    shown = render.title_block(fake_run(model=model, broken=Broken(7, message)), "2024-05-01T12:00:00+00:00")
+    assert "<script>" not in shown.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown.html
+    assert '<pre class="failure">/home/&lt;b&gt;bold&lt;/b&gt;' in shown.html
+    assert "model <b>&lt;b&gt;bold&lt;/b&gt;" in shown.html and "Training stopped at step 7" in shown.html
+    assert r"\{oops\} 100\%" in shown.latex and "&lt;" not in shown.latex
+    assert render.settings(fake_run(model=model)).plain.splitlines()[2].startswith(f"Model: {NAME}.py (/home/")
+
+
+def test_the_comparison_with_the_reference_names_the_model_escaped():
+    from labrnn.diagnose import Diagnosis
+    rows = [{"probe": p, "name": k, "max_rel": 0.0 if k != "W" else 0.5, "matches": k != "W"}
+            for p in ("start", "h0", "large") for k in ("loss", "W", "U", "V", "b", "c", "h_last")]
+    finding = {"mistake": "transposed", "params": ["W"], "sentence": "Your dW is <the> transpose & more.",
+               "short": "dW transposed"}
+    d = Diagnosis.from_dict({"m": 3, "seq_length": 8, "seed": 1, "clip": 5.0, "comparison": rows,
+                             "findings": [finding]})
+    shown = render.diagnosis(d, {"name": f"{NAME}.py"})
+    assert "Your dW is &lt;the&gt; transpose &amp; more." in shown.html and "<the>" not in shown.html
+    assert "of &lt;b&gt;bold&lt;/b&gt;" in shown.html and shown.html.count('class="fail"') == 3
+    assert r"transpose \& more." in shown.latex and r"\begin{itemize}" in shown.latex
+    assert shown.plain.splitlines()[-1] == "Your dW is <the> transpose & more."
+    assert "5.00e-01 DIFFERS" in shown.plain
+    ok = Diagnosis.from_dict({"m": 3, "seq_length": 8, "seed": 1, "clip": 5.0, "findings": [],
+                              "comparison": [dict(r, max_rel=0.0, matches=True) for r in rows]})
+    assert "labrnn.model matches the reference everywhere" in render.diagnosis(ok, None).plain

@@ -236,3 +236,55 @@ def test_the_starting_file_says_what_to_write(tmp_path, train_argv, capsys):
     code, err = _exit(train_argv(tmp_path / "out", "--model", str(path)), capsys)
     assert code == 2 and f"{path}:{line}: the call loss_and_grads(params, x, y, h0) raised NotImplementedError" in err
     assert "write the forward pass" in err and not (tmp_path / "out").exists()
+
+
+# -- the report: the gradient check and the diagnosis of their function, the run, and where it broke ---------------
+def test_the_reference_as_a_file_gives_the_built_in_report_on_the_numpy_engine(tmp_path, tiny, own, numbers):
+    from labrnn import pipeline
+    built_in = pipeline.make_report(tiny(engine="numpy", reports=tmp_path / "r"), log=lambda m: None)
+    theirs = pipeline.make_report(tiny(model=str(own), reports=tmp_path / "r"), log=lambda m: None)
+    assert theirs.run_dir != built_in.run_dir and f"_own-rnn-{read_model(str(own)).sha256[:8]}_" in theirs.run_dir.name
+    a, b = numbers(built_in.run_dir), numbers(theirs.run_dir)
+    assert b.pop("model")["sha256"] == read_model(str(own)).sha256 and a.pop("model") is None
+    assert a == b
+    checks = [json.loads((r.run_dir / "gradcheck.json").read_text()) for r in (built_in, theirs)]
+    assert checks[0] == checks[1] and checks[0]["passed"] and checks[0]["diagnosis"]["ok"]
+    page = theirs.report.read_text(encoding="utf-8")
+    assert "own_rnn.py matches the reference everywhere" in page and "model <b>own_rnn.py (sha256" in page
+    assert "labrnn.model matches the reference everywhere" in built_in.report.read_text(encoding="utf-8")
+    assert "forward pass on the parameters it trained" in page
+
+
+def test_a_model_that_breaks_during_training_still_gets_its_report(tmp_path, tiny_argv, genesis, capsys):
+    reports = tmp_path / "reports"
+    code = main(["report", *tiny_argv(), "--data", str(genesis), "--model", str(MODELS / "bad_nan_later.py"),
+                 "--reports", str(reports)])
+    err = capsys.readouterr()
+    assert code == 1
+    report = Path(err.out.strip())
+    assert report.is_file() and "training stopped at step 40, where the model failed" in err.err
+    page = report.read_text(encoding="utf-8")
+    assert "Training stopped at step 40, where the model failed as shown below" in page
+    assert f'<pre class="failure">{MODELS / "bad_nan_later.py"}:12: loss_and_grads returned the loss nan' in page
+    assert json.loads((report.parent / "run.json").read_text())["broken"]["step"] == 40
+
+
+def test_a_model_that_fails_the_gradient_check_s_network_writes_nothing(tmp_path, tiny_argv, genesis, capsys):
+    reports = tmp_path / "reports"
+    code, err = _exit(["report", *tiny_argv(), "--data", str(genesis), "--model", str(MODELS / "bad_sized.py"),
+                       "--reports", str(reports)], capsys)
+    assert code == 2
+    assert f"{MODELS / 'bad_sized.py'}:6: loss_and_grads returned h_last with shape (8,); expected (3,) = (m,)" in err
+    assert not reports.exists()
+
+
+@pytest.mark.parametrize("name, code, says", [
+    ("correct_columns.py", 0, "correct_columns.py matches the reference everywhere"),
+    ("mistake_transposed.py", 1, "Your dW is the transpose of the lab's"),
+])
+def test_gradcheck_prints_the_check_the_comparison_and_the_diagnosis(name, code, says, genesis, capsys):
+    assert main(["gradcheck", "--data", str(genesis), "--grad-m", "3", "--seq-length", "8",
+                 "--model", str(MODELS / name)]) == code
+    out = capsys.readouterr().out
+    assert "gradient check" in out and "Table 1b" in out and says in out
+    assert out.count("DIFFERS") == (0 if code == 0 else out.count("DIFFERS")) and ("DIFFERS" in out) == bool(code)
