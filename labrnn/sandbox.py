@@ -209,7 +209,10 @@ class Sandbox:
         m, K = params["U"].shape
         seconds = call_limit(m, K, len(x))
         size = sum(params[k].nbytes for k in NAMES) + np.asarray(h0).nbytes
-        self._conn.send((dict(params), np.asarray(x), np.asarray(y), np.asarray(h0)))
+        try:
+            self._conn.send((dict(params), np.asarray(x), np.asarray(y), np.asarray(h0)))
+        except OSError:
+            pass                        # the child is gone: _receive says how it ended
         kind, detail = self._receive(seconds, "the call loss_and_grads(params, x, y, h0)", 8 * size + (1 << 20),
                                      f"labrnn.sandbox.call_limit: CALL_SECONDS = {CALL_SECONDS:g} s plus "
                                      f"time for m = {m}, K = {K}, seq_length = {len(x)}")
