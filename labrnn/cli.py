@@ -217,10 +217,9 @@ def cmd_gradcheck(given: dict, fail) -> int:
             check, diagnosis = check_model(s, corpus, model)
     except (CorpusError, ValueError, ModelError) as err:
         fail(str(err))
-    from .render import diagnosis as shown
     print(check.table())
     print()
-    print(shown(diagnosis, model and model.info()).plain)
+    print(diagnosis.table())
     return 0 if check.passed and diagnosis.ok else 1
 
 

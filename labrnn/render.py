@@ -253,14 +253,7 @@ def diagnosis(d, model: dict | None) -> Display:
                      "every probe."]
     else:
         sentences = [f.sentence for f in d.findings]
-    width = max(len(h) for h in head) + 2
-
-    def line(first, cells):
-        return f"{first:<8}" + "".join(f"{c:>{width}}" for c in cells)
-    plain = "\n".join([caption, line("", head[1:]),
-                       *(line(name, [f"{r.max_rel:.2e} {'ok' if r.matches else 'DIFFERS':<7}" for r in cells])
-                         for name, cells in rows), *sentences])
-    return Display(plain=plain, **_both("diagnosis", head, rows, caption, sentences))
+    return Display(plain=f"{caption}\n{d.table()}", **_both("diagnosis", head, rows, caption, sentences))
 
 
 WORDS_NOTE = ("Words are runs of two letters or more (one-letter words and initials match by chance); chance is "

@@ -83,8 +83,7 @@ def test_the_comparison_with_the_reference_names_the_model_escaped():
     assert "Your dW is &lt;the&gt; transpose &amp; more." in shown.html and "<the>" not in shown.html
     assert "of &lt;b&gt;bold&lt;/b&gt;" in shown.html and shown.html.count('class="fail"') == 3
     assert r"transpose \& more." in shown.latex and r"\begin{itemize}" in shown.latex
-    assert shown.plain.splitlines()[-1] == "Your dW is <the> transpose & more."
-    assert "5.00e-01 DIFFERS" in shown.plain
+    assert shown.plain.startswith("Table 1b: ") and shown.plain.endswith(d.table())
     ok = Diagnosis.from_dict({"m": 3, "seq_length": 8, "seed": 1, "clip": 5.0, "findings": [],
                               "comparison": [dict(r, max_rel=0.0, matches=True) for r in rows]})
-    assert "labrnn.model matches the reference everywhere" in render.diagnosis(ok, None).plain
+    assert "labrnn.model matches the reference everywhere" in render.diagnosis(ok, None).html
