@@ -249,6 +249,8 @@ class RunDir:
         try:
             with np.load(self / self.CHECKPOINT) as npz:
                 return Trainer.restore(corpus, npz, meta, str(self), model)
+        except CheckpointError:
+            raise
         except DAMAGED as err:
             raise CheckpointError(f"the checkpoint {self / self.CHECKPOINT} is damaged "
                                   f"({type(err).__name__}: {err})") from None

@@ -162,9 +162,10 @@ class Trainer:
                                   f"(sha256 {corpus.sha256[:12]} vs {meta['corpus']['sha256'][:12]})")
         saved, given = (meta.get("model") or {}).get("sha256"), model and model.info()["sha256"]
         if saved != given:
-            said = {None: "labrnn's own model"}
-            raise CheckpointError(f"the run in {where} was trained with {said.get(saved, f'a model of sha256 {saved}')}"
-                                  f", not {said.get(given, f'the model file of sha256 {given}')}")
+            def said(sha):
+                return "labrnn's own model" if sha is None else f"the model file of sha256 {sha[:12]}"
+            raise CheckpointError(f"the run in {where} was trained with {said(saved)}, not with {said(given)}; "
+                                  "resume it with the file it was trained with")
         settings = Settings(**meta["settings"], model=model and model.info()["path"])
         self = cls(corpus, settings, model)
         st, step = self.state, meta["step"]
