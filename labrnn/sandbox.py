@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .corpus import shown
 from .model import NAMES, init_params
 
 START_SECONDS = 60.0            # importing their file, numpy and whatever they import
@@ -66,9 +67,9 @@ def read_model(path: str) -> ModelFile:
         with open(path, "rb") as fh:
             source = fh.read(MAX_SOURCE + 1)
     except OSError as err:
-        raise ModelError(f"{path}: cannot read the model file ({err.strerror or err})") from None
+        raise ModelError(f"{shown(path)}: cannot read the model file ({err.strerror or err})") from None
     if len(source) > MAX_SOURCE:
-        raise ModelError(f"{path}: the model file is larger than {MAX_SOURCE >> 20} MiB; it should hold "
+        raise ModelError(f"{shown(path)}: the model file is larger than {MAX_SOURCE >> 20} MiB; it should hold "
                          "loss_and_grads(params, x, y, h0) and what it needs")
     return ModelFile(path, hashlib.sha256(source).hexdigest(), source)
 
@@ -111,11 +112,9 @@ class Sandbox:
     """Their loss_and_grads behind a pipe: ``sandbox(params, x, y, h0)`` returns (loss, grads, h_last) checked,
     in float64, or raises ModelError; after one error the child is gone and every later call raises it again."""
 
-    def __init__(self, model: ModelFile, start_seconds: float | None = None):
+    def __init__(self, model: ModelFile):
         self.model = model
-        self.start_seconds = START_SECONDS if start_seconds is None else start_seconds
         self.line: int | None = None            # where their loss_and_grads is defined
-        self.calls = 0
         self._failed: ModelError | None = None
         self._proc = self._conn = None
 
@@ -132,7 +131,7 @@ class Sandbox:
     def where(self, line: int | None = None) -> str:
         """`file:line` for a message; their function's definition when no other line is known."""
         line = line or self.line
-        return f"{self.model.path}:{line}" if line else self.model.path
+        return f"{shown(self.model.path)}:{line}" if line else shown(self.model.path)
 
     # -- the child ------------------------------------------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -148,14 +147,14 @@ class Sandbox:
         weakref.finalize(self, _stop, self._proc, self._conn)
         weakref.finalize(self, self._trace.close)
         self._conn.send((self.model.path, self.model.source))
-        kind, detail = self._receive(self.start_seconds, "the import", 16 << 20,
+        kind, detail = self._receive(START_SECONDS, "the import", 16 << 20,
                                      "labrnn.sandbox.START_SECONDS")
         if kind == "error":
             line, text = detail
             self._fail(f"{self.where(line)}: {text}")
         if kind == "missing":
             found = f" (loss_and_grads is {detail}, not a function)" if detail else ""
-            self._fail(f"{self.model.path}:1: defines no function loss_and_grads(params, x, y, h0){found}; "
+            self._fail(f"{self.where(1)}: defines no function loss_and_grads(params, x, y, h0){found}; "
                        "`labrnn new-model FILE` writes a file to start from")
         self.line = detail
         return self
@@ -204,8 +203,6 @@ class Sandbox:
     def __call__(self, params, x, y, h0):
         if self._failed is not None:
             raise self._failed
-        if self._proc is None:
-            self.start()
         m, K = params["U"].shape
         seconds = call_limit(m, K, len(x))
         size = sum(params[k].nbytes for k in NAMES) + np.asarray(h0).nbytes
@@ -219,7 +216,6 @@ class Sandbox:
         if kind == "error":
             line, text = detail
             self._fail(f"{self.where(line)}: {text}")
-        self.calls += 1
         try:
             return self._checked(detail, m, K)
         except ModelError as err:
