@@ -30,6 +30,7 @@ def test_every_make_variable_is_in_the_readme():
     (["SEQ_LENGTH=20"], ["--seq-length=20"]),
     (["ENGINE=numpy", "FORCE=1"], ["--engine=numpy", "--force"]),
     (["CLIP=1"], ["--clip=1"]),
+    (["MODEL=my rnn.py"], ["--model=my rnn.py"]),        # a path with a space stays one value
 ])
 def test_make_variables_are_the_flags(words, argv):
     assert from_make("report", COMMANDS["report"], words) == argv
