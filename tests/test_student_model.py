@@ -204,7 +204,7 @@ def test_a_model_that_breaks_during_training_stops_the_run_there(tmp_path, train
     code = main(train_argv(out, "--model", str(MODELS / "bad_nan_later.py")))
     err = capsys.readouterr().err
     assert code == 1
-    assert f"the model failed at step 40, where training stopped:\n{MODELS / 'bad_nan_later.py'}:12: " in err
+    assert f"the model failed at step 40, where training stopped:\n{MODELS / 'bad_nan_later.py'}:11: " in err
     record = json.loads((out / "run.json").read_text())
     assert record["steps_done"] == 40 and record["broken"]["step"] == 40
     assert "returned the loss nan; expected a finite number" in record["broken"]["message"]
@@ -272,7 +272,7 @@ def test_a_model_that_breaks_during_training_still_gets_its_report(tmp_path, tin
     assert report.is_file() and "training stopped at step 40, where the model failed" in err.err
     page = report.read_text(encoding="utf-8")
     assert "Training stopped at step 40, where the model failed as shown below" in page
-    assert f'<pre class="failure">{MODELS / "bad_nan_later.py"}:12: loss_and_grads returned the loss nan' in page
+    assert f'<pre class="failure">{MODELS / "bad_nan_later.py"}:11: loss_and_grads returned the loss nan' in page
     assert json.loads((report.parent / "run.json").read_text())["broken"]["step"] == 40
 
 

@@ -2,7 +2,6 @@
 
 The gradient check and the diagnosis use a smaller network, so only training calls count: the probe before
 training is call 1, and training steps 0 to 39 are calls 2 to 41, so the run breaks at step 40."""
-import numpy as np
 
 from labrnn.model import loss_and_grads as labrnn_loss_and_grads
 
