@@ -70,6 +70,17 @@ def _model_sha256(settings: Settings) -> str | None:
     return read_model(settings.model).sha256 if settings.model is not None else None
 
 
+def run_key(settings: Settings, corpus: Corpus) -> dict:
+    """The key of the run `settings` describe on `corpus`, the model file's content included."""
+    return cache_key(settings, corpus.sha256, _model_sha256(settings))
+
+
+def interrupted(rd: RunDir, settings: Settings, corpus: Corpus) -> bool:
+    """Whether rd holds the checkpoint of training that stopped before its end (a sweep's client asks, without
+    starting the model file's sandbox: only its hash is compared)."""
+    return _unfinished(rd, corpus, read_model(settings.model) if settings.model is not None else None)
+
+
 def _data_stamp(data: str | None) -> list | None:
     """Size and mtime of the corpus file now: a cheap stand-in for its sha256 (see Corpus.stamp)."""
     if data is None:

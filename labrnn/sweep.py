@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import cluster, render, task
-from .cache import _unfinished, cache_key, check_report, load_checked, open_run
+from .cache import check_report, interrupted, load_checked, open_run, run_key
 from .corpus import Corpus, shown
 from .iorw import atomic_write
 from .pipeline import make_report
@@ -150,9 +150,9 @@ def _here(settings: Settings, rd: RunDir, corpus: Corpus) -> bool:
     if settings.force:
         return False
     stored = rd.read_key()
-    if stored is not None and stored.key == cache_key(settings, corpus.sha256):
+    if stored is not None and stored.key == run_key(settings, corpus):
         return True
-    return not settings.resume and rd.has_checkpoint and _unfinished(rd, corpus)
+    return not settings.resume and rd.has_checkpoint and interrupted(rd, settings, corpus)
 
 
 def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progress: bool = True,
@@ -239,7 +239,7 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
             try:
                 outcome = future.result()
                 if RunDir.KEY in outcome.files and \
-                        json.loads(outcome.files[RunDir.KEY])["key"] != cache_key(settings, corpus.sha256):
+                        json.loads(outcome.files[RunDir.KEY])["key"] != run_key(settings, corpus):
                     raise RunDirError(f"worker {outcome.worker} made the run under another cache key; "
                                       "nothing it returned was written")
                 task.publish(rd, outcome.files)
