@@ -95,7 +95,7 @@ def _add_setting(parser: argparse.ArgumentParser, command: str, name: str) -> No
     elif kind is str:
         kw["metavar"] = "ADDRESS" if name == "scheduler" else "PATH"
     else:
-        several = command == "sweep" and m.sweep
+        several = command == "sweep" and m.sweep and kind is not str     # a path is one value, spaces and all
         kw["type"] = _several(kind) if several else _number(kind)
         if several:
             kw["help"] = f"{m.help}, one or more values{shown}"
@@ -238,9 +238,10 @@ def cmd_report(given: dict, fail) -> int:
 
 def cmd_sweep(given: dict, fail) -> int:
     from .cluster import ClusterError
-    from .sweep import grid, make_sweep
+    from .sweep import grid, make_sweep, submissions
     try:
-        swept = {n: given.pop(n, [DEFAULTS[n]]) for n in SWEPT}
+        swept = {n: given.pop(n, [DEFAULTS[n]]) for n in SWEPT if n != "model"}
+        swept["model"] = submissions(given.pop("model", None))
         Settings(**given)                       # what is wrong outside the grid is no combination's fault
         result = make_sweep(grid(swept, **given))
     except (ConfigError, CorpusError, RunDirError, ClusterError, ModelError) as err:

@@ -102,7 +102,7 @@ def _sweep_entry(sweep_dir: Path) -> dict | None:
     return {"name": shown(sweep_dir.name), "href": href(sweep_dir.name, COMPARISON),
             "command": str(record.get("command", "sweep")),       # older sweep.json files have none
             "corpus": str(record["corpus"]["name"]), "runs": len(record["runs"]), "failed": len(record["failed"]),
-            "best": " ".join(f"{n}={best['params'][n]:g}" for n in record["swept"]),
+            "best": str(best.get("label") or " ".join(f"{n}={best['params'][n]:g}" for n in record["swept"])),
             "best_loss": "—" if best["min_loss_per_char"] is None else f"{best['min_loss_per_char']:.3f}",
             "date": record["made_at"], "date_shown": _date(record["made_at"])}
 

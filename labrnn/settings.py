@@ -102,8 +102,8 @@ class Settings:
     data: str | None = setting(None, "a UTF-8 text file (default: the built-in King James Bible)", file=True,
                                numbers=False, commands=RUN | {"gradcheck"})
     model: str | None = setting(None, "a Python file with your own loss_and_grads(params, x, y, h0), run in a child "
-                                "process and trained through the numpy engine (labrnn new-model FILE starts one)",
-                                file=True, numbers=False, commands=RUN | {"gradcheck"})
+                                "process and trained through the numpy engine (labrnn new-model FILE starts one); for a sweep, also a directory: one report per .py file in it",
+                                file=True, numbers=False, sweep=True, symbol="model", commands=RUN | {"gradcheck"})
     # -- how labrnn runs: none of these changes the numbers -----------------------------------------------
     run_dir: str | None = setting(None, "the run's directory (default: <name from the settings> in REPORTS for a "
                                   "report, in runs/ for labrnn train)",

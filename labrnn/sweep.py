@@ -34,6 +34,8 @@ from .progress import bar as progress_bar
 from .render import href
 from .rundir import RunDir, RunDirError, claim
 from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
+from .diagnose import Diagnosis
+from .gradcheck import GradCheck
 from .train import Run
 
 COMPARISON, RECORD = "comparison.html", "sweep.json"
@@ -43,11 +45,31 @@ HIGHLIGHT = 5       # a comparison's best runs: in colour in its figure, their p
 
 def label(settings: Settings, names=SWEPT) -> str:
     """η=0.1 seq=25: a run as the log, the legend and the passages name it (by the settings that vary)."""
-    return " ".join(f"{meta(n).symbol}={_fmt(getattr(settings, n))}" for n in names)
+    return " ".join(f"{meta(n).symbol}={_fmt(getattr(settings, n), n)}" for n in names)
 
 
-def _fmt(value) -> str:
+def _fmt(value, name: str | None = None) -> str:
+    """A setting's value as tables and names show it; a model file by its name (labrnn: the built-in model)."""
+    if name == "model":
+        return "labrnn" if value is None else Path(value).name
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _slug(text: str) -> str:
+    """A model file's stem as a name part: letters and digits, the rest one dash."""
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in text).split())
+
+
+def submissions(path: str | None) -> list[str | None]:
+    """MODEL for a sweep: a file is one model, a directory every .py file in it (a class's submissions), sorted;
+    no MODEL, labrnn's own.  ConfigError for a directory without any."""
+    if path is None or not Path(path).is_dir():
+        return [path]
+    found = sorted(str(p) for p in Path(path).iterdir() if p.suffix == ".py" and p.is_file())
+    if not found:
+        raise ConfigError(f"MODEL {shown(path)} is a directory without .py files; give a model file or a "
+                          "directory of them")
+    return found
 
 
 # -- the grid -------------------------------------------------------------------
@@ -57,14 +79,14 @@ def grid(values: dict[str, list], **fixed) -> list[Settings]:
     Raises ConfigError naming the first combination whose settings cannot describe a run.
     """
     names = [n for n in SWEPT if n in values]
-    shown = [n for n in names if len(set(values[n])) > 1] or names
+    varying = [n for n in names if len(set(values[n])) > 1] or names
     combos = []
     for combo in itertools.product(*(sorted(set(values[n])) for n in names)):
         kw = {**fixed, **dict(zip(names, combo))}
         try:
             combos.append(Settings(**kw))
         except ConfigError as err:
-            where = " ".join(f"{meta(n).symbol}={_fmt(kw[n])}" for n in shown)
+            where = " ".join(f"{meta(n).symbol}={_fmt(kw[n], n)}" for n in varying)
             raise ConfigError(f"combination {where}: {err}") from None
     return combos
 
@@ -102,9 +124,9 @@ def sweep_name(combos: list[Settings], corpus: dict) -> str:
     that change the numbers and differ from their defaults, and the corpus."""
     parts = []
     for n in SWEPT:
-        values = sorted({getattr(p, n) for p in combos})
+        values = sorted({getattr(p, n) for p in combos}, key=str)
         if values != [DEFAULTS[n]]:
-            parts.append((meta(n).short or n) + "-".join(_fmt(v) for v in values))
+            parts.append((meta(n).short or n) + "-".join(_slug(_fmt(v, n).removesuffix(".py")) for v in values))
     for n, value in combos[0].numbers().items():
         if n not in SWEPT and value != DEFAULTS[n]:
             parts.append(f"{meta(n).short or n}{_fmt(value).lower()}")
@@ -124,6 +146,14 @@ class Done:
     settings: Settings
     report: Path
     run: Run
+    check: GradCheck | None = None          # the model's gradient check and its comparison with the reference
+    diagnosis: Diagnosis | None = None
+
+    @classmethod
+    def of(cls, rd: RunDir) -> "Done":
+        """The complete run in rd, with its gradient check and diagnosis."""
+        cached = open_run(rd)
+        return cls(cached.run.settings, rd / RunDir.REPORT, cached.run, cached.check, cached.diagnosis)
 
 
 @dataclass
@@ -182,8 +212,8 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
         log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: FAILED: {why}")
 
     def finished(settings: Settings, rd: RunDir, seconds: float, trained: bool, worker: str | None) -> None:
-        run = rd.load_run()
-        done.append(Done(settings, rd / RunDir.REPORT, run))
+        done.append(replace(Done.of(rd), settings=settings))
+        run = done[-1].run
         best = run.best.smooth_loss
         log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: {seconds:.1f} s"
             f"{f' on {worker}' if worker else ''}{'' if trained else ' (cached run)'}, min smooth loss "
@@ -298,8 +328,7 @@ def compare(dirs: list[str | Path], reports: str | Path) -> Path:
         if rd.path in seen:
             continue
         seen.add(rd.path)
-        run = open_run(rd).run
-        done.append(Done(run.settings, rd / RunDir.REPORT, run))
+        done.append(Done.of(rd))
     if not done:
         raise ConfigError("give the report directories to compare: labrnn compare DIR...")
     first = done[0]
@@ -378,7 +407,8 @@ def _row(rank: int, d: Done, out: Path) -> dict:
     best, final = run.best.smooth_loss, float(run.curve[-1]) if len(run.curve) else math.nan
     scored = [s for s in run.samples if s.heldout_bits_per_char is not None]
     heldout = scored[-1].heldout_bits_per_char if scored else None
-    return {"rank": rank, "settings": [(_fmt(getattr(p, n)), getattr(p, n)) for n in SWEPT],
+    return {"rank": rank, "settings": [(_fmt(getattr(p, n), n), getattr(p, n)) for n in SWEPT],
+            "gradients": _gradients(d.check), "diagnosis": d.diagnosis.summary() if d.diagnosis else "—",
             "min": f"{best:.2f}", "min_step": f"{run.best.step:,}", "min_char": f"{best / p.seq_length:.3f}",
             "final": f"{final:.2f}", "final_char": f"{final / p.seq_length:.3f}",
             "heldout": f"{heldout:.3f}" if scored else "—", "heldout_step": f"{scored[-1].step:,}" if scored else "",
@@ -388,7 +418,16 @@ def _row(rank: int, d: Done, out: Path) -> dict:
             "sort": {"min": _finite(best), "min_step": run.best.step, "min_char": _finite(best / p.seq_length),
                      "final": _finite(final), "final_char": _finite(final / p.seq_length), "heldout": heldout,
                      "speed": run.steps_per_second},
-            "note": f"diverged at step {run.diverged['step']:,}" if run.diverged else ""}
+            "note": f"diverged at step {run.diverged['step']:,}" if run.diverged else
+                    f"broke at step {run.broken.step:,}" if run.broken else ""}
+
+
+def _gradients(check: GradCheck | None) -> str:
+    """The gradient check's verdict per parameter, in a few characters: "pass", or the ones that fail."""
+    if check is None:
+        return "—"
+    failing = [r.name for r in check.rows if not r.passed]
+    return "pass" if not failing else "FAIL " + " ".join(failing)
 
 
 def _finite(x: float) -> float | None:
@@ -416,17 +455,21 @@ def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], faile
                              autoescape=True)
     page = env.get_template("sweep-comparison.html.j2").render(
         name=name, command=command, corpus=corpus["name"], grid=" × ".join(
-            f"{meta(n).symbol} {', '.join(_fmt(v) for v in sorted({getattr(d.settings, n) for d in done}))}"
+            f"{meta(n).symbol} {', '.join(_fmt(v, n) for v in sorted({getattr(d.settings, n) for d in done}, key=str))}"
             for n in names),
         length=length, runs=len(done), rows=rows, passages=passages, others=others, made_at=made_at[:16].replace("T", " "),
-        failed=[{"label": label(p, names), "error": e} for p, e in failed],
-        png=base64.b64encode(png(figure(ranked, names))).decode("ascii"), columns=[meta(n).symbol for n in SWEPT])
+        failed=[{"label": label(p, names), "error": e, "settings": [(_fmt(getattr(p, n), n), getattr(p, n)) for n in SWEPT]}
+                for p, e in failed],
+        png=base64.b64encode(png(figure(ranked, names))).decode("ascii"), columns=[meta(n).symbol for n in SWEPT],
+        models=any(d.settings.model is not None for d in done) or any(p.model is not None for p, _ in failed))
     record = {"name": name, "command": command, "made_at": made_at, "corpus": {"name": corpus["name"], "sha256": corpus["sha256"]},
               "swept": names,
-              "runs": [{"dir": r["dir"], "params": d.settings.numbers(),
+              "runs": [{"dir": r["dir"], "label": label(d.settings, names), "params": d.settings.numbers(),
+                        "model": d.run.model,
+                        "gradients": r["gradients"], "diagnosis": r["diagnosis"],
                         "min_smooth_loss": _finite(d.run.best.smooth_loss),
                         "min_loss_per_char": _finite(per_char(d))} for r, d in zip(rows, ranked)],
-              "failed": [{"params": p.numbers(), "error": e} for p, e in failed]}
+              "failed": [{"params": p.numbers(), "model": p.model, "error": e} for p, e in failed]}
     claim(out)
     atomic_write(out / COMPARISON, lambda fh: fh.write(page.encode("utf-8")))
     text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"

@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from .cache import ReportError
-from .corpus import CorpusError
+from .corpus import CorpusError, shown
 from .rundir import RunDir, RunDirError
+from .sandbox import ModelError
 from .settings import NAMES, ConfigError, Settings, meta
 from .train import CheckpointError
 
 FILES = tuple(n for n in NAMES if meta(n).file)         # the settings whose file travels by content
-OURS = (ReportError, ConfigError, CorpusError, CheckpointError, RunDirError)     # a report's own failures
+OURS = (ReportError, ConfigError, CorpusError, CheckpointError, RunDirError, ModelError)   # a report's own failures
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ class WorkerMismatch(Exception):
 
 def one_line(err: BaseException) -> str:
     """The user-facing message of a report's own errors; anything else with its type, so it can be looked up."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(err, ModelError) and len(lines) > 1:        # their traceback: its last line says what it was
+        text = f"{text} ({lines[-1].strip()})"
     return text if isinstance(err, (*OURS, WorkerMismatch)) else f"{type(err).__name__}: {text}"
 
 
@@ -139,8 +143,10 @@ def run(t: Task, files: dict[str, tuple[str, bytes]]) -> Outcome:
         t0, error, trained = time.perf_counter(), None, False
         try:
             trained = make_report(settings, notebooks=notebooks, log=lambda msg: None, progress=False).trained
-        except OURS as err:
+        except OURS as err:             # named with the client's paths, not this worker's copies
             error = one_line(err)
+            for n, copy in given.items():
+                error = error.replace(shown(copy), shown(getattr(t.settings, n)))
         return Outcome(_files(rd), time.perf_counter() - t0, trained, worker, error)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -8,6 +8,7 @@ import math
 import re
 import shutil
 import subprocess
+import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 
@@ -357,3 +358,52 @@ def test_published_files_replace_the_run_with_the_key_last(tmp_path):
     task.publish(rd, {"key.json": b"{}", "run.json": b"{}", "failed/1-gradient-check.ipynb": b"{}"})
     assert sorted(p.relative_to(rd.path).as_posix() for p in rd.path.rglob("*") if p.name != ".lock") == \
         [".labrnn", "failed", "failed/1-gradient-check.ipynb", "key.json", "run.json"]
+
+
+# -- a teacher's sweep over a folder of submissions ----------------------------------------------------------
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+def test_a_teachers_sweep_gives_one_row_per_submission(genesis, tiny_argv, tmp_path, capsys):
+    """MODEL=submissions/: every .py file a report and a row with its verdict per parameter and its diagnosis;
+    a file that does not import is a row that says so; a name with a space is one file."""
+    subs = tmp_path / "class of 2026"
+    subs.mkdir()
+    for src, dst in [("correct_columns", "alice smith"), ("mistake_no_bptt", "bob"), ("bad_import", "carol"),
+                     ("mistake_transposed", "dave")]:
+        shutil.copy(MODELS / f"{src}.py", subs / f"{dst}.py")
+    (subs / "notes.txt").write_text("not a submission")
+    reports = tmp_path / "reports"
+    code = main(["sweep", *tiny_argv(steps=60, sample_every=30, sample_until=60), f"--data={genesis}",
+                 f"--model={subs}", f"--reports={reports}", "--jobs=2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"model=carol.py: FAILED: {subs / 'carol.py'}:" in err and "numpy_but_faster" in err
+    page, = reports.glob("sweep-*/comparison.html")
+    text = page.read_text(encoding="utf-8")
+    table = text[text.index('<table class="runs"'):text.index("</table>")]
+    raw = {re.search(r">([\w ]+\.py)</td>", r).group(1): r for r in re.findall(r"<tr.*?</tr>", table, re.S)[1:]}
+    rows = {name: re.sub(r"<[^>]+>", "|", r) for name, r in raw.items()}
+    assert sorted(rows) == ["alice smith.py", "bob.py", "carol.py", "dave.py"]
+    assert "|pass|" in rows["alice smith.py"] and "|correct|" in rows["alice smith.py"]
+    assert "|FAIL W U b|" in rows["bob.py"] and "|no BPTT|" in rows["bob.py"]
+    assert "|FAIL W|" in rows["dave.py"] and "|dW transposed|" in rows["dave.py"]
+    assert "did not run:" in rows["carol.py"] and "ModuleNotFoundError" in rows["carol.py"]
+    for name in ("alice smith.py", "bob.py", "dave.py"):       # each links its report, and that report names the file
+        link = re.search(r'href="([^"]+)"', raw[name]).group(1)
+        report = (page.parent / urllib.parse.unquote(link)).resolve()
+        assert name in report.read_text(encoding="utf-8")
+    record = json.loads((page.parent / "sweep.json").read_text(encoding="utf-8"))
+    assert {r["model"]["name"]: r["diagnosis"] for r in record["runs"]} == \
+        {"alice smith.py": "correct", "bob.py": "no BPTT", "dave.py": "dW transposed"}
+    assert [f["model"] for f in record["failed"]] == [str(subs / "carol.py")]
+
+
+def test_a_folder_without_submissions_is_refused_in_one_line(genesis, tiny_argv, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", *tiny_argv(), f"--data={genesis}", f"--model={tmp_path / 'empty'}",
+              f"--reports={tmp_path / 'r'}"])
+    assert exit_.value.code == 2
+    assert "is a directory without .py files" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
