@@ -136,6 +136,13 @@ def _say_how_the_run_went(cached, log) -> None:
     run = cached.run
     if not cached.trained_now:
         log(f"reusing the run trained {cached.trained_at} (FORCE=1 trains again)")
+    failing = [r.name for r in cached.check.rows if not r.passed]
+    if failing or (cached.diagnosis is not None and not cached.diagnosis.ok):
+        verdict = f"the gradient check FAILED for {' '.join(failing)}" if failing else "the gradient check passed"
+        against = "" if cached.diagnosis is None or cached.diagnosis.ok else \
+            f", and the model differs from labrnn's reference ({cached.diagnosis.summary()})"
+        log(f"labrnn: warning: {verdict}{against}; the report's Tables 1 and 1b say where "
+            "(labrnn gradcheck --model FILE prints them)")
     if run.diverged:
         log(f"training diverged at step {run.diverged['step']:,}: {run.diverged['reason']}; "
             "the report says so and shows the samples and best model from before it")

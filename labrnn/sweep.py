@@ -33,6 +33,7 @@ from .pipeline import make_report
 from .progress import bar as progress_bar
 from .render import href
 from .rundir import RunDir, RunDirError, claim
+from .sandbox import ModelError, read_model
 from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
 from .diagnose import Diagnosis
 from .gradcheck import GradCheck
@@ -58,6 +59,17 @@ def _fmt(value, name: str | None = None) -> str:
 def _slug(text: str) -> str:
     """A model file's stem as a name part: letters and digits, the rest one dash."""
     return "-".join("".join(ch if ch.isalnum() else " " for ch in text).split())
+
+
+def _model_part(path: str | None) -> str:
+    """A model file in a sweep's name: its stem and sha256 prefix, as run names show it (two files called
+    my_rnn.py make two sweeps)."""
+    if path is None:
+        return "labrnn"
+    try:
+        return f"{_slug(Path(path).stem)}-{read_model(path).sha256[:8]}"
+    except ModelError:          # a run compared elsewhere: its model file stayed where it was trained
+        return _slug(Path(path).stem)
 
 
 def submissions(path: str | None) -> list[str | None]:
@@ -123,14 +135,12 @@ def sweep_name(combos: list[Settings], corpus: dict) -> str:
     """eta0.05-0.1_seq20-25_st20000_<corpus>-<sha8>: each swept setting with its values, the other settings
     that change the numbers and differ from their defaults, and the corpus."""
     parts = []
-    for n in SWEPT:
-        values = sorted({getattr(p, n) for p in combos}, key=str)
+    for n in [*SWEPT, *(n for n in combos[0].numbers() if n not in SWEPT)]:     # runs compared may differ in any
+        values = sorted({getattr(p, n) for p in combos}, key=lambda v: (v is None, str(v) if n == "model" else v))
         if values != [DEFAULTS[n]]:
-            parts.append((meta(n).short or n) + "-".join(_slug(_fmt(v, n).removesuffix(".py")) for v in values))
-    for n, value in combos[0].numbers().items():
-        if n not in SWEPT and value != DEFAULTS[n]:
-            parts.append(f"{meta(n).short or n}{_fmt(value).lower()}")
-    parts.append(combos[0].name(corpus).split("_", 1)[0])
+            parts.append((meta(n).short or n) + "-".join(_model_part(v) if n == "model" else _fmt(v).lower()
+                                                         for v in values))
+    parts.append(replace(combos[0], model=None).name(corpus).split("_", 1)[0])     # the corpus and its sha256
     name = "_".join(parts)
     if len(name) > MAX_NAME:        # a long grid: stay within file-name limits, still one name per grid
         name = f"{name[:MAX_NAME - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
@@ -153,7 +163,9 @@ class Done:
     def of(cls, rd: RunDir) -> "Done":
         """The complete run in rd, with its gradient check and diagnosis."""
         cached = open_run(rd)
-        return cls(cached.run.settings, rd / RunDir.REPORT, cached.run, cached.check, cached.diagnosis)
+        run = cached.run
+        settings = replace(run.settings, model=run.model["path"]) if run.model else run.settings
+        return cls(settings, rd / RunDir.REPORT, run, cached.check, cached.diagnosis)
 
 
 @dataclass
@@ -449,8 +461,8 @@ def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], faile
                  "loss": f"{d.run.best.smooth_loss:.2f}", "char": f"{per_char(d):.3f}",
                  "text": Markup(render.escape(d.run.best.text))} for i, d in enumerate(ranked, 1)]
     passages, others = passages[:HIGHLIGHT], passages[HIGHLIGHT:]
-    first = ranked[0].settings
-    length = f"{first.epochs} epochs" if first.epochs is not None else f"{first.steps:,} steps"
+    lengths = sorted({(d.settings.epochs is not None, d.settings.epochs or d.settings.steps) for d in done})
+    length = " and ".join(f"{n:,} {'epochs' if epochs else 'steps'}" for epochs, n in lengths)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                              autoescape=True)
     page = env.get_template("sweep-comparison.html.j2").render(

@@ -296,3 +296,15 @@ def test_gradcheck_prints_the_check_the_comparison_and_the_diagnosis(name, code,
     out = capsys.readouterr().out
     assert all(line in out for line in says)
     assert out.splitlines()[8].split() == ["start", "h0", "large"]          # the comparison, after Table 1
+
+
+def test_a_report_on_a_failing_model_warns_in_one_line(tmp_path, tiny, capsys):
+    """A student who skips `labrnn gradcheck` still hears that the check failed; a correct model gets no warning."""
+    from labrnn.pipeline import make_report
+    for name, warned in [("mistake_no_bptt", True), ("correct_columns", False)]:
+        lines = []
+        make_report(tiny(model=str(MODELS / f"{name}.py"), steps=40, sample_every=20, sample_until=40,
+                         reports=str(tmp_path / name)), log=lines.append, progress=False)
+        warnings = [line for line in lines if "warning" in line]
+        assert (warnings == [w for w in warnings if "FAILED for W U b" in w and "(no BPTT)" in w] and
+                len(warnings) == 1) if warned else not warnings, lines
