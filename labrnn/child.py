@@ -62,7 +62,7 @@ def describe(err: BaseException, path: str, doing: str) -> tuple[int | None, str
         line = frames[-1].lineno if frames else None
     text = "".join(traceback.format_exception_only(type(err), err)).rstrip()
     if frames:
-        text = ("Traceback (their frames only):\n" + "".join(traceback.format_list(frames)) + text)
+        text = ("Traceback (your frames only):\n" + "".join(traceback.format_list(frames)) + text)
     return line, f"{doing} raised {type(err).__name__}\n{text}"
 
 

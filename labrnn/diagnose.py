@@ -464,7 +464,7 @@ def _locate(names, fn, probes, theirs, lab, x, y, check, comparison) -> list[Fin
 
 def _when(t) -> str:
     return ("from the first time step on" if t == 1 else
-            f"right on sequences of up to {t - 1} characters, wrong from time step t = {t - 1} on (counting from 0)")
+            f"right on sequences of up to {t - 1} character{'s' * (t > 2)}, wrong from time step t = {t - 1} on (counting from 0)")
 
 
 def _from(t) -> str:

@@ -337,6 +337,8 @@ def compare(dirs: list[str | Path], reports: str | Path) -> Path:
     done, seen = [], set()
     for d in dirs:
         rd = RunDir(Path(os.path.abspath(d)))
+        if not rd.path.is_dir():
+            raise RunDirError(f"{shown(str(d))} is no directory: give report directories to compare")
         if rd.path in seen:
             continue
         seen.add(rd.path)

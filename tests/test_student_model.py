@@ -92,6 +92,7 @@ def test_every_bad_file_gets_its_message_and_exit_2_before_anything_is_written(
     assert says in err
     assert not out.exists()
     if name == "bad_raises.py":                          # their traceback, their frames only
+        assert "Traceback (your frames only):" in err
         assert 'bad_raises.py", line 11, in loss_and_grads' in err and 'bad_raises.py", line 6, in one_hot' in err
         assert "labrnn" not in err.replace(str(path), "").split("error:", 1)[1]
     else:

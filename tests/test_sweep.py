@@ -269,7 +269,8 @@ def test_compare_refuses_a_directory_without_a_run_and_runs_on_two_corpora(elsew
     empty = tmp_path / "empty"
     empty.mkdir()
     for dirs, message in [([elsewhere[0], empty], f"no complete run in {empty}"),
-                          ([elsewhere[0], other], "hold runs on different corpora")]:
+                          ([elsewhere[0], other], "hold runs on different corpora"),
+                          ([elsewhere[0], tmp_path / "nowhere"], f"{tmp_path / 'nowhere'} is no directory")]:
         with pytest.raises(SystemExit) as exc:
             main(["compare", *map(str, dirs), "--reports", str(tmp_path / "r")])
         err = capsys.readouterr().err.strip().splitlines()
