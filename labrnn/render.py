@@ -153,9 +153,10 @@ MODEL_NOTE = ("Its loss_and_grads, run in a process of its own, gave every loss 
               "forward pass on the parameters it trained, since the model file has no forward pass.")
 
 
-def title_block(run, trained_at: str) -> Display:
+def title_block(run, trained_at: str, check=None, diagnosis=None) -> Display:
     """The report's byline (corpus, the student's model file, date of the run), and a warning when the run did
-    not finish normally; where their model failed, its message as it was given (file, line, traceback)."""
+    not finish normally or its model fails the gradient check or differs from the reference (a student who
+    skipped `labrnn gradcheck` reads it first); where their model failed, its message as it was given."""
     name = run.corpus["name"]
     when = datetime.fromisoformat(trained_at).strftime("%d %B %Y, %H:%M UTC")
     model = f"{run.model['name']} (sha256 {run.model['sha256'][:12]}…)" if run.model else None
@@ -166,6 +167,13 @@ def title_block(run, trained_at: str) -> Display:
                      "there; the samples and the best model come from before it.")
     if run.interrupted:
         notes.append(f"Training was interrupted at step {run.steps_done:,}; the report shows what was reached.")
+    failing = [r.name for r in check.rows if not r.passed] if check is not None else []
+    if failing or (diagnosis is not None and not diagnosis.ok):
+        notes.append(("The gradient check fails for " + ", ".join(failing) if failing else
+                      "The gradient check passes") +
+                     ("" if diagnosis is None or diagnosis.ok else
+                      f", and the model differs from labrnn's reference ({diagnosis.summary()})") +
+                     ": Tables 1 and 1b below say where.")
     failure = run.broken.message if run.broken else None
     if failure:
         notes.append(f"Training stopped at step {run.broken.step:,}, where the model failed as shown below; the "

@@ -87,3 +87,19 @@ def test_the_comparison_with_the_reference_names_the_model_escaped():
     ok = Diagnosis.from_dict({"m": 3, "seq_length": 8, "seed": 1, "clip": 5.0, "findings": [],
                               "comparison": [dict(r, max_rel=0.0, matches=True) for r in rows]})
     assert "labrnn.model matches the reference everywhere" in render.diagnosis(ok, None).html
+
+
+def test_the_title_block_says_when_the_model_fails_its_check():
+    from labrnn.diagnose import Comparison, Diagnosis, Finding
+    from labrnn.gradcheck import GradCheck, Row
+    check = GradCheck((Row("W", 0.5, 0.1, 1e-3, 1e-4), Row("U", 1e-9, 1e-10, 1e-12, 1e-13)), 3, 10, 1e-4, 1)
+    wrong = Diagnosis((Comparison("start", "W", 0.9, False),),
+                      (Finding("transposed", ("W",), "Your dW is the transpose of the lab's.", "dW transposed"),),
+                      3, 10, 1, 5.0)
+    shown = render.title_block(fake_run(), "2024-05-01T12:00:00+00:00", check, wrong)
+    assert "The gradient check fails for W, and the model differs from labrnn's reference (dW transposed)" \
+        in shown.plain
+    assert "dW transposed" in shown.html
+    passing = GradCheck((Row("W", 1e-9, 1e-10, 1e-12, 1e-13),), 3, 10, 1e-4, 1)
+    right = Diagnosis((Comparison("start", "W", 0.0, True),), (), 3, 10, 1, 5.0)
+    assert "gradient check" not in render.title_block(fake_run(), "2024-05-01T12:00:00+00:00", passing, right).plain
