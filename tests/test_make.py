@@ -171,6 +171,7 @@ def test_a_python_that_does_not_run_is_named_with_the_ones_that_do(tmp_path):
 def test_make_compare_splits_dirs_as_a_shell_does_and_runs_none_of_it(venv, tmp_path):
     """DIRS is one Make variable: a path with spaces is quoted inside it, and nothing in it is expanded."""
     ann = tmp_path / "from Ann's laptop" / "run 1"
+    ann.mkdir(parents=True)                     # a directory, but no run in it
     r = make("compare", f"VENV={venv}", f"DIRS=\"{ann}\" '$(touch PWNED)'", f"REPORTS={tmp_path / 'r'}")
     lines = [line for line in r.stderr.splitlines() if not line.startswith("make:")]
     assert r.returncode == 2 and lines == [f"labrnn compare: error: no complete run in {ann} "
