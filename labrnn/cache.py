@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import __version__
 from .corpus import Corpus, load_corpus
-from .diagnose import Diagnosis, diagnose
+from .diagnose import Diagnosis, at_run_size, diagnose, with_training
 from .gradcheck import GradCheck, check_size, gradcheck
 from .iorw import DAMAGED
 from .model import loss_and_grads as own_loss_and_grads
@@ -56,7 +56,7 @@ def numerics_fingerprint() -> str:
     """A hash of the modules that make a run's numbers, so a cached run never outlives the code that made it."""
     digest = hashlib.sha256()
     for name in ("corpus", "model", "engines", "kernels", "train", "sample", "evaluate", "gradcheck", "diagnose",
-                 "sandbox", "child"):
+                 "grading", "sandbox", "child"):
         digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
     return digest.hexdigest()[:16]
 
@@ -154,6 +154,7 @@ def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bo
         if run.interrupted:
             raise ReportError(f"training was interrupted at step {run.steps_done:,} and checkpointed in "
                               f"{rd}; no report written. Add RESUME=1 (--resume) to continue it")
+        diagnosis = with_training(diagnosis, run.grading)       # their model: what training compared
         rd.save_gradcheck(check, diagnosis)
         trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         stamp = list(corpus.stamp) if corpus.stamp else None       # the file as it was read, not as it is now
@@ -164,11 +165,17 @@ def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bo
 
 def check_model(settings: Settings, corpus: Corpus, model=None) -> tuple[GradCheck, Diagnosis]:
     """The gradient check of the model (their sandboxed function, or labrnn's own), and its comparison with
-    labrnn's reference on the same small network, from the same seed: what the first notebook shows."""
+    labrnn's reference on the same small network, from the same seed: what the first notebook shows.  Their
+    function is compared again at the run's own m (when it is not grad_m): right only for small networks is
+    found out before training starts."""
     check = gradcheck(corpus, m=settings.grad_m, seq_length=settings.seq_length, seed=settings.seed,
                       h=settings.grad_h, loss_and_grads=model)
     diagnosis = diagnose(model or own_loss_and_grads, corpus.data, corpus.K, m=settings.grad_m,
                          seq_length=settings.seq_length, seed=settings.seed, clip=settings.clip, check=check)
+    if model is not None and settings.m != settings.grad_m:
+        diagnosis = at_run_size(diagnosis, diagnose(model, corpus.data, corpus.K, m=settings.m,
+                                                    seq_length=settings.seq_length, seed=settings.seed,
+                                                    clip=settings.clip))
     return check, diagnosis
 
 

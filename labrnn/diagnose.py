@@ -5,12 +5,16 @@ the same parameters from a random h0, and weights large enough that some gradien
 known mistake is a variant of the lab's computation (a switch in `variant`, or a transform of a gradient: transposed,
 scaled, clipped); a mistake is found when their output matches a variant, within round-off, at every probe, and the
 lab's does not.  What no variant explains is located: the rows, columns and first time step where it departs.
+
+The gradient check's network is small (grad_m), so a student's function is diagnosed again at the run's own m
+(`at_run_size`), and what training compared (`labrnn.grading`) joins the diagnosis (`with_training`): a function
+right only for small networks, or only at the start, is found out too.
 """
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,9 +26,12 @@ MAX_SCORE = 30.0    # the large probe's scores o_t stay below: even a softmax wi
 SINGLE = 1e3 * np.finfo(np.float32).eps     # ... what computing in float32 leaves; every known mistake leaves more
 PROBES = {"start": "the lab's start (sigma 0.01, h0 = 0)", "h0": "the lab's start from a random h0",
           "large": "large weights (gradients beyond the clip bound)"}
+RUN = "run "            # the probes again at the run's m: "run start", "run h0", "run large"
+TRAINING = "training"   # what training compared: the worst of its steps
 ITEMS = ("loss",) + NAMES + ("h_last",)
 MISTAKES = ("h0_ignored", "loss_mean", "loss_log2", "loss_log10", "loss_input", "loss_raw", "no_bptt",
-            "tanh_missing", "tanh_prev", "transposed", "sign", "factor", "clipped", "precision", "unexplained")
+            "tanh_missing", "tanh_prev", "transposed", "sign", "factor", "clipped", "precision", "unexplained",
+            "size", "training")
 LOSS = "loss = sum_t -log p_t[y_t], p_t = softmax(V h_t + c)"
 
 
@@ -53,13 +60,27 @@ class Diagnosis:
     seq_length: int
     seed: int
     clip: float
+    run_m: int | None = None            # a student's model: the probes again at the run's m (`at_run_size`)
+    training: dict | None = None        # ... and what its training compared (labrnn.grading.Record, as a dict)
 
     @property
     def ok(self) -> bool:
         return all(r.matches for r in self.comparison)
 
     def summary(self) -> str:
-        return "correct" if self.ok else "; ".join(dict.fromkeys(f.short for f in self.findings))
+        return "correct" if self.ok else "; ".join(dict.fromkeys(f.short for f in self.findings if f.short))
+
+    def describe(self, probe: str) -> str:
+        """What the probe is, in words (the table's legend)."""
+        if probe == TRAINING:
+            t = self.training
+            steps = ", ".join(f"{c['step']:,}" for c in t["gradient_checks"])
+            return (f"the loss and h_last at every one of its {t['steps']:,} steps, the gradients at "
+                    f"steps {steps} (step 0 and steps drawn from the seed), each against labrnn's on the same "
+                    "parameters, data and h0; the worst of them")
+        if probe.startswith(RUN):
+            return f"{PROBES[probe[len(RUN):]]}, at the run's m = {self.run_m}"
+        return PROBES[probe]
 
     def table(self) -> str:
         """The comparison (max relative difference per item and probe) and the findings, as the CLI prints them."""
@@ -69,7 +90,7 @@ class Diagnosis:
         for name in dict.fromkeys(r.name for r in self.comparison):
             rows = [cell[p, name] for p in probes]
             lines.append(f"{name:<8}" + "".join(f"{r.max_rel:>11.2e} {'ok' if r.matches else 'DIFF':>4}" for r in rows))
-        lines += [f"  {p}: {PROBES[p]}" for p in probes]
+        lines += [f"  {p}: {self.describe(p)}" for p in probes]
         lines.append(f"against labrnn's reference: {'MATCHES' if self.ok else 'DIFFERS'} ({self.summary()})")
         lines += [f"- {f.sentence}" for f in self.findings]
         return "\n".join(lines)
@@ -77,14 +98,16 @@ class Diagnosis:
     def to_dict(self) -> dict:
         return {"m": self.m, "seq_length": self.seq_length, "seed": self.seed, "clip": self.clip, "ok": self.ok,
                 "summary": self.summary(), "comparison": [vars(r) for r in self.comparison],
-                "findings": [dict(vars(f), params=list(f.params)) for f in self.findings]}
+                "findings": [dict(vars(f), params=list(f.params)) for f in self.findings],
+                **({"run_m": self.run_m} if self.run_m is not None else {}),
+                **({"training": self.training} if self.training is not None else {})}
 
     @classmethod
     def from_dict(cls, doc: dict) -> "Diagnosis":
         return cls(tuple(Comparison(r["probe"], r["name"], r["max_rel"], r["matches"]) for r in doc["comparison"]),
                    tuple(Finding(f["mistake"], tuple(f["params"]), f["sentence"], f["short"])
                          for f in doc["findings"]),
-                   doc["m"], doc["seq_length"], doc["seed"], doc["clip"])
+                   doc["m"], doc["seq_length"], doc["seed"], doc["clip"], doc.get("run_m"), doc.get("training"))
 
 
 # ---------------------------------------------------------------------------------------------------- the variants
@@ -228,6 +251,77 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
         findings += _locate(unexplained, loss_and_grads, probes, theirs, lab, x, y, check, comparison)
     order = {mistake: i for i, mistake in enumerate(MISTAKES)}
     return Diagnosis(comparison, tuple(sorted(findings, key=lambda f: order[f.mistake])), m, seq_length, seed, clip)
+
+
+def at_run_size(small: Diagnosis, large: Diagnosis) -> Diagnosis:
+    """The diagnosis at the gradient check's m (small), with the same probes at the run's m (large) beside it: a
+    function right only for small networks matches at the first and not at the second."""
+    rows = tuple(replace(r, probe=RUN + r.probe) for r in large.comparison)
+    extra = ()
+    if not large.ok:
+        told = " ".join(f.sentence for f in large.findings)
+        if small.ok:
+            sentence = (f"Your function matches the reference at the gradient check's m = {small.m}, but not at "
+                        f"the run's m = {large.m}, the size it trains at. At m = {large.m}: {told}")
+            short = f"wrong at m = {large.m} only ({large.summary()})"
+        elif large.summary() != small.summary():
+            sentence, short = f"At the run's m = {large.m} it differs otherwise: {told}", \
+                f"at m = {large.m}: {large.summary()}"
+        else:
+            sentence, short = f"At the run's m = {large.m} the same shows.", ""
+        wrong = tuple(dict.fromkeys(r.name for r in large.comparison if not r.matches))
+        extra = (Finding("size", wrong, sentence, short),)
+    return replace(small, comparison=small.comparison + rows, findings=small.findings + extra, run_m=large.m)
+
+
+def with_training(d: Diagnosis, record) -> Diagnosis:
+    """d with what training compared (a labrnn.grading.Record; None or no step done: d as it is): a column of
+    the worst differences, and a finding for each kind of difference. A finding whose item already differed
+    before training adds its sentence only, not its few words."""
+    if record is None or record.steps == 0:
+        return d
+    checks = record.gradient_checks
+    worst = {k: max((c["max_rel"][k] for c in checks), default=0.0) for k in NAMES}
+    rows = (Comparison(TRAINING, "loss", record.their_loss.max_rel, record.their_loss.differing_steps == 0),
+            *(Comparison(TRAINING, k, worst[k], bool(worst[k] <= TOL)) for k in NAMES),
+            Comparison(TRAINING, "h_last", record.their_h_last.max_rel, record.their_h_last.differing_steps == 0))
+    before = {k: all(r.matches for r in d.comparison if r.name == k) for k in ITEMS}
+    found = []
+    for name, seen in (("loss", record.their_loss), ("h_last", record.their_h_last)):
+        if seen.differing_steps:
+            found.append(_differed(name, seen, record.steps, before[name]))
+    failing = [c for c in checks if not c["matches"]]
+    if failing:
+        names = [k for k in NAMES if worst[k] > TOL]
+        right = [f"{c['step']:,}" for c in checks if c["matches"] and c["step"] < failing[0]["step"]]
+        new = all(before[k] for k in names)
+        sentence = (f"At {len(failing)} of the {len(checks)} training steps where labrnn set your gradients against "
+                    "its reference on the same parameters, data and h0 (step 0 and steps drawn from the seed), "
+                    "they differ: " + ", ".join(f"d{k} by up to {worst[k]:.1e}" for k in names) +
+                    f", first at step {failing[0]['step']:,}.")
+        if new:
+            sentence += (" They matched before training" + (f" and at steps {', '.join(right)}" if right else "") +
+                         ": a function must be right at every step of the run, not only at the first ones.")
+        found.append(Finding("training", tuple(names), sentence,
+                             f"{_few(names)} wrong at training step {failing[0]['step']:,}" if new else ""))
+    return replace(d, comparison=d.comparison + rows, findings=d.findings + tuple(found),
+                   training=record.to_dict())
+
+
+def _differed(name: str, seen, steps: int, new: bool) -> Finding:
+    """Their loss or h_last in training, where it differed from labrnn's forward pass."""
+    at = f"at {seen.differing_steps:,} of {steps:,} steps (first at step {seen.first_step:,}"
+    if name == "loss":
+        sentence = (f"During training your loss differed from labrnn's forward pass on the same parameters, data "
+                    f"and h0 {at}: {seen.first_theirs:.6g} against {seen.first_ours:.6g}; up to "
+                    f"{seen.max_rel:.1e} relative). Every loss this report shows and ranks (the smooth loss, its "
+                    "minimum, the held-out loss) is labrnn's, from that forward pass on the parameters your "
+                    "gradients trained; yours is only compared.")
+    else:
+        sentence = (f"During training your h_last differed from the hidden state labrnn's forward pass reaches {at},"
+                    f" up to {seen.max_rel:.1e} relative); the state carried on to the next sequence is labrnn's.")
+    short = f"{name} differs in training ({seen.differing_steps:,} of {steps:,} steps)" if new else ""
+    return Finding("training", (name,), sentence, short)
 
 
 def _single_precision(comparison) -> Finding | None:

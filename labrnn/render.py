@@ -148,9 +148,11 @@ def number(x: float, digits: int = 2, fmt: str = "html") -> str:
     return (_tex if fmt == "latex" else _html).number(x, digits)
 
 
-MODEL_NOTE = ("Its loss_and_grads, run in a process of its own, gave every loss and gradient of training "
-              "(clipped and applied by labrnn's AdaGrad); the samples and the held-out losses come from labrnn's "
-              "forward pass on the parameters it trained, since the model file has no forward pass.")
+MODEL_NOTE = ("Its loss_and_grads, run in a process of its own, gave the gradients of every training step (clipped "
+              "and applied by labrnn's AdaGrad). Every loss shown and ranked (the smooth loss, its minimum, the "
+              "held-out loss), the hidden state carried from one sequence to the next and the samples come from "
+              "labrnn's forward pass on the parameters it trained; the loss and h_last it returned are only "
+              "compared with them (Table 1b).")
 
 
 def title_block(run, trained_at: str, check=None, diagnosis=None) -> Display:
@@ -236,7 +238,9 @@ def gradient_table(check) -> Display:
     return Display(plain=check.table(), **_both("gradient_table", check, head, caption))
 
 
-PROBE_HEADS = {"start": "the lab's start, h₀ = 0", "h0": "from a random h₀", "large": "large weights"}
+PROBE_HEADS = {"start": "the lab's start, h₀ = 0", "h0": "from a random h₀", "large": "large weights",
+               "run start": "m = {m}: start", "run h0": "m = {m}: random h₀", "run large": "m = {m}: large weights",
+               "training": "training steps"}
 
 
 def diagnosis(d, model: dict | None) -> Display:
@@ -250,15 +254,20 @@ def diagnosis(d, model: dict | None) -> Display:
     items = list(dict.fromkeys(r.name for r in d.comparison))
     cell = {(r.probe, r.name): r for r in d.comparison}
     rows = [(name, [cell[p, name] for p in probes]) for name in items]
-    head = ["", *(PROBE_HEADS.get(p, p) for p in probes)]
+    head = ["", *(PROBE_HEADS.get(p, p).format(m=d.run_m) for p in probes)]
     caption = (f"Table 1b: the loss, gradients and last hidden state of {who} against labrnn's reference on the "
                f"same parameters and data (m = {d.m}, seq_length = {d.seq_length}, seed {d.seed}): at the gradient "
                "check's start, from a random h₀, and on weights large enough that some gradient exceeds the clip "
-               f"bound ±{d.clip:g}. Each entry is the largest difference over the larger of the two's largest "
+               f"bound ±{d.clip:g}" + (f"; the same three at the run's m = {d.run_m}" if d.run_m else "") +
+               (f"; and in training, the worst of its {d.training['steps']:,} steps (the loss and last hidden state "
+                f"at every step, the gradients at {len(d.training['gradient_checks'])}: step 0 and steps drawn from "
+                "the seed)"
+                if d.training else "") +
+               f". Each entry is the largest difference over the larger of the two's largest "
                f"entries; up to {TOL:.1e} is round-off, and they match.")
     if d.ok:
         sentences = [f"{who} matches the reference everywhere: the same loss, gradients and last hidden state at "
-                     "every probe."]
+                     "every probe" + (" and at every training step compared." if d.training else ".")]
     else:
         sentences = [f.sentence for f in d.findings]
     return Display(plain=f"{caption}\n{d.table()}", **_both("diagnosis", head, rows, caption, sentences))

@@ -30,6 +30,7 @@ from . import __version__, execute
 from .corpus import shown
 from .diagnose import Diagnosis
 from .gradcheck import GradCheck
+from .grading import Record
 from .iorw import DAMAGED, atomic_write
 from .model import NAMES
 from .settings import Settings
@@ -143,6 +144,7 @@ def run_record(run: Run) -> dict:
         "chance_share": run.chance_share,
         "sample_seconds": run.sample_seconds,
         "compile_seconds": run.compile_seconds,
+        **({"grading": run.grading.to_dict()} if run.grading else {}),     # their model: what labrnn compared
     }
 
 
@@ -206,6 +208,7 @@ class RunDir:
                 steps_per_epoch=record["steps_per_epoch"], interrupted=record["interrupted"],
                 diverged=record.get("diverged"), broken=Broken(**record["broken"]) if record.get("broken") else None,
                 model=record.get("model"), wall_seconds=record["wall_seconds"],
+                grading=Record.from_dict(record["grading"]) if record.get("grading") else None,
                 train_seconds=record["train_seconds"], eval_seconds=record.get("eval_seconds", 0.0),
                 sample_seconds=record.get("sample_seconds", 0.0), compile_seconds=record.get("compile_seconds", 0.0),
                 train_chars=record["holdout"]["train_chars"],

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from . import engines, evaluate
+from . import engines, evaluate, grading
 from .corpus import Corpus
 from .engines import CEILING, DIVERGE_WINDOW, StepFailed, TrainState
 from .model import NAMES, init_params
@@ -87,6 +87,7 @@ class Run:
     diverged: dict | None = None
     broken: Broken | None = None                # the step where their model failed, when it did
     model: dict | None = None                   # their model file (name, path, sha256); None: labrnn's own
+    grading: grading.Record | None = None       # their model: what labrnn compared with its own numbers
     wall_seconds: float = 0.0                   # the loop, compiling excluded
     train_seconds: float = 0.0                  # updating
     eval_seconds: float = 0.0                   # scoring the held-out text
@@ -110,14 +111,13 @@ class Trainer:
 
     def __init__(self, corpus: Corpus, settings: Settings, model=None):
         """`model`, for settings that name a model file: its `labrnn.sandbox.Sandbox`, which the numpy
-        engine calls at every step."""
+        engine calls at every step through a `labrnn.grading.Grader`: their gradients train, labrnn's forward
+        pass gives every loss and the hidden state carried on."""
         settings.check_corpus(corpus)
         if (settings.model is None) != (model is None):
             raise ValueError("a Trainer takes the sandbox of settings.model, and only then")
         self.corpus, self.settings, self.model = corpus, settings, model
         self.engine = engines.get(settings.engine)
-        if model is not None:
-            self.engine = functools.partial(self.engine, loss_and_grads=model)
         n_train = settings.split(corpus.size)
         self.data = corpus.data[:n_train]
         self.heldout = corpus.data[n_train:n_train + evaluate.HELDOUT_MAX]
@@ -127,6 +127,9 @@ class Trainer:
                                          for n in (settings.sample_len, settings.best_len))
         self.spe = settings.steps_per_epoch(n_train)
         self.total = settings.total_steps(n_train)
+        self.grader = None if model is None else grading.Grader(model, settings.seed, self.total)
+        if self.grader is not None:
+            self.engine = functools.partial(self.engine, loss_and_grads=self.grader)
         uniform = settings.seq_length * math.log(corpus.K)           # the loss of guessing uniformly
         self.limit = math.inf if settings.keep_going else 2 * uniform
         self.ceiling = math.inf if settings.keep_going else CEILING * uniform
@@ -148,6 +151,8 @@ class Trainer:
                 "rng": self.rng.bit_generator.state, "train_seconds": self.train_seconds,
                 "wall_seconds": self.wall_seconds, "eval_seconds": self.eval_seconds,
                 "sample_seconds": self.sample_seconds, "compile_seconds": self.compile_seconds}
+        if self.grader is not None:
+            meta["grading"] = self.grader.record.to_dict()
         st = self.state
         arrays = {"state": st.vector, "curve": st.curve[:self.step], "losses": st.losses[:self.step]}
         for k, p, mem, best in zip(NAMES, st.params, st.mems, st.bests):
@@ -176,6 +181,8 @@ class Trainer:
         self.step, self.diverged = step, meta["diverged"]
         self.broken = Broken(**meta["broken"]) if meta.get("broken") else None
         self.samples = [Sample(**x) for x in meta["samples"]]
+        if self.grader is not None and meta.get("grading"):
+            self.grader.record = grading.Record.from_dict(meta["grading"])
         self.rng.bit_generator.state = meta["rng"]
         self.train_seconds, self.wall_seconds = meta["train_seconds"], meta["wall_seconds"]
         self.eval_seconds = meta["eval_seconds"]
@@ -254,6 +261,8 @@ class Trainer:
                     stop = min(stop, (self.step // checkpoint_every + 1) * checkpoint_every)
                 n = max(stop - self.step, 1)
                 t0 = time.perf_counter()
+                if self.grader is not None:
+                    self.grader.step = self.step
                 try:
                     done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, s.clip, self.limit,
                                        self.ceiling)
@@ -308,8 +317,8 @@ class Trainer:
             best_params=best_params, steps_done=self.step,
             epochs_done=round(self.step / self.spe, 4), steps_per_epoch=self.spe,
             interrupted=interrupted, diverged=self.diverged, broken=self.broken,
-            model=self.model and self.model.info(), wall_seconds=self.wall_seconds,
-            train_seconds=self.train_seconds, eval_seconds=round(self.eval_seconds, 3),
+            model=self.model and self.model.info(), grading=self.grader and self.grader.record,
+            wall_seconds=self.wall_seconds, train_seconds=self.train_seconds, eval_seconds=round(self.eval_seconds, 3),
             sample_seconds=round(self.sample_seconds, 3), compile_seconds=round(self.compile_seconds, 3),
             train_chars=len(self.data), heldout_chars_scored=len(self.heldout),
             chance_share=round(self.chance, 4),

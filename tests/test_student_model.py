@@ -134,6 +134,9 @@ def test_labrnns_own_function_as_a_file_trains_to_the_built_in_numbers(tmp_path,
     built_in, theirs = numbers(tmp_path / "builtin"), numbers(tmp_path / "theirs")
     assert theirs.pop("model") == {"name": "own_rnn.py", "path": str(own), "sha256": read_model(str(own)).sha256}
     assert built_in.pop("model") is None
+    graded = theirs.pop("grading")                   # what labrnn compared: all of it the same, bit for bit
+    assert graded["ok"] and graded["their_loss"]["max_rel"] == graded["their_h_last"]["max_rel"] == 0
+    assert [c["step"] for c in graded["gradient_checks"]] == graded["checked_steps"] and graded["steps"] == 300
     assert theirs == built_in                        # params, samples, best, losses: number for number
     with np.load(tmp_path / "builtin" / "run.npz") as a, np.load(tmp_path / "theirs" / "run.npz") as b:
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
@@ -250,8 +253,13 @@ def test_the_reference_as_a_file_gives_the_built_in_report_on_the_numpy_engine(t
     assert theirs.run_dir != built_in.run_dir and f"_own-rnn-{read_model(str(own)).sha256[:8]}_" in theirs.run_dir.name
     a, b = numbers(built_in.run_dir), numbers(theirs.run_dir)
     assert b.pop("model")["sha256"] == read_model(str(own)).sha256 and a.pop("model") is None
-    assert a == b
+    assert b.pop("grading")["ok"] and a == b
     checks = [json.loads((r.run_dir / "gradcheck.json").read_text()) for r in (built_in, theirs)]
+    theirs_at_m = checks[1]["diagnosis"]           # theirs is compared again at the run's m and in training
+    assert theirs_at_m.pop("run_m") == 8 and theirs_at_m.pop("training")["ok"]
+    assert {r["probe"] for r in theirs_at_m["comparison"] if r["matches"]} == {
+        "start", "h0", "large", "run start", "run h0", "run large", "training"}
+    theirs_at_m["comparison"] = [r for r in theirs_at_m["comparison"] if r["probe"] in ("start", "h0", "large")]
     assert checks[0] == checks[1] and checks[0]["passed"] and checks[0]["diagnosis"]["ok"]
     page = theirs.report.read_text(encoding="utf-8")
     assert "own_rnn.py matches the reference everywhere" in page and "model <b>own_rnn.py (sha256" in page
@@ -296,7 +304,8 @@ def test_gradcheck_prints_the_check_the_comparison_and_the_diagnosis(name, code,
                  "--model", str(MODELS / name)]) == code
     out = capsys.readouterr().out
     assert all(line in out for line in says)
-    assert out.splitlines()[8].split() == ["start", "h0", "large"]          # the comparison, after Table 1
+    assert out.splitlines()[8].split() == ["start", "h0", "large", "run", "start", "run", "h0", "run", "large"]
+    assert "  run start: the lab's start (sigma 0.01, h0 = 0), at the run's m = 100" in out     # the run's own m
 
 
 def test_a_report_on_a_failing_model_warns_in_one_line(tmp_path, tiny, capsys):
