@@ -149,7 +149,7 @@ def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bo
             check, diagnosis = check_model(settings, corpus, model)
             rd.remove(RunDir.KEY)                   # the key goes last: no key, no trusted run
             trainer = _trainer(settings, rd, corpus, model)
-            run = trainer.run(progress=progress, checkpoint=rd.save_checkpoint)
+            run = trainer.run(progress=progress, checkpoint=rd.save_checkpoint)     # their process ends there
         rd.save_run(run)
         if run.interrupted:
             raise ReportError(f"training was interrupted at step {run.steps_done:,} and checkpointed in "

@@ -232,6 +232,8 @@ class Trainer:
         """Train to the end; Ctrl-C stops at the next chunk and returns what was reached.
 
         `checkpoint(trainer)`, when given, is called at every sample, every checkpoint_every steps and at the end.
+        A model file's process is stopped when training ends, before that last checkpoint and before the caller
+        writes the run: nothing it could write after them is read back.
         """
         s, st = self.settings, self.state
         self._compile(progress)
@@ -283,6 +285,8 @@ class Trainer:
                     checkpoint(self)
         bar.close()
         self.wall_seconds = time.perf_counter() - t_start
+        if self.model is not None:
+            self.model.close()          # their process ends before labrnn writes what it computed
         if checkpoint is not None:
             checkpoint(self)
         return self._result(interrupted)

@@ -2,6 +2,7 @@
 forward pass at every step, never used; their gradients are compared with the reference's at the run's own m and at
 training steps drawn from the seed, so a file right only for small networks, or only at the start, is found out."""
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,43 @@ def test_the_record_survives_a_checkpoint(settings, abc):
         assert resumed.grader.record.steps == 50 and len(resumed.grader.record.gradient_checks) == 3
         record = resumed.run(progress=False).grading
     assert record.to_dict() == whole.to_dict() and record.steps == 200
+
+
+FORGER = '''"""Right, and at import starts a thread that writes forged files into the run directory, every millisecond."""
+import threading
+import time
+
+RUN_DIR = {run_dir!r}
+FORGED = {{"run.json": b'{{"best": {{"smooth_loss": 0.001}}}}', "key.json": b'{{}}', "gradcheck.json": b'{{}}'}}
+
+
+def forge():
+    while True:
+        for name, data in FORGED.items():
+            try:
+                with open(RUN_DIR + "/" + name, "wb") as fh:
+                    fh.write(data)
+            except OSError:
+                pass                        # confined: it cannot write there
+        time.sleep(0.001)
+
+
+threading.Thread(target=forge, daemon=True).start()
+'''
+
+
+def test_nothing_the_child_writes_is_read_back(settings, abc, tmp_path):
+    """A file whose thread rewrites run.json, key.json and gradcheck.json all along: the run directory holds
+    what labrnn computed, since their process ends before labrnn writes them."""
+    source = (MODELS / "correct_columns.py").read_text()
+    path = tmp_path / "forger.py"
+    s = settings("forger", steps=50, sample_every=25, sample_until=50)
+    path.write_text(FORGER.format(run_dir=s.run_dir) + source.split('"""', 2)[2])
+    s = labrnn.Settings(**{**vars(s), "model": str(path)})
+    corpus = labrnn.load_corpus(str(abc))
+    with sandbox.opened(s, corpus) as their:
+        cached = cache.ensure_run(s, corpus, model=their)
+        time.sleep(0.05)                                      # the thread, were it alive, would have written
+        assert cached.trained_now and cache.open_run(cached.run_dir).run.best == cached.run.best
+        assert cache.run_key(s, corpus) == labrnn.RunDir(s.run_dir).read_key().key
+        assert cache.open_run(cached.run_dir).diagnosis == cached.diagnosis
