@@ -147,7 +147,7 @@ def test_the_record_survives_a_checkpoint(settings, abc):
     assert record.to_dict() == whole.to_dict() and record.steps == 200
 
 
-FORGER = '''"""Right, and at import starts a thread that writes forged files into the run directory, every millisecond."""
+FORGER = '''"""Right; at import it starts a thread writing forged files into the run directory, all along."""
 import threading
 import time
 
@@ -166,7 +166,10 @@ def forge():
         time.sleep(0.001)
 
 
-threading.Thread(target=forge, daemon=True).start()
+try:
+    threading.Thread(target=forge, daemon=True).start()
+except RuntimeError:
+    pass                                    # confined: no thread of its own
 '''
 
 
@@ -185,3 +188,20 @@ def test_nothing_the_child_writes_is_read_back(settings, abc, tmp_path):
         assert cached.trained_now and cache.open_run(cached.run_dir).run.best == cached.run.best
         assert cache.run_key(s, corpus) == labrnn.RunDir(s.run_dir).read_key().key
         assert cache.open_run(cached.run_dir).diagnosis == cached.diagnosis
+
+
+def test_the_diagnosis_keeps_the_run_size_and_training_through_json_and_table_1b(settings, abc):
+    """gradcheck.json round-trips what was added; Table 1b heads its columns with the run's m and training."""
+    from labrnn import render
+    from labrnn.diagnose import Diagnosis
+    s = settings("cheat_late")
+    corpus = labrnn.load_corpus(str(abc))
+    with sandbox.opened(s, corpus) as their:
+        check, d = cache.check_model(s, corpus, their)
+        d = with_training(d, Trainer(corpus, s, their).run(progress=False).grading)
+    again = Diagnosis.from_dict(json.loads(json.dumps(d.to_dict(), allow_nan=False)))
+    assert again == d and again.run_m == 8 and again.training["steps"] == 200
+    shown = render.diagnosis(d, {"name": "cheat_late.py"})
+    assert "<th>m = 8: start</th>" in shown.html.replace(' scope="col"', "") and "training steps" in shown.html
+    assert "the same three at the run's m = 8; and in training, the worst of its 200 steps" in shown.plain
+    assert d.summary().startswith("gradients wrong at training step")

@@ -371,7 +371,7 @@ def test_a_teachers_sweep_gives_one_row_per_submission(genesis, tiny_argv, tmp_p
     subs = tmp_path / "class of 2026"
     subs.mkdir()
     for src, dst in [("correct_columns", "alice smith"), ("mistake_no_bptt", "bob"), ("bad_import", "carol"),
-                     ("mistake_transposed", "dave")]:
+                     ("mistake_transposed", "dave"), ("cheat_loss", "eve"), ("cheat_small_m", "frank")]:
         shutil.copy(MODELS / f"{src}.py", subs / f"{dst}.py")
     (subs / "notes.txt").write_text("not a submission")
     reports = tmp_path / "reports"
@@ -385,18 +385,23 @@ def test_a_teachers_sweep_gives_one_row_per_submission(genesis, tiny_argv, tmp_p
     table = text[text.index('<table class="runs"'):text.index("</table>")]
     raw = {re.search(r">([\w ]+\.py)</td>", r).group(1): r for r in re.findall(r"<tr.*?</tr>", table, re.S)[1:]}
     rows = {name: re.sub(r"<[^>]+>", "|", r) for name, r in raw.items()}
-    assert sorted(rows) == ["alice smith.py", "bob.py", "carol.py", "dave.py"]
+    assert sorted(rows) == ["alice smith.py", "bob.py", "carol.py", "dave.py", "eve.py", "frank.py"]
     assert "|pass|" in rows["alice smith.py"] and "|correct|" in rows["alice smith.py"]
     assert "|FAIL W U b|" in rows["bob.py"] and "|no BPTT|" in rows["bob.py"]
     assert "|FAIL W|" in rows["dave.py"] and "|dW transposed|" in rows["dave.py"]
     assert "did not run:" in rows["carol.py"] and "ModuleNotFoundError" in rows["carol.py"]
+    assert "|loss wrong|" in rows["eve.py"]                          # it returns 0.001: ranked by labrnn's loss
+    assert "|pass|" in rows["frank.py"] and "|wrong at m = 8 only (no BPTT)|" in rows["frank.py"]
     for name in ("alice smith.py", "bob.py", "dave.py"):       # each links its report, and that report names the file
         link = re.search(r'href="([^"]+)"', raw[name]).group(1)
         report = (page.parent / urllib.parse.unquote(link)).resolve()
         assert name in report.read_text(encoding="utf-8")
     record = json.loads((page.parent / "sweep.json").read_text(encoding="utf-8"))
     assert {r["model"]["name"]: r["diagnosis"] for r in record["runs"]} == \
-        {"alice smith.py": "correct", "bob.py": "no BPTT", "dave.py": "dW transposed"}
+        {"alice smith.py": "correct", "bob.py": "no BPTT", "dave.py": "dW transposed", "eve.py": "loss wrong",
+         "frank.py": "wrong at m = 8 only (no BPTT)"}
+    lows = {r["model"]["name"]: r["min_smooth_loss"] for r in record["runs"]}
+    assert lows["eve.py"] == pytest.approx(lows["alice smith.py"], rel=1e-6)    # the same gradients: the same run
     assert [f["model"] for f in record["failed"]] == [str(subs / "carol.py")]
 
 
