@@ -73,12 +73,19 @@ class Record:
 
 class Grader:
     """Their sandboxed loss_and_grads as the numpy engine calls it, returning labrnn's loss and h_last with
-    their gradients; `step` is the training step of the next call (the trainer sets it before each chunk)."""
+    their gradients; `step` is the training step of the next call."""
 
     def __init__(self, sandbox, seed: int, total: int):
         self.sandbox, self.step = sandbox, 0
         self.record = Record(checked_steps=check_steps(seed, total))
         self._checked = frozenset(self.record.checked_steps)
+
+    def driving(self, engine):
+        """The numpy engine calling this grader, from the chunk's first step on."""
+        def run(state, data, first, n, *args):
+            self.step = first
+            return engine(state, data, first, n, *args, loss_and_grads=self)
+        return run
 
     def __call__(self, params, x, y, h0):
         H, logP = forward(params, x, h0)

@@ -6,7 +6,6 @@ The loop advances in chunks between sample points and checkpoints; an engine
 """
 from __future__ import annotations
 
-import functools
 import math
 import signal
 import sys
@@ -129,7 +128,7 @@ class Trainer:
         self.total = settings.total_steps(n_train)
         self.grader = None if model is None else grading.Grader(model, settings.seed, self.total)
         if self.grader is not None:
-            self.engine = functools.partial(self.engine, loss_and_grads=self.grader)
+            self.engine = self.grader.driving(self.engine)
         uniform = settings.seq_length * math.log(corpus.K)           # the loss of guessing uniformly
         self.limit = math.inf if settings.keep_going else 2 * uniform
         self.ceiling = math.inf if settings.keep_going else CEILING * uniform
@@ -231,9 +230,8 @@ class Trainer:
     def run(self, progress: bool = True, checkpoint=None, checkpoint_every: int = 5_000) -> Run:
         """Train to the end; Ctrl-C stops at the next chunk and returns what was reached.
 
-        `checkpoint(trainer)`, when given, is called at every sample, every checkpoint_every steps and at the end.
-        A model file's process is stopped when training ends, before that last checkpoint and before the caller
-        writes the run: nothing it could write after them is read back.
+        `checkpoint(trainer)`, when given, is called at every sample, every checkpoint_every steps and at the end;
+        a model file's process ends before that last one: nothing it could write is read back as the run.
         """
         s, st = self.settings, self.state
         self._compile(progress)
@@ -263,8 +261,6 @@ class Trainer:
                     stop = min(stop, (self.step // checkpoint_every + 1) * checkpoint_every)
                 n = max(stop - self.step, 1)
                 t0 = time.perf_counter()
-                if self.grader is not None:
-                    self.grader.step = self.step
                 try:
                     done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, s.clip, self.limit,
                                        self.ceiling)
