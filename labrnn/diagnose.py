@@ -302,10 +302,31 @@ def with_training(d: Diagnosis, record) -> Diagnosis:
         if new:
             sentence += (" They matched before training" + (f" and at steps {', '.join(right)}" if right else "") +
                          ": a function must be right at every step of the run, not only at the first ones.")
-        found.append(Finding("training", tuple(names), sentence,
-                             f"{_few(names)} wrong at training step {failing[0]['step']:,}" if new else ""))
+        how = failing[0].get("explained")
+        if how:
+            sentence += f" At step {failing[0]['step']:,} they are the lab's gradients with a known mistake: {how}."
+        short = f"{_few(names)} wrong at training step {failing[0]['step']:,}" + (f" ({how})" if how else "")
+        found.append(Finding("training", tuple(names), sentence, short if new else ""))
     return replace(d, comparison=d.comparison + rows, findings=d.findings + tuple(found),
                    training=record.to_dict())
+
+
+def explain(theirs: dict, params, x, y, h0, clip: float) -> str:
+    """What known mistakes give their outputs (loss, grads by name, h_last) on one set of parameters, such as a
+    training step's, in a few words ("no BPTT"); "" when none does."""
+    x, y, h0 = np.asarray(x), np.asarray(y), np.asarray(h0, dtype=float)
+    variants: dict = {}
+
+    def outputs(kw):
+        key = tuple(sorted(kw.items()))
+        if key not in variants:
+            variants[key] = [_outputs(*variant(params, x, y, h0, **kw))]
+        return variants[key]
+
+    mine = _outputs(*variant(params, x, y, h0))
+    theirs = {k: np.float64(theirs[k]) if k == "loss" else np.asarray(theirs[k], dtype=float) for k in ITEMS}
+    explained = {k: _explain(k, [theirs[k]], outputs, clip, len(x)) for k in ITEMS}
+    return "; ".join(dict.fromkeys(f.short for f in _findings(explained, len(x), clip, None, [theirs], [mine])))
 
 
 def _differed(name: str, seen, steps: int, new: bool) -> Finding:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .diagnose import TOL, rel
+from .diagnose import TOL, explain, rel
 from .model import NAMES, forward, loss_and_grads as reference
 
 CHECKS = 8                  # gradient comparisons spread over the run, beside the one at step 0
@@ -55,7 +55,7 @@ class Record:
     checked_steps: list[int] = field(default_factory=list)      # the steps chosen for a gradient comparison
     their_loss: Mismatch = field(default_factory=Mismatch)
     their_h_last: Mismatch = field(default_factory=Mismatch)
-    gradient_checks: list[dict] = field(default_factory=list)   # {"step", "max_rel": {W: .., ...}, "matches"}
+    gradient_checks: list[dict] = field(default_factory=list)   # {"step", "max_rel": {W: ..}, "matches", ...}
 
     @property
     def ok(self) -> bool:
@@ -75,8 +75,8 @@ class Grader:
     """Their sandboxed loss_and_grads as the numpy engine calls it, returning labrnn's loss and h_last with
     their gradients; `step` is the training step of the next call."""
 
-    def __init__(self, sandbox, seed: int, total: int):
-        self.sandbox, self.step = sandbox, 0
+    def __init__(self, sandbox, seed: int, total: int, clip: float):
+        self.sandbox, self.step, self.clip = sandbox, 0, clip
         self.record = Record(checked_steps=check_steps(seed, total))
         self._checked = frozenset(self.record.checked_steps)
 
@@ -99,6 +99,10 @@ class Grader:
         if step in self._checked:
             _, lab, _ = reference(params, x, y, h0)
             found = {k: rel(grads[k], lab[k]) for k in NAMES}
-            r.gradient_checks.append({"step": step, "max_rel": found, "matches": bool(max(found.values()) <= TOL)})
+            check = {"step": step, "max_rel": found, "matches": bool(max(found.values()) <= TOL)}
+            if not check["matches"]:        # which known mistake, if any: labrnn.diagnose's variants
+                check["explained"] = explain({"loss": theirs, **grads, "h_last": their_h}, params, x, y, h0,
+                                             self.clip)
+            r.gradient_checks.append(check)
         r.steps, self.step = step + 1, step + 1
         return loss, grads, h_last

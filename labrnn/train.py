@@ -126,7 +126,7 @@ class Trainer:
                                          for n in (settings.sample_len, settings.best_len))
         self.spe = settings.steps_per_epoch(n_train)
         self.total = settings.total_steps(n_train)
-        self.grader = None if model is None else grading.Grader(model, settings.seed, self.total)
+        self.grader = None if model is None else grading.Grader(model, settings.seed, self.total, settings.clip)
         if self.grader is not None:
             self.engine = self.grader.driving(self.engine)
         uniform = settings.seq_length * math.log(corpus.K)           # the loss of guessing uniformly

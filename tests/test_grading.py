@@ -107,10 +107,11 @@ def test_right_only_at_the_start_is_found_out_in_training(settings, abc, tmp_pat
     assert checks[0]["matches"] and not checks[-1]["matches"]         # right at step 0, wrong by the end
     first = next(c["step"] for c in checks if not c["matches"])
     assert all(c["matches"] == (c["step"] < first) for c in checks)
+    assert {c.get("explained") for c in checks if not c["matches"]} == {"no BPTT"}    # named by the diagnosis
     assert record["their_loss"]["differing_steps"] == 0 and not record["ok"]   # its loss stays right
     d = cached.diagnosis
     assert all(r.matches for r in d.comparison if r.probe != "training")      # before training: all right
-    assert d.summary() == f"gradients wrong at training step {first}"
+    assert d.summary() == f"gradients wrong at training step {first} (no BPTT)"
     assert "They matched before training and at steps 0" in d.findings[-1].sentence
     saved = json.loads((tmp_path / "cheat_late" / "gradcheck.json").read_text())["diagnosis"]
     assert saved["summary"] == d.summary() and saved["training"] == record
