@@ -132,6 +132,9 @@ class Settings:
                                     commands=frozenset({"sweep"}))
     scheduler_file: str | None = setting(None, "the scheduler to run on, from the file `dask scheduler "
                                          "--scheduler-file` wrote", numbers=False, commands=frozenset({"sweep"}))
+    worker_timeout: int = setting(600, "seconds a sweep on a named scheduler waits for its first worker (workers "
+                                  "queued on SLURM may take a while)", numbers=False, low=1,
+                                  commands=frozenset({"sweep"}))
     checkpoint_every: int = setting(5_000, "save a checkpoint every N steps and at every sample (0: never)",
                                     numbers=False, low=0, commands=frozenset({"train"}))
     quiet: bool = setting(False, "no progress bar", numbers=False, commands=frozenset({"train"}))
@@ -148,6 +151,9 @@ class Settings:
         for k in ("data", "model", "run_dir", "reports"):
             if getattr(self, k) is not None and "\x00" in getattr(self, k):
                 raise ConfigError(f"{k} must be a path without NUL bytes, got {getattr(self, k)!r}")
+        for k in ("scheduler", "scheduler_file"):    # given but blank: the default would be a silent guess
+            if getattr(self, k) is not None and not getattr(self, k).strip():
+                raise ConfigError(f"{k} is blank ({getattr(self, k)!r}); name one, or leave it out for the default")
         for k in ("run_dir", "reports"):            # the notebooks record where they ran, in UTF-8 JSON
             if getattr(self, k) is not None and not _utf8(getattr(self, k)):
                 raise ConfigError(f"{k} must be a path in UTF-8, got {getattr(self, k)!r}")

@@ -241,7 +241,7 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
         client = None
         if there or where is not None:          # a scheduler named is reached, or refused, before anything else
             client = stack.enter_context(cluster.connect(where, workers))
-            allowed = cluster.usable_workers(client, log)
+            allowed = cluster.usable_workers(client, log, combos[0].worker_timeout)
         reports = claim(reports)
         window = jobs or (workers if where is None else max(1, len(there)))
         log(f"sweep {name}: {len(combos)} reports, {len(combos) - len(there)} from their run directories "
