@@ -286,6 +286,7 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
             settings, rd = running.pop(future)
             try:
                 outcome = future.result()
+                task.within(outcome.files, settings, corpus.size, corpus.K, outcome.worker)
                 if RunDir.KEY in outcome.files and \
                         json.loads(outcome.files[RunDir.KEY])["key"] != run_key(settings, corpus):
                     raise RunDirError(f"worker {outcome.worker} made the run under another cache key; "

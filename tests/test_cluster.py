@@ -126,6 +126,9 @@ def sweep_argv(corpus, reports, tiny_argv, *more) -> list[str]:
 def test_a_sweep_runs_on_the_cluster_and_comes_back(make_cluster, corpus, tiny_argv, tmp_path, capsys):
     c = make_cluster(2)
     reports = tmp_path / "reports"
+    for w in c.workers:                 # what a worker killed in a task leaves: its next task removes it
+        (w.tmp / "labrnn-task-killed").mkdir()
+        (w.tmp / "labrnn-task-killed" / "run.npz").write_bytes(b"x" * 1000)
     assert main(sweep_argv(corpus, reports, tiny_argv, "--scheduler", c.address)) == 0
     err = capsys.readouterr().err
     done = [line for line in err.splitlines() if line.startswith("[")]
@@ -453,3 +456,37 @@ def test_a_device_or_fifo_as_scheduler_file_through_make(name, scheduler_files, 
     done, seconds = make_sweep(corpus, tmp_path / "reports", f"SCHEDULER_FILE={scheduler_files / name}")
     assert done.returncode == 2 and "not a regular file" in one_error(done.stderr) and seconds < SLOW / 2
     assert not (tmp_path / "reports").exists()
+
+
+def hostile_answer(extra: dict):
+    """task.run as a worker that adds `extra` to a run directory's files (a callable of the task: its bytes)."""
+    from labrnn import task
+
+    def run(t, files):
+        return task.Outcome({"run.json": b"{}", **{n: make(t) for n, make in extra.items()}}, 0.1, True, "hostile")
+    return run
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"notes.txt": lambda t: b"x"}, "a worker returned the file name 'notes.txt', which is no file of a run directory"),
+    ({"failed/report.html": lambda t: b"x"}, "the file name 'failed/report.html', which is no file"),
+    ({"report.pdf": lambda t: bytes(task_most(t) + 1)}, "MiB, more than a run of these settings makes (at most ")])
+def test_a_workers_answer_beyond_its_settings_is_refused_in_one_line(extra, message, scheduler_alone, corpus,
+                                                                   tiny_argv, tmp_path, capsys, monkeypatch):
+    from labrnn import task
+    monkeypatch.setattr(task, "run", hostile_answer(extra))
+    address = scheduler_alone(1)
+    reports = tmp_path / "reports"
+    assert main(sweep_argv(corpus, reports, tiny_argv, "--scheduler", address, "--seq", "8", "--eta", "0.1")) == 1
+    err = capsys.readouterr().err
+    failed = [line for line in err.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and message in failed[0] and failed[0].endswith("nothing it returned was written")
+    assert "Traceback" not in err
+    written = [p for p in reports.rglob("*") if p.is_file() and p.name not in (".labrnn", ".lock")]
+    assert written == []                        # the run's directory was made for it; nothing of the answer
+
+
+def task_most(t) -> int:
+    from labrnn import load_corpus, task
+    text = load_corpus(t.settings.data)
+    return task.most_bytes(t.settings, text.size, text.K)
