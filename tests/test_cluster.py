@@ -486,6 +486,25 @@ def test_a_workers_answer_beyond_its_settings_is_refused_in_one_line(extra, mess
     assert written == []                        # the run's directory was made for it; nothing of the answer
 
 
+HOSTILE_WORKER = """import labrnn.task as task
+def run(t, files):          # a worker whose answer holds a file no run directory has
+    return task.Outcome({"run.json": b"{}", "notes.txt": b"x"}, 0.1, True, "hostile")
+task.run = run
+"""
+
+
+def test_a_workers_hostile_answer_through_make(make_cluster, corpus, tmp_path):
+    hostile = tmp_path / "hostile_worker.py"
+    hostile.write_text(HOSTILE_WORKER)
+    c = make_cluster(1, preload=hostile)
+    done, _ = make_sweep(corpus, tmp_path / "reports", f"SCHEDULER={c.address}")
+    failed = [line for line in done.stderr.splitlines() if "FAILED" in line]
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(failed) == 2    # SEQ="8 12"
+    assert all(line.endswith("a worker returned the file name 'notes.txt', which is no file of a run directory; "
+                             "nothing it returned was written") for line in failed)
+    assert [p for p in (tmp_path / "reports").rglob("*") if p.is_file() and p.name not in (".labrnn", ".lock")] == []
+
+
 def task_most(t) -> int:
     from labrnn import load_corpus, task
     text = load_corpus(t.settings.data)

@@ -193,3 +193,9 @@ def test_compare_shows_a_loss_of_1e308_in_a_few_characters(tiny, tmp_path, capsy
     assert main(["compare", str(run), "--reports", str(tmp_path / "reports")]) == 0
     page = Path(capsys.readouterr().out.strip()).read_text(encoding="utf-8")
     assert "1e+308" in page and "0" * 30 not in page
+    done = subprocess.run(["make", "-s", "-C", str(ROOT), "compare", f"DIRS='{run}'", f"REPORTS={tmp_path / 'made'}"],
+                          capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("MAKE")})
+    assert done.returncode == 0, done.stderr
+    page = Path(done.stdout.strip()).read_text(encoding="utf-8")
+    assert "1e+308" in page and "0" * 30 not in page
