@@ -25,7 +25,8 @@ from .cache import ReportError, check_model
 from .corpus import CorpusError, load_corpus
 from .rundir import RunDir, RunDirError
 from .sandbox import ModelError, Sandbox, opened, read_model
-from .settings import DEFAULTS, NAMES, SWEPT, TYPES, ConfigError, Settings, base_type, meta
+from .settings import (DEFAULTS, NAMES, SWEPT, TYPES, ConfigError, Settings, base_type, meta, parse_number,
+                       parse_numbers)
 from .train import CheckpointError, Trainer
 
 COMMANDS = {
@@ -52,24 +53,23 @@ STARTER = Path(__file__).resolve().parent / "templates" / "new_model.py"
 
 
 def _number(kind):
+    """A flag's value by labrnn's one rule for numbers (`labrnn.settings.parse_number`)."""
     def parse(text: str):
         try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text!r}")
+            return parse_number(text, kind)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err))
     parse.__name__ = kind.__name__
     return parse
 
 
 def _several(kind):
     """Space-separated values of one setting, for a sweep: "0.05 0.1 0.2"."""
-    one = _number(kind)
-
     def parse(text: str):
-        values = [one(v) for v in text.split()]
-        if not values:
-            raise argparse.ArgumentTypeError(f"no value given: {text!r}")
-        return values
+        try:
+            return parse_numbers(text, kind)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err))
     parse.__name__ = kind.__name__
     return parse
 

@@ -243,11 +243,11 @@ def synthesize(W, U, V, b, c, h0, x0, u, temperature, out):
             acc = 0.0
             for i in range(m):
                 acc += V[k, i] * h[i]
-            cdf[k] = (acc + c[k]) / temperature
+            cdf[k] = acc + c[k]
             top = max(top, cdf[k])
         total = 0.0
         for k in range(K):
-            total += math.exp(cdf[k] - top)
+            total += math.exp((cdf[k] - top) / temperature)     # the largest first: a tiny T cannot overflow
             cdf[k] = total
         target = u[t] * total
         x = 0

@@ -14,6 +14,8 @@ def synthesize(params: Mapping[str, np.ndarray], h0: np.ndarray, x0: int, n: int
 
     The temperature divides the scores o_t before the softmax: 1 draws from p
     itself, lower values sharpen it towards the most likely character.  The
+    largest score is subtracted first, so the scaled scores are <= 0 and a tiny
+    temperature (1e-320) gives the most likely character instead of overflowing.  The
     n uniform draws are taken from rng at once (the same numbers as one at a
     time), so "numba" (`labrnn.kernels.synthesize`) draws what this loop draws.
     """
@@ -25,10 +27,11 @@ def synthesize(params: Mapping[str, np.ndarray], h0: np.ndarray, x0: int, n: int
         return out
     W, U, V, b, c = (params[k] for k in NAMES)
     h, x = np.array(h0, dtype=W.dtype), int(x0)
-    for t in range(n):
-        h = np.tanh(W @ h + U[:, x] + b)
-        o = (V @ h + c) / temperature
-        cdf = np.cumsum(np.exp(o - o.max()))
-        x = int(np.searchsorted(cdf, u[t] * cdf[-1], side="right"))
-        out[t] = x = min(x, len(cdf) - 1)
+    with np.errstate(over="ignore"):            # a tiny T scales the others to -inf: weight 0, as meant
+        for t in range(n):
+            h = np.tanh(W @ h + U[:, x] + b)
+            o = V @ h + c
+            cdf = np.cumsum(np.exp((o - o.max()) / temperature))
+            x = int(np.searchsorted(cdf, u[t] * cdf[-1], side="right"))
+            out[t] = x = min(x, len(cdf) - 1)
     return out

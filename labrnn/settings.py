@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -23,6 +24,10 @@ RUN = frozenset({"train", "report", "sweep"})            # the commands that mak
 REPORT = frozenset({"report", "sweep"})
 MAX_BYTES = 4 * 2**30              # settings that would need more memory are refused up front
 FORMATS = ("html", "pdf")          # report.html is always written (the index links it); pdf adds report.pdf
+INTEGER = re.compile(r"[+-]?[0-9]+")
+DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)",
+                     re.ASCII | re.IGNORECASE)
+BLANKS = " \t\n\r\f\v"                 # ASCII white space: what separates a sweep's values
 
 
 class ConfigError(ValueError):
@@ -86,7 +91,7 @@ class Settings:
     sample_len: int = setting(200, "characters per sample", short="sl", low=1)
     best_len: int = setting(1_000, "characters from the best model", short="bl", low=1,
                             label="Best passage", show=lambda s: f"{s.best_len:,} characters")
-    temperature: float = setting(1.0, "divides the scores before the softmax; 1 samples p itself")
+    temperature: float = setting(1.0, "divides the scores, less the largest, before the softmax; 1 samples p itself")
     holdout: float = setting(0.05, "share of the corpus's end kept out of training for the held-out loss",
                              low=0.0)
     keep_cr: bool = setting(False, "keep carriage returns instead of normalizing to \\n",
@@ -127,6 +132,9 @@ class Settings:
                                     commands=frozenset({"sweep"}))
     scheduler_file: str | None = setting(None, "the scheduler to run on, from the file `dask scheduler "
                                          "--scheduler-file` wrote", numbers=False, commands=frozenset({"sweep"}))
+    worker_timeout: int = setting(600, "seconds a sweep on a named scheduler waits for its first worker (workers "
+                                  "queued on SLURM may take a while)", numbers=False, low=1,
+                                  commands=frozenset({"sweep"}))
     checkpoint_every: int = setting(5_000, "save a checkpoint every N steps and at every sample (0: never)",
                                     numbers=False, low=0, commands=frozenset({"train"}))
     quiet: bool = setting(False, "no progress bar", numbers=False, commands=frozenset({"train"}))
@@ -143,6 +151,9 @@ class Settings:
         for k in ("data", "model", "run_dir", "reports"):
             if getattr(self, k) is not None and "\x00" in getattr(self, k):
                 raise ConfigError(f"{k} must be a path without NUL bytes, got {getattr(self, k)!r}")
+        for k in ("scheduler", "scheduler_file"):    # given but blank: the default would be a silent guess
+            if getattr(self, k) is not None and not getattr(self, k).strip():
+                raise ConfigError(f"{k} is blank ({getattr(self, k)!r}); name one, or leave it out for the default")
         for k in ("run_dir", "reports"):            # the notebooks record where they ran, in UTF-8 JSON
             if getattr(self, k) is not None and not _utf8(getattr(self, k)):
                 raise ConfigError(f"{k} must be a path in UTF-8, got {getattr(self, k)!r}")
@@ -256,6 +267,26 @@ def _slug(name: str, sha256: str) -> str:
 
 def _fmt(value) -> str:
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value).lower()
+
+
+def parse_number(text: str, kind: type):
+    """A number from the command line or Make, by the one rule: ASCII digits, a sign, and for a float a point,
+    an exponent, or inf / nan (which the setting's own check then refuses by name), with ASCII blanks around.
+    Python's int() and float() also take other scripts' digits (١, ２), underscores and Unicode spaces: here
+    those are refused, so `STEPS=１２` fails as `FORCE=２` does.  ConfigError names the text."""
+    text = text.strip(BLANKS)
+    if not (INTEGER if kind is int else DECIMAL).fullmatch(text):
+        ascii_only = "" if text.isascii() else " (write numbers in ASCII digits)"
+        raise ConfigError(f"not a{'n integer' if kind is int else ' number'}: {text!r}{ascii_only}")
+    return kind(text)
+
+
+def parse_numbers(text: str, kind: type) -> list:
+    """A sweep's values of one setting, separated by ASCII blanks: "0.05 0.1 0.2"."""
+    values = [parse_number(word, kind) for word in re.split(f"[{BLANKS}]+", text) if word]
+    if not values:
+        raise ConfigError(f"no value given: {text!r}")
+    return values
 
 
 def base_type(hint) -> type:

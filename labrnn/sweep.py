@@ -56,6 +56,12 @@ def _fmt(value, name: str | None = None) -> str:
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def number(x: float, spec: str = ".2f") -> str:
+    """A loss or a speed as the log and the comparison show it: fixed-point, and from 10 digits before the point
+    on in scientific notation (a run.json's 1e308 as 1e+308, not 309 digits)."""
+    return f"{x:.3g}" if abs(x) >= 1e9 else f"{x:{spec}}"
+
+
 def _slug(text: str) -> str:
     """A model file's stem as a name part: letters and digits, the rest one dash."""
     return "-".join("".join(ch if ch.isalnum() else " " for ch in text).split())
@@ -229,13 +235,13 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
         best = run.best.smooth_loss
         log(f"[{len(done) + len(failed)}/{len(combos)}] {label(settings, names)}: {seconds:.1f} s"
             f"{f' on {worker}' if worker else ''}{'' if trained else ' (cached run)'}, min smooth loss "
-            f"{best:.2f} = {best / settings.seq_length:.3f} nats/char; {rd / RunDir.REPORT}")
+            f"{number(best)} = {number(best / settings.seq_length, '.3f')} nats/char; {rd / RunDir.REPORT}")
 
     with ExitStack() as stack:
         client = None
         if there or where is not None:          # a scheduler named is reached, or refused, before anything else
             client = stack.enter_context(cluster.connect(where, workers))
-            allowed = cluster.usable_workers(client, log)
+            allowed = cluster.usable_workers(client, log, combos[0].worker_timeout)
         reports = claim(reports)
         window = jobs or (workers if where is None else max(1, len(there)))
         log(f"sweep {name}: {len(combos)} reports, {len(combos) - len(there)} from their run directories "
@@ -280,6 +286,7 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
             settings, rd = running.pop(future)
             try:
                 outcome = future.result()
+                task.within(outcome.files, settings, corpus.size, corpus.K, outcome.worker)
                 if RunDir.KEY in outcome.files and \
                         json.loads(outcome.files[RunDir.KEY])["key"] != run_key(settings, corpus):
                     raise RunDirError(f"worker {outcome.worker} made the run under another cache key; "
@@ -423,10 +430,11 @@ def _row(rank: int, d: Done, out: Path) -> dict:
     heldout = scored[-1].heldout_bits_per_char if scored else None
     return {"rank": rank, "settings": [(_fmt(getattr(p, n), n), getattr(p, n)) for n in SWEPT],
             "gradients": _gradients(d.check), "diagnosis": d.diagnosis.summary() if d.diagnosis else "—",
-            "min": f"{best:.2f}", "min_step": f"{run.best.step:,}", "min_char": f"{best / p.seq_length:.3f}",
-            "final": f"{final:.2f}", "final_char": f"{final / p.seq_length:.3f}",
-            "heldout": f"{heldout:.3f}" if scored else "—", "heldout_step": f"{scored[-1].step:,}" if scored else "",
-            "speed": f"{run.steps_per_second:,.0f}",
+            "min": number(best), "min_step": f"{run.best.step:,}", "min_char": number(best / p.seq_length, ".3f"),
+            "final": number(final), "final_char": number(final / p.seq_length, ".3f"),
+            "heldout": number(heldout, ".3f") if scored else "—",
+            "heldout_step": f"{scored[-1].step:,}" if scored else "",
+            "speed": number(run.steps_per_second, ",.0f"),
             "href": href(*Path(os.path.relpath(d.report, out)).parts) if d.report.exists() else None,
             "dir": d.report.parent.name,
             "sort": {"min": _finite(best), "min_step": run.best.step, "min_char": _finite(best / p.seq_length),
@@ -460,7 +468,7 @@ def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], faile
     made_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rows = [_row(i, d, out) for i, d in enumerate(ranked, 1)]
     passages = [{"rank": i, "label": label(d.settings, names), "step": f"{d.run.best.step:,}",
-                 "loss": f"{d.run.best.smooth_loss:.2f}", "char": f"{per_char(d):.3f}",
+                 "loss": number(d.run.best.smooth_loss), "char": number(per_char(d), ".3f"),
                  "text": Markup(render.escape(d.run.best.text))} for i, d in enumerate(ranked, 1)]
     passages, others = passages[:HIGHLIGHT], passages[HIGHLIGHT:]
     lengths = sorted({(d.settings.epochs is not None, d.settings.epochs or d.settings.steps) for d in done})

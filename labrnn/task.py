@@ -2,18 +2,19 @@
 
 No filesystem is shared.  Every setting that names a file whose content counts (`Meta.file`: the corpus) goes
 by content, with the file's own name (run names and reports show it); with RESUME=1 the checkpoint goes too.
-On the worker the report is made in a scratch directory under its own temporary directory, and every file of
-the run directory comes back by its relative name.  The client checks those names and the run's cache key
+On the worker the report is made in a scratch directory under its own temporary directory (`labrnn.scratch`: a
+worker killed in a task leaves one, which the next task there removes), and every file of the run directory comes
+back by its relative name.  The client checks those names and the run's cache key
 before `publish` writes them into REPORTS/<name>, staged and renamed as a local report's are.
 """
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+from . import scratch
 from .cache import ReportError
 from .corpus import CorpusError, shown
 from .rundir import RunDir, RunDirError
@@ -73,17 +74,41 @@ def task(settings: Settings, name: str, checkpoint: Path | None, identity: tuple
                 {n: (notebooks / n).read_bytes() for n in RunDir.NOTEBOOKS} if notebooks else None)
 
 
+TOP = frozenset({RunDir.RUN, RunDir.ARRAYS, RunDir.CHECKPOINT, RunDir.GRADCHECK, RunDir.KEY, RunDir.REPORT,
+                 RunDir.PDF, *RunDir.NOTEBOOKS})
+KNOWN = TOP | {f"{RunDir.FAILED}/{n}" for n in RunDir.NOTEBOOKS}     # every file a run directory may hold
+PAGES = 16 * 2**20      # bytes: the figures, pages and PDF of any report, whatever its settings
+PER_CHAR = 512          # bytes per generated character: escaped in run.json, the checkpoint, notebooks, pages
+MARGIN = 2
+
+
 def checked(name: str) -> str:
-    """A returned file's name, if it names a file of a run directory (a plain name, or one in failed/);
-    RunDirError otherwise, so a worker cannot write outside REPORTS/<name> or over its lock and marks."""
-    parts = PurePosixPath(name).parts if isinstance(name, str) else ()
-    plain = all(p not in ("", ".", "..") and not p.startswith(".") and "\\" not in p and "\x00" not in p
-                for p in parts)
-    shape = (len(parts) == 1 and parts[0] != RunDir.FAILED) or (len(parts) == 2 and parts[0] == RunDir.FAILED)
-    if not (plain and shape and "/".join(parts) == name):
-        raise RunDirError(f"a worker returned the file name {name!r}, which is no file of a run directory; "
-                          "nothing it returned was written")
+    """A returned file's name, if it is one of a run directory's files (KNOWN: the run, the report, and the
+    notebooks of a failed render in failed/); RunDirError otherwise, so a worker cannot write outside
+    REPORTS/<name>, over its lock and marks, or any file labrnn would not make."""
+    if not (isinstance(name, str) and name in KNOWN):
+        raise RunDirError(f"a worker returned the file name {shown(str(name))!r}, which is no file of a run "
+                          "directory; nothing it returned was written")
     return name
+
+
+def most_bytes(settings: Settings, size: int, K: int) -> int:
+    """The most a run directory of these settings on a corpus of `size` characters and K symbols can hold, times
+    MARGIN: the loss of every step (run.npz, the checkpoint twice), the parameters (best, current, AdaGrad's),
+    every generated character, and PAGES for the rest."""
+    steps = settings.total_steps(settings.split(size))
+    characters = len(settings.sample_steps(steps)) * settings.sample_len + settings.best_len
+    m = settings.m
+    parameters = m * m + 2 * m * K + m + K
+    return MARGIN * (4 * 8 * (steps + 1) + 8 * 8 * parameters + PER_CHAR * characters + PAGES)
+
+
+def within(files: dict[str, bytes], settings: Settings, size: int, K: int, worker: str) -> None:
+    """RunDirError, in one line, when an answer holds more than a run of these settings can make."""
+    total, most = sum(len(data) for data in files.values()), most_bytes(settings, size, K)
+    if total > most:
+        raise RunDirError(f"worker {worker} returned {total / 2**20:,.1f} MiB, more than a run of these settings "
+                          f"makes (at most {most / 2**20:,.0f} MiB); nothing it returned was written")
 
 
 def publish(rd: RunDir, files: dict[str, bytes]) -> None:
@@ -123,23 +148,22 @@ def run(t: Task, files: dict[str, tuple[str, bytes]]) -> Outcome:
         mine = identity()
         raise WorkerMismatch(f"worker {worker} refused: it runs labrnn {mine[0]} with numerics {mine[1]}, "
                              f"the client {t.identity[0]} with numerics {t.identity[1]}")
-    scratch = Path(tempfile.mkdtemp(prefix="labrnn-task-", dir=tempfile.gettempdir()))
-    try:
+    with scratch.directory("labrnn-task-") as where:
         given = {}
         for n, (filename, data) in files.items():
-            (scratch / n).mkdir()
-            (scratch / n / filename).write_bytes(data)
-            given[n] = str(scratch / n / filename)
+            (where / n).mkdir()
+            (where / n / filename).write_bytes(data)
+            given[n] = str(where / n / filename)
         notebooks = None
         if t.notebooks:
-            notebooks = scratch / "notebooks"
+            notebooks = where / "notebooks"
             notebooks.mkdir()
             for n, data in t.notebooks.items():
                 (notebooks / n).write_bytes(data)
-        rd = RunDir(scratch / "reports" / t.name).make()
+        rd = RunDir(where / "reports" / t.name).make()
         if t.checkpoint is not None:
             (rd / RunDir.CHECKPOINT).write_bytes(t.checkpoint)
-        settings = replace(t.settings, reports=str(scratch / "reports"), run_dir=str(rd), **given)
+        settings = replace(t.settings, reports=str(where / "reports"), run_dir=str(rd), **given)
         t0, error, trained = time.perf_counter(), None, False
         try:
             trained = make_report(settings, notebooks=notebooks, log=lambda msg: None, progress=False).trained
@@ -148,8 +172,6 @@ def run(t: Task, files: dict[str, tuple[str, bytes]]) -> Outcome:
             for n, copy in given.items():
                 error = error.replace(shown(copy), shown(getattr(t.settings, n)))
         return Outcome(_files(rd), time.perf_counter() - t0, trained, worker, error)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _files(rd: RunDir) -> dict[str, bytes]:

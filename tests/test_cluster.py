@@ -126,6 +126,9 @@ def sweep_argv(corpus, reports, tiny_argv, *more) -> list[str]:
 def test_a_sweep_runs_on_the_cluster_and_comes_back(make_cluster, corpus, tiny_argv, tmp_path, capsys):
     c = make_cluster(2)
     reports = tmp_path / "reports"
+    for w in c.workers:                 # what a worker killed in a task leaves: its next task removes it
+        (w.tmp / "labrnn-task-killed").mkdir()
+        (w.tmp / "labrnn-task-killed" / "run.npz").write_bytes(b"x" * 1000)
     assert main(sweep_argv(corpus, reports, tiny_argv, "--scheduler", c.address)) == 0
     err = capsys.readouterr().err
     done = [line for line in err.splitlines() if line.startswith("[")]
@@ -299,3 +302,210 @@ def test_make_sweep_passes_the_scheduler_on(corpus, tmp_path):
     assert done.returncode != 0 and lines == [f"labrnn sweep: error: cannot reach the Dask scheduler at {address}: "
                                               f"Timed out trying to connect to {address} after 5 s"]
     assert not (tmp_path / "r").exists()
+
+
+# -- hostile schedulers, scheduler files and answers: one line, exit 2, nothing written, within the bound ----
+LABRNN = str(BIN / "labrnn")
+NO_MAKE = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+
+
+@pytest.fixture
+def silent_scheduler():
+    """A port on 127.0.0.1 that accepts connections (the kernel completes them from the backlog) and never
+    says a word; closed at the end of the test."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.fixture
+def scheduler_alone():
+    """A Dask scheduler in this process on 127.0.0.1, with `workers` worker threads (none by default)."""
+    from distributed import LocalCluster
+    started = []
+
+    def make(workers: int = 0) -> str:
+        started.append(LocalCluster(n_workers=workers, threads_per_worker=1, processes=False, protocol="tcp",
+                                    host="127.0.0.1", dashboard_address=None, silence_logs=50))
+        return started[-1].scheduler_address
+    yield make
+    for c in started:
+        c.close(timeout=10)
+
+
+def make_sweep(corpus, reports, *variables) -> tuple[subprocess.CompletedProcess, float]:
+    """`make sweep` with these variables; what it did and the seconds it took."""
+    t0 = time.monotonic()
+    done = subprocess.run(["make", "-s", "-C", str(Path(__file__).resolve().parent.parent), "sweep", f"DATA={corpus}",
+                           "STEPS=100", "SEQ=8 12", "M=8", f"RUN_DIR={reports}", *variables],
+                          capture_output=True, text=True, env=NO_MAKE, timeout=SLOW)
+    return done, time.monotonic() - t0
+
+
+def one_error(stderr: str, command="labrnn sweep") -> str:
+    """The one line of a refusal (make's own "Error 2" line aside), with no traceback anywhere."""
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith("make")]
+    assert len(lines) == 1 and lines[0].startswith(f"{command}: error: "), stderr
+    return lines[0]
+
+
+def test_a_scheduler_that_accepts_and_never_answers_is_named_within_10_s(silent_scheduler, corpus, tiny_argv,
+                                                                          tmp_path, capsys):
+    t0 = time.monotonic()
+    with pytest.raises(SystemExit) as exc:
+        main(sweep_argv(corpus, tmp_path / "reports", tiny_argv, "--scheduler", silent_scheduler))
+    assert exc.value.code == 2 and time.monotonic() - t0 < 10
+    line = one_error(capsys.readouterr().err)
+    assert f"cannot reach the Dask scheduler at {silent_scheduler}: it accepted the connection but did not " \
+           f"answer within {cluster.ANSWER_TIMEOUT} s" in line
+    done, seconds = make_sweep(corpus, tmp_path / "reports", f"SCHEDULER={silent_scheduler}")
+    assert done.returncode == 2 and silent_scheduler in one_error(done.stderr)
+    assert seconds < 10 + SLOW / 60          # the README's 10 s, and Python's start on a loaded machine
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_scheduler_without_workers_is_waited_on_for_worker_timeout(scheduler_alone, corpus, tiny_argv, tmp_path,
+                                                                     capsys):
+    address = scheduler_alone()
+    t0 = time.monotonic()
+    with pytest.raises(SystemExit) as exc:
+        main(sweep_argv(corpus, tmp_path / "reports", tiny_argv, "--scheduler", address, "--worker-timeout", "1"))
+    assert exc.value.code == 2 and time.monotonic() - t0 < 10
+    waited, line = capsys.readouterr().err.strip().splitlines()
+    assert waited == f"waiting up to 1 s for the first worker to join the scheduler at {address}"
+    assert line == f"labrnn sweep: error: no worker joined the scheduler at {address} within 1 s; start workers " \
+                   "there (WORKER_TIMEOUT waits longer)"
+    done, _ = make_sweep(corpus, tmp_path / "reports", f"SCHEDULER={address}", "WORKER_TIMEOUT=1")
+    assert done.returncode == 2 and done.stderr.startswith("waiting up to 1 s")
+    assert "no worker joined" in one_error(done.stderr.split("\n", 1)[1])
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("address, reason", [
+    ("foo", "missing port number"), ("tcp://", "missing port number"), ("xyz://127.0.0.1:1", "unknown address scheme"),
+    ("127.0.0.1:notaport", "invalid literal"), ("tcp://[::1", "invalid address"), ("tcp://127.0.0.1:99999", "port 99999"),
+    ("tcp://127.0.0.1:８７８６", "printable ASCII"), ("tcp://127.0.0.1:1\x1b[2J", "printable ASCII")])
+def test_a_malformed_address_is_one_line_at_once_and_nothing_after(address, reason, corpus, tiny_argv, tmp_path):
+    t0 = time.monotonic()
+    done = subprocess.run([LABRNN, *sweep_argv(corpus, tmp_path / "reports", tiny_argv, "--scheduler", address)],
+                          capture_output=True, text=True, timeout=SLOW)
+    assert done.returncode == 2 and time.monotonic() - t0 < 10 + SLOW / 60
+    line = one_error(done.stderr)                   # nothing after it: no "Exception ignored ... TimeoutError"
+    assert "is no Dask scheduler address" in line and reason in line and "\x1b" not in line
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_malformed_address_through_make(corpus, tmp_path):
+    done, _ = make_sweep(corpus, tmp_path / "reports", "SCHEDULER=foo")
+    assert done.returncode == 2 and "'foo' is no Dask scheduler address" in one_error(done.stderr)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_blank_scheduler_is_refused_and_make_strips_it_to_the_default(corpus, tiny_argv, tmp_path, capsys):
+    for blank in [" ", "", "\t"]:
+        with pytest.raises(SystemExit) as exc:
+            main(sweep_argv(corpus, tmp_path / "reports", tiny_argv, f"--scheduler={blank}"))
+        assert exc.value.code == 2
+        assert "scheduler is blank" in one_error(capsys.readouterr().err)
+    shown = subprocess.run(["make", "-n", "-s", "-C", str(Path(__file__).resolve().parent.parent), "sweep",
+                            "SCHEDULER= "], capture_output=True, text=True, env=NO_MAKE, timeout=SLOW).stdout
+    assert shown.rstrip().endswith("--from-make 'SCHEDULER='")      # empty: the default, as documented
+    assert not (tmp_path / "reports").exists()
+
+
+SCHEDULER_FILES = {
+    "/dev/zero": ("/dev/zero", "not a regular file"),
+    "a FIFO": ("fifo", "not a regular file"),
+    "a directory": (".", "not a regular file"),
+    "too big": ("big.json", "more than 65,536 bytes"),
+    "not JSON": ("text.json", "JSONDecodeError"),
+    "no address": ("empty.json", "KeyError"),
+    "an address not text": ("number.json", "its address is int, not text"),
+    "a malformed address": ("foo.json", "'foo' is no Dask scheduler address"),
+}
+
+
+@pytest.fixture
+def scheduler_files(tmp_path):
+    d = tmp_path / "files"
+    d.mkdir()
+    os.mkfifo(d / "fifo")
+    (d / "big.json").write_text(json.dumps({"address": "tcp://127.0.0.1:1", "pad": "x" * 70_000}))
+    (d / "text.json").write_text("address: tcp://127.0.0.1:1")
+    (d / "empty.json").write_text("{}")
+    (d / "number.json").write_text('{"address": 8786}')
+    (d / "foo.json").write_text('{"address": "foo"}')
+    return d
+
+
+@pytest.mark.parametrize("case", SCHEDULER_FILES)
+def test_a_scheduler_file_is_read_as_a_corpus_is(case, scheduler_files, corpus, tiny_argv, tmp_path, capsys):
+    name, reason = SCHEDULER_FILES[case]
+    path = name if name.startswith("/") else str(scheduler_files / name)
+    with pytest.raises(SystemExit) as exc:
+        main(sweep_argv(corpus, tmp_path / "reports", tiny_argv, "--scheduler-file", path))
+    line = one_error(capsys.readouterr().err)
+    assert exc.value.code == 2 and reason in line
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("name", ["/dev/zero", "fifo"])
+def test_a_device_or_fifo_as_scheduler_file_through_make(name, scheduler_files, corpus, tmp_path):
+    done, seconds = make_sweep(corpus, tmp_path / "reports", f"SCHEDULER_FILE={scheduler_files / name}")
+    assert done.returncode == 2 and "not a regular file" in one_error(done.stderr) and seconds < SLOW / 2
+    assert not (tmp_path / "reports").exists()
+
+
+def hostile_answer(extra: dict):
+    """task.run as a worker that adds `extra` to a run directory's files (a callable of the task: its bytes)."""
+    from labrnn import task
+
+    def run(t, files):
+        return task.Outcome({"run.json": b"{}", **{n: make(t) for n, make in extra.items()}}, 0.1, True, "hostile")
+    return run
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"notes.txt": lambda t: b"x"}, "a worker returned the file name 'notes.txt', which is no file of a run directory"),
+    ({"failed/report.html": lambda t: b"x"}, "the file name 'failed/report.html', which is no file"),
+    ({"report.pdf": lambda t: bytes(task_most(t) + 1)}, "MiB, more than a run of these settings makes (at most ")])
+def test_a_workers_answer_beyond_its_settings_is_refused_in_one_line(extra, message, scheduler_alone, corpus,
+                                                                   tiny_argv, tmp_path, capsys, monkeypatch):
+    from labrnn import task
+    monkeypatch.setattr(task, "run", hostile_answer(extra))
+    address = scheduler_alone(1)
+    reports = tmp_path / "reports"
+    assert main(sweep_argv(corpus, reports, tiny_argv, "--scheduler", address, "--seq", "8", "--eta", "0.1")) == 1
+    err = capsys.readouterr().err
+    failed = [line for line in err.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and message in failed[0] and failed[0].endswith("nothing it returned was written")
+    assert "Traceback" not in err
+    written = [p for p in reports.rglob("*") if p.is_file() and p.name not in (".labrnn", ".lock")]
+    assert written == []                        # the run's directory was made for it; nothing of the answer
+
+
+HOSTILE_WORKER = """import labrnn.task as task
+def run(t, files):          # a worker whose answer holds a file no run directory has
+    return task.Outcome({"run.json": b"{}", "notes.txt": b"x"}, 0.1, True, "hostile")
+task.run = run
+"""
+
+
+def test_a_workers_hostile_answer_through_make(make_cluster, corpus, tmp_path):
+    hostile = tmp_path / "hostile_worker.py"
+    hostile.write_text(HOSTILE_WORKER)
+    c = make_cluster(1, preload=hostile)
+    done, _ = make_sweep(corpus, tmp_path / "reports", f"SCHEDULER={c.address}")
+    failed = [line for line in done.stderr.splitlines() if "FAILED" in line]
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(failed) == 2    # SEQ="8 12"
+    assert all(line.endswith("a worker returned the file name 'notes.txt', which is no file of a run directory; "
+                             "nothing it returned was written") for line in failed)
+    assert [p for p in (tmp_path / "reports").rglob("*") if p.is_file() and p.name not in (".labrnn", ".lock")] == []
+
+
+def task_most(t) -> int:
+    from labrnn import load_corpus, task
+    text = load_corpus(t.settings.data)
+    return task.most_bytes(t.settings, text.size, text.K)

@@ -23,7 +23,8 @@ FLAGS = sorted(opt for a in TRAIN._actions for opt in a.option_strings
 NAME = st.text(alphabet=st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)),
                min_size=1, max_size=40).filter(lambda n: n not in (".", "..") and len(os.fsencode(n)) < 200)
 VALUE = st.one_of(st.text(max_size=30), st.sampled_from(["-1", "0", "nan", "inf", "1e308", "-0", "1e-320",
-                                                         "99999999999999999999", "0x10", "", " ", "--quiet"]))
+                                                         "99999999999999999999", "0x10", "", " ", "--quiet",
+                                                         "１２", "١.٠", "1_000"]))
 # derandomize: the same examples on every run, so CI is repeatable; they differ per test and per strategy
 LIMIT = settings(max_examples=30, deadline=60_000, derandomize=True,
                  suppress_health_check=[HealthCheck.function_scoped_fixture])
