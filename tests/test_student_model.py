@@ -15,7 +15,7 @@ from labrnn.sandbox import ModelError, Sandbox, read_model
 from labrnn.train import CheckpointError, Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
-OWN = "from labrnn.model import loss_and_grads  # labrnn's own function, as a student's file\n"
+OWN = (MODELS / "reference_rnn.py").read_text()        # labrnn's own function, as a student's file
 
 
 @pytest.fixture
@@ -104,14 +104,13 @@ def test_a_model_file_that_is_not_there_is_one_line(tmp_path, train_argv, capsys
     assert code == 2 and err.strip().count("\n") == 0 and "nope.py: cannot read the model file" in err
 
 
-def test_labrnn_never_imports_the_students_file(tmp_path, train_argv, monkeypatch, capsys):
-    """The file leaves a trace named after the pid of the process that ran it: only the child's."""
-    traces = tmp_path / "traces"
-    traces.mkdir()
-    monkeypatch.setenv("LABRNN_TEST_TRACE", str(traces))
+def test_labrnn_never_imports_the_students_file(tmp_path, train_argv, capsys):
+    """The file prints the pid of the process that ran it (kept in run.json, never on the terminal): the child's."""
     assert main(train_argv(tmp_path / "out", "--model", str(MODELS / "touches.py"))) == 0
-    pids = [int(p.name) for p in traces.iterdir()]
+    printed = json.loads((tmp_path / "out" / "run.json").read_text())["model"]["output"]["text"]
+    pids = [int(line.split()[-1]) for line in printed.splitlines()]
     assert len(pids) == 1 and pids[0] != os.getpid()
+    assert "imported by process" not in capsys.readouterr().err
     assert "touches" not in sys.modules
     assert not any(getattr(m, "__file__", None) == str(MODELS / "touches.py") for m in list(sys.modules.values()))
 
@@ -127,12 +126,34 @@ def test_a_reply_of_their_own_class_is_refused_without_importing_it(tmp_path):
     assert "own_class" not in sys.modules
 
 
+def test_the_reference_file_is_labrnns_own_function_copied():
+    """reference_rnn.py, and the files that wrap it, hold labrnn.model's functions verbatim (they cannot import it)."""
+    import inspect
+    from labrnn import model
+    for name in ("reference_rnn.py", "bad_nan_later.py", "bad_sized.py", "touches.py"):
+        text = (MODELS / name).read_text()
+        for function in (model.log_softmax, model.forward, model.loss_and_grads):
+            source = inspect.getsource(function)
+            if name in ("bad_nan_later.py", "bad_sized.py"):
+                source = source.replace("def loss_and_grads(", "def labrnn_loss_and_grads(")
+            assert source in text, (name, function.__name__)
+
+
+def test_a_file_that_imports_labrnn_is_not_graded_as_its_own(tmp_path):
+    path = tmp_path / "borrowed.py"
+    path.write_text("import numpy as np\n\nfrom labrnn.model import loss_and_grads  # noqa: F401\n")
+    with pytest.raises(ModelError, match=r"borrowed.py:3: uses labrnn's implementation"):
+        Sandbox(read_model(str(path))).start()
+
+
 # -- point 7: the reference and an independent implementation give labrnn's numbers ------------------------------
 def test_labrnns_own_function_as_a_file_trains_to_the_built_in_numbers(tmp_path, train_argv, own, numbers, capsys):
     assert main(train_argv(tmp_path / "builtin", "--engine", "numpy")) == 0
     assert main(train_argv(tmp_path / "theirs", "--model", str(own))) == 0
     built_in, theirs = numbers(tmp_path / "builtin"), numbers(tmp_path / "theirs")
-    assert theirs.pop("model") == {"name": "own_rnn.py", "path": str(own), "sha256": read_model(str(own)).sha256}
+    model = theirs.pop("model")
+    assert {k: model[k] for k in ("name", "path", "sha256")} == {"name": "own_rnn.py", "path": str(own),
+                                                                 "sha256": read_model(str(own)).sha256}
     assert built_in.pop("model") is None
     assert theirs == built_in                        # params, samples, best, losses: number for number
     with np.load(tmp_path / "builtin" / "run.npz") as a, np.load(tmp_path / "theirs" / "run.npz") as b:
