@@ -99,12 +99,17 @@ def load(path: str):
     return module
 
 
+def _kind(err: BaseException) -> str:
+    """An exception of theirs: "memory" when it is the address-space limit, else "error"."""
+    return "memory" if isinstance(err, MemoryError) else "error"
+
+
 def serve(conn: Connection, path: str) -> None:
     try:
         module = load(path)
     except BaseException as err:                 # SystemExit and KeyboardInterrupt too: they end only the import
         labrnn = isinstance(err, ImportError) and err.name == "labrnn"
-        conn.send_bytes(frame("labrnn" if labrnn else "error", describe(err, path, "importing the file")))
+        conn.send_bytes(frame("labrnn" if labrnn else _kind(err), describe(err, path, "importing the file")))
         return
     function = getattr(module, FUNCTION, None)
     if not callable(function):
@@ -122,7 +127,7 @@ def serve(conn: Connection, path: str) -> None:
         try:
             reply = frame("ok", encode(function(params, x, y, h0), blobs), blobs)
         except BaseException as err:
-            reply = frame("error", describe(err, path, f"the call {FUNCTION}(params, x, y, h0)"))
+            reply = frame(_kind(err), describe(err, path, f"the call {FUNCTION}(params, x, y, h0)"))
         _flush()                    # what they printed is in the output file before labrnn reads on
         conn.send_bytes(reply)
 

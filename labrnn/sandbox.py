@@ -190,7 +190,7 @@ def _fits(kind: str, detail) -> bool:
     """Whether a message other than a call's reply holds what its kind says."""
     def line(value) -> bool:
         return value is None or (type(value) is int and 0 < value < 1 << 31)
-    if kind in ("error", "labrnn"):
+    if kind in ("error", "memory", "labrnn"):
         return isinstance(detail, list) and len(detail) == 2 and line(detail[0]) and isinstance(detail[1], str)
     return {"ready": lambda: line(detail), "missing": lambda: detail is None or isinstance(detail, str),
             "confined": lambda: isinstance(detail, dict) and isinstance(detail.get("enforced"), list)
@@ -289,9 +289,7 @@ class Sandbox:
         self._copy = str(copy)
         self._confined(missing)
         kind, detail = self._receive(START_SECONDS, "the import", "labrnn.sandbox.START_SECONDS")
-        if kind == "error":
-            line, text = detail
-            self._fail(f"{self.where(line)}: {_message(text)}")
+        self._raised(kind, detail, "the import")
         if kind == "labrnn":
             self._fail(f"{self.where(detail[0])}: uses labrnn's implementation: it imports labrnn, so it is not "
                        "graded as your own (loss_and_grads must compute everything itself)")
@@ -301,6 +299,16 @@ class Sandbox:
                        "`labrnn new-model FILE` writes a file to start from")
         self.line = detail
         return self
+
+    def _raised(self, kind: str, detail, doing: str) -> None:
+        """The ModelError for an exception of theirs (MemoryError: the memory limit), if the reply is one."""
+        if kind == "memory":
+            line, text = detail
+            self._fail(f"{self.where(line)}: did not run: exceeded {self.limits.memory / 2**30:g} GiB of memory "
+                       f"during {doing} (LIMITS multiplies it)\n{_message(text)}")
+        if kind == "error":
+            line, text = detail
+            self._fail(f"{self.where(line)}: {_message(text)}")
 
     def _confined(self, missing: dict) -> None:
         """The child's report of its confinement, or the ModelError that says it could not be confined."""
@@ -392,9 +400,7 @@ class Sandbox:
         kind, detail = self._receive(seconds, "the call loss_and_grads(params, x, y, h0)",
                                      f"labrnn.sandbox.call_limit: CALL_SECONDS = {CALL_SECONDS:g} s plus "
                                      f"time for m = {m}, K = {K}, seq_length = {len(x)}", 8 * size + (1 << 20))
-        if kind == "error":
-            line, text = detail
-            self._fail(f"{self.where(line)}: {_message(text)}")
+        self._raised(kind, detail, "the call")
         if kind != "ok":
             self._fail(f"{self.where()}: the call answered {printable(str(kind), 40)!r}, which is no reply of "
                        "labrnn's protocol")
