@@ -146,3 +146,8 @@ def test_a_hostile_class_costs_each_attack_its_own_row_and_nothing_else(tmp_path
     assert sorted(runs) == ["honest_a.py", "honest_b.py"] and all(r["diagnosis"] == "correct" for r in runs.values())
     assert all(set(r["model"]["confinement"]["enforced"]) >= {"limits"} for r in runs.values())
     assert runs["honest_b.py"]["model"]["output"]["text"] == "\\x1b[31mred\\x1b[0m and \\x1b]52;c;eA==\\x07\n"
+    page = next(reports.glob("sweep-*/comparison.html")).read_text()
+    enforced = ", ".join(runs["honest_a.py"]["model"]["confinement"]["enforced"])
+    assert f"honest_a.py, honest_b.py: {enforced}" in page
+    report = (reports / runs["honest_b.py"]["dir"] / "report.html").read_text()
+    assert "\\x1b[31mred\\x1b[0m and \\x1b]52;c;eA==\\x07" in report and "\x1b" not in report

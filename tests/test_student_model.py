@@ -330,3 +330,68 @@ def test_a_report_on_a_failing_model_warns_in_one_line(tmp_path, tiny, capsys):
         warnings = [line for line in lines if "warning" in line]
         assert (warnings == [w for w in warnings if "FAILED for W U b" in w and "(no BPTT)" in w] and
                 len(warnings) == 1) if warned else not warnings, lines
+
+
+# -- confinement: the same numbers, what was in force, what a missing layer does ------------------------------------
+def _train(settings, corpus, **kw):
+    with Sandbox(read_model(settings.model), **kw) as model:
+        run = Trainer(corpus, settings, model).run(progress=False)
+        return run, model.info()
+
+
+def test_an_honest_file_confined_gives_the_numbers_it_gives_unconfined(tiny, genesis, own):
+    corpus = labrnn.load_corpus(str(genesis))
+    settings = tiny(model=str(own), steps=60, sample_every=30, sample_until=60)
+    (confined, info), (free, _) = _train(settings, corpus), _train(settings, corpus, confined=False)
+    assert info["confinement"]["enforced"] and "all" not in info["confinement"]["missing"]
+    assert all(np.array_equal(confined.best_params[k], free.best_params[k]) for k in confined.best_params)
+    assert np.array_equal(confined.curve, free.curve) and confined.best == free.best
+    assert [(s.step, s.text) for s in confined.samples] == [(s.step, s.text) for s in free.samples]
+
+
+def test_a_missing_layer_is_one_warning_and_strict_refuses(own, monkeypatch, capsys):
+    monkeypatch.setattr(sandbox.confine, "available", lambda: {"scopes": "Landlock ABI 5 has no scopes"})
+    monkeypatch.setattr(sandbox, "_warned", set())
+    with Sandbox(read_model(str(own))) as model:
+        assert model.info()["confinement"]["enforced"]
+    with Sandbox(read_model(str(own))):
+        pass
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["labrnn: warning: a student's file runs without scopes (Landlock ABI 5 has no scopes); "
+                   "SANDBOX=strict refuses to run that way"]
+    with pytest.raises(ModelError, match="own_rnn.py: not run: SANDBOX=strict, and this system lacks scopes"):
+        Sandbox(read_model(str(own)), strict=True).start()
+
+
+def test_sandbox_strict_is_a_setting_of_train_report_and_gradcheck(tiny, own, genesis):
+    settings = tiny(model=str(own), sandbox="strict", limits=2.0)
+    box = sandbox.sandboxed(settings, labrnn.load_corpus(str(genesis)))
+    assert box.strict and box.limits.memory == 2 * sandbox.MEMORY and box.limits.wall == 2 * box.limits.cpu
+    with pytest.raises(Exception, match="sandbox"):
+        tiny(sandbox="off")
+
+
+def _frame(header: bytes, tail: bytes = b"") -> bytes:
+    return len(header).to_bytes(4, "little") + header + tail
+
+
+@pytest.mark.parametrize("reply", [
+    b"", b"\x05\x00", _frame(b"{}")[:-1], _frame(b"null"), b"\xff\xff\xff\xff{}",
+    _frame(b"\x80\x04\x95pickle"),                                                   # a pickle is not JSON
+    _frame(b'{"kind": "ok"}', b"xx"),                                                  # bytes after the arrays
+    _frame(b'{"kind": "ok", "detail": ["array", "f", "<f8", [4]]}', b"\0" * 8),       # shorter than its shape
+    _frame(b'{"kind": "ok", "detail": ["array", "f", "|O8", [1]]}', b"\0" * 8),       # objects
+    _frame(b'{"kind": "ok", "detail": ["array", "f", ">f8", [1]]}', b"\0" * 8),       # big-endian
+    _frame(b'{"kind": "error", "detail": ["1", "boom"]}'),                              # a line that is no number
+    _frame(b'{"kind": "ready", "detail": {"a": 1}}'),
+    _frame(b"[" * 100_000),
+])
+def test_a_reply_that_is_not_data_of_the_protocol_is_refused(reply):
+    with pytest.raises(ValueError):
+        sandbox.decode(reply)
+
+
+def test_a_reply_decodes_to_checked_arrays_without_pickle():
+    header = b'{"kind": "ok", "detail": ["sequence", "tuple", [["array", "float", "<f8", []]], 1]}'
+    kind, detail = sandbox.decode(_frame(header, np.float64(2.5).tobytes()))
+    assert kind == "ok" and detail == ("sequence", "tuple", [("array", "float", "<f8", (), np.float64(2.5).tobytes())], 1)
