@@ -154,8 +154,10 @@ def main() -> None:
     faulthandler.enable(os.fdopen(trace, "w"), all_threads=True)
     faulthandler.register(signal.SIGUSR1, os.fdopen(trace, "w", closefd=False), all_threads=True)
     conn = Connection(fd)
-    orders = conn.recv()            # {"path", "limits", "strict", "confine"}
+    orders = conn.recv()            # {"path", "numpy", "limits", "strict", "confine"}
     confine = _confine_module()
+    if orders["numpy"] not in sys.path:      # python -I leaves out a user site or PYTHONPATH, where numpy may be
+        sys.path.append(orders["numpy"])
     import numpy                    # noqa: F401  loaded now, so its libraries are read before Landlock
     report = {"enforced": [], "missing": {"all": "confinement was turned off"}}
     if orders["confine"]:

@@ -235,6 +235,8 @@ def needed() -> list[str]:
     import sysconfig
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, sysconfig.get_paths()["stdlib"],
              sysconfig.get_paths()["platstdlib"], *site.getsitepackages(), os.path.dirname(sys.executable)}
+    if getattr(sys.modules.get("numpy"), "__file__", None):       # numpy in a user site or on PYTHONPATH
+        paths.add(os.path.dirname(os.path.dirname(sys.modules["numpy"].__file__)))
     try:
         with open("/proc/self/maps") as fh:
             paths |= {line.split(None, 5)[5].strip() for line in fh if line.count(" ") >= 5 and "/" in line}
@@ -260,8 +262,11 @@ def confine(scratch: str, readable: list[str], memory: int, cpu: int, file_size:
         drop_capabilities()
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         enforced.append("capabilities")
-    limit(memory, cpu, file_size, open_files)
-    enforced.append("limits")
+    try:
+        limit(memory, cpu, file_size, open_files)
+        enforced.append("limits")
+    except (ValueError, OSError) as err:       # macOS refuses an address-space limit
+        missing["limits"] = f"the system refused a limit: {err}"
     abi = landlock_abi()
     if abi:
         landlock(readable, scratch, abi)

@@ -264,10 +264,10 @@ class Sandbox:
     def start(self) -> "Sandbox":
         """Start the child, confine it and import their file in it; a ModelError when it cannot be confined as
         asked or does not define loss_and_grads."""
-        missing = confine.available()
-        if self.confined and self.strict and missing:
+        self._lacks = confine.available()
+        if self.confined and self.strict and self._lacks:
             raise ModelError(f"{self.where()}: not run: SANDBOX=strict, and this system lacks "
-                             f"{'; '.join(f'{k} ({why})' for k, why in missing.items())}")
+                             f"{'; '.join(f'{k} ({why})' for k, why in self._lacks.items())}")
         self._started = time.monotonic()
         self._scratch = Path(tempfile.mkdtemp(prefix="labrnn-child-"))
         copy = self._scratch / (self.model.name if self.model.name.endswith(".py") else "model.py")
@@ -284,10 +284,11 @@ class Sandbox:
         self._conn = Connection(ours.detach())
         self._stop = weakref.finalize(self, _stop, self._proc, self._conn, self._scratch)
         weakref.finalize(self, self._trace.close)
-        self._conn.send({"path": str(copy), "strict": self.strict, "confine": self.confined,
+        self._conn.send({"path": str(copy), "numpy": str(Path(np.__file__).parent.parent), "strict": self.strict,
+                         "confine": self.confined,
                          "limits": self.limits.child()})
         self._copy = str(copy)
-        self._confined(missing)
+        self._confined()
         kind, detail = self._receive(START_SECONDS, "the import", "labrnn.sandbox.START_SECONDS")
         self._raised(kind, detail, "the import")
         if kind == "labrnn":
@@ -310,16 +311,21 @@ class Sandbox:
             line, text = detail
             self._fail(f"{self.where(line)}: {_message(text)}")
 
-    def _confined(self, missing: dict) -> None:
+    def _confined(self) -> None:
         """The child's report of its confinement, or the ModelError that says it could not be confined."""
         kind, detail = self._receive(START_SECONDS, "confining the child", "labrnn.sandbox.START_SECONDS")
         if kind == "unconfined":
             self._fail(f"{self.where()}: not run: labrnn could not confine the process for it ({detail})")
         if kind != "confined" or not isinstance(detail, dict):
             self._fail(f"{self.where()}: not run: the child answered {kind!r} before its confinement")
-        self.confinement = {"enforced": [k for k in detail.get("enforced", []) if k in confine.LAYERS],
-                            "missing": {k: str(v) for k, v in dict(detail.get("missing", {})).items()}}
-        if self.confined and missing:
+        self.confinement = {"enforced": [k for k in detail["enforced"] if k in confine.LAYERS],
+                            "missing": {**self._lacks, **{printable(str(k), 40): printable(str(v), 200)
+                                                          for k, v in list(detail["missing"].items())[:10]}}}
+        missing = self.confinement["missing"] if self.confined else {}
+        if missing and self.strict:
+            self._fail(f"{self.where()}: not run: SANDBOX=strict, and the process for it ran without "
+                       f"{'; '.join(f'{k} ({why})' for k, why in missing.items())}")
+        if missing:
             _warn_once(f"labrnn: warning: a student's file runs without {', '.join(missing)} "
                        f"({'; '.join(missing.values())}); SANDBOX=strict refuses to run that way")
 
