@@ -221,7 +221,8 @@ def limit(memory: int, cpu: int, file_size: int, open_files: int) -> None:
 
 
 def session(parent: int) -> None:
-    """SIGKILL when the parent ends (no watcher thread); end now if it already has."""
+    """SIGKILL when the parent ends (no watcher thread); end now if it already has.  Linux sends it when the
+    parent's thread that started this process ends: labrnn uses a sandbox in the thread that started it."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
