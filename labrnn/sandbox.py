@@ -122,10 +122,10 @@ class Limits:
 
 def printable(text: str, most: int = OUTPUT_SHOWN) -> str:
     """Text of theirs made safe to show anywhere: control characters (terminal escapes, bells, carriage
-    returns) as visible escapes, newlines and tabs kept, cut at `most` characters."""
+    returns) as visible escapes, newlines and tabs kept, cut at `most` characters (escapes counted)."""
     return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]",
                   lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
-                  text[:most])
+                  text[:most])[:most]
 
 
 def _message(text) -> str:

@@ -395,3 +395,20 @@ def test_a_reply_decodes_to_checked_arrays_without_pickle():
     header = b'{"kind": "ok", "detail": ["sequence", "tuple", [["array", "float", "<f8", []]], 1]}'
     kind, detail = sandbox.decode(_frame(header, np.float64(2.5).tobytes()))
     assert kind == "ok" and detail == ("sequence", "tuple", [("array", "float", "<f8", (), np.float64(2.5).tobytes())], 1)
+
+
+def test_what_a_file_prints_is_kept_capped_and_escaped_and_its_messages_too(tmp_path, own, capfd):
+    noisy = tmp_path / "noisy.py"
+    noisy.write_text(OWN + '\n\nimport sys  # noqa: E402\n\nprint("\\x1b]52;c;eA==\\x07" * 20_000)\n'
+                     'sys.stderr.write("\\x1b[2J" * 10_000)\n')
+    with Sandbox(read_model(str(noisy))) as model:
+        pass
+    printed = model.info()["output"]
+    assert printed["bytes"] > 200_000 and printed["cut"] and len(printed["text"]) <= sandbox.OUTPUT_SHOWN
+    assert printed["text"].startswith("\\x1b]52;c;eA==\\x07") and "\x1b" not in printed["text"]
+    loud = tmp_path / "loud.py"
+    loud.write_text(f"raise RuntimeError('\\x1b[2J' * 100_000 + ' in {tmp_path}/secret/place.txt')\n")
+    with pytest.raises(ModelError) as err:
+        Sandbox(read_model(str(loud))).start()
+    assert "\x1b" not in str(err.value) and len(str(err.value)) < 10_000 and "\\x1b[2J" in str(err.value)
+    assert "\x1b" not in "".join(capfd.readouterr())              # nothing of theirs reached the terminal
