@@ -229,15 +229,20 @@ def session(parent: int) -> None:
 
 
 def needed() -> list[str]:
-    """What the interpreter, its venv and the libraries loaded so far need to read, symlinks resolved:
-    sys.prefix and the base prefix (a pyenv under the home, a venv inside a repository), site-packages,
-    and each shared library mapped into this process (numpy's BLAS, libc) as a single file."""
-    import site
+    """What the interpreter and numpy need to read from now on, symlinks resolved: the standard library
+    (wherever it lives: a pyenv under the home, a system Python) but its site-packages, numpy's package and its
+    bundled libraries (in a venv inside a repository, a user site...), and each shared library mapped into
+    this process (numpy's BLAS, libc) as a single file.  Nothing else of site-packages: not labrnn, however it
+    is installed."""
     import sysconfig
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, sysconfig.get_paths()["stdlib"],
-             sysconfig.get_paths()["platstdlib"], *site.getsitepackages(), os.path.dirname(sys.executable)}
-    if getattr(sys.modules.get("numpy"), "__file__", None):       # numpy in a user site or on PYTHONPATH
-        paths.add(os.path.dirname(os.path.dirname(sys.modules["numpy"].__file__)))
+    paths = set()
+    for lib in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}:
+        if os.path.isdir(lib):
+            paths |= {os.path.join(lib, e) for e in os.listdir(lib) if e not in ("site-packages", "dist-packages")}
+    numpy = getattr(sys.modules.get("numpy"), "__file__", None)
+    if numpy:
+        package = os.path.dirname(numpy)
+        paths |= {package, package + ".libs"}
     try:
         with open("/proc/self/maps") as fh:
             paths |= {line.split(None, 5)[5].strip() for line in fh if line.count(" ") >= 5 and "/" in line}

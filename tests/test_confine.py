@@ -56,6 +56,8 @@ PROBES = textwrap.dedent('''
         "exec": probe(lambda: os.execv(sys.executable, [sys.executable, "-c", "pass"])),
         "subprocess": probe(lambda: __import__("subprocess").run(["true"])),
         "read canary": probe(lambda: open(canary).read()),
+        "read labrnn": probe(lambda: open(sys.argv[1]).read()),
+        "list site-packages": probe(lambda: os.listdir(os.path.dirname(os.path.dirname(np.__file__)))),
         "write canary": probe(lambda: open(canary, "a").write("x")),
         "unlink canary": probe(lambda: os.unlink(canary)),
         "signal parent": probe(lambda: os.kill(int(parent), 0)),
@@ -137,7 +139,8 @@ def test_threads_still_work(probed):
     assert probed["results"]["thread"] == "allowed"
 
 
-@pytest.mark.parametrize("probe", ["read canary", "write canary", "unlink canary"])
+@pytest.mark.parametrize("probe", ["read canary", "write canary", "unlink canary", "read labrnn",
+                                   "list site-packages"])
 def test_files_outside_are_out_of_reach(probed, probe):
     _needs("landlock")
     assert probed["results"][probe] == "PermissionError"
@@ -167,7 +170,12 @@ def test_no_capability_is_left(probed):
         assert probed["caps"]["CapBnd"] == 0
 
 
-def test_needed_resolves_symlinks_and_holds_the_interpreter():
+def test_needed_holds_the_standard_library_and_numpy_but_no_other_package():
+    import sysconfig
+
+    import numpy
     paths = confine.needed()
-    assert os.path.realpath(sys.base_prefix) in paths and os.path.realpath(sys.prefix) in paths
+    assert os.path.realpath(sysconfig.get_paths()["stdlib"] + "/os.py") in paths
+    assert os.path.realpath(os.path.dirname(numpy.__file__)) in paths
+    assert not [p for p in paths if os.path.isdir(p) and "site-packages" in p and "numpy" not in p]
     assert all(os.path.isabs(p) for p in paths)
