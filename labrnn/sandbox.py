@@ -269,25 +269,13 @@ class Sandbox:
             raise ModelError(f"{self.where()}: not run: SANDBOX=strict, and this system lacks "
                              f"{'; '.join(f'{k} ({why})' for k, why in self._lacks.items())}")
         self._started = time.monotonic()
-        self._scratch = Path(tempfile.mkdtemp(prefix="labrnn-child-"))
-        copy = self._scratch / (self.model.name if self.model.name.endswith(".py") else "model.py")
-        copy.write_bytes(self.model.source)
-        ours, theirs = socket.socketpair()
-        self._trace = tempfile.TemporaryFile()        # where the child's faulthandler writes its stack
-        self._out = tempfile.TemporaryFile()          # their stdout and stderr, never the terminal
-        fds = (theirs.fileno(), self._trace.fileno())
-        with theirs:
-            self._proc = subprocess.Popen([sys.executable, "-I", CHILD, *map(str, fds), str(os.getpid())],
-                                          pass_fds=fds, stdin=subprocess.DEVNULL, stdout=self._out,
-                                          stderr=self._out, cwd=self._scratch, env=ENVIRONMENT,
-                                          start_new_session=True)
-        self._conn = Connection(ours.detach())
-        self._stop = weakref.finalize(self, _stop, self._proc, self._conn, self._scratch)
-        weakref.finalize(self, self._trace.close)
-        self._conn.send({"path": str(copy), "numpy": str(Path(np.__file__).parent.parent), "strict": self.strict,
-                         "confine": self.confined,
-                         "limits": self.limits.child()})
+        copy = self._spawn()
         self._copy = str(copy)
+        try:
+            self._conn.send({"path": self._copy, "numpy": str(Path(np.__file__).parent.parent),
+                             "strict": self.strict, "confine": self.confined, "limits": self.limits.child()})
+        except OSError:
+            pass                        # the child is gone: _receive says how it ended
         self._confined()
         kind, detail = self._receive(START_SECONDS, "the import", "labrnn.sandbox.START_SECONDS")
         self._raised(kind, detail, "the import")
@@ -298,8 +286,35 @@ class Sandbox:
             found = f" (loss_and_grads is {detail}, not a function)" if detail else ""
             self._fail(f"{self.where(1)}: defines no function loss_and_grads(params, x, y, h0){found}; "
                        "`labrnn new-model FILE` writes a file to start from")
+        if kind != "ready":
+            self._fail(f"{self.where()}: the import answered {printable(kind, 40)!r}, which is no reply of "
+                       "labrnn's protocol")
         self.line = detail
         return self
+
+    def _spawn(self) -> Path:
+        """The child started in a fresh scratch directory holding only their file's copy (its path, returned);
+        the directory is removed again when the child cannot be started."""
+        self._scratch = Path(tempfile.mkdtemp(prefix="labrnn-child-"))
+        copy = self._scratch / (self.model.name if self.model.name.endswith(".py") else "model.py")
+        try:
+            copy.write_bytes(self.model.source)
+            ours, theirs = socket.socketpair()
+            self._trace = tempfile.TemporaryFile()        # where the child's faulthandler writes its stack
+            self._out = tempfile.TemporaryFile()          # their stdout and stderr, never the terminal
+            fds = (theirs.fileno(), self._trace.fileno())
+            with theirs:
+                self._proc = subprocess.Popen([sys.executable, "-I", CHILD, *map(str, fds), str(os.getpid())],
+                                              pass_fds=fds, stdin=subprocess.DEVNULL, stdout=self._out,
+                                              stderr=self._out, cwd=self._scratch, env=ENVIRONMENT,
+                                              start_new_session=True)
+        except BaseException:
+            _remove(self._scratch)
+            raise
+        self._conn = Connection(ours.detach())
+        self._stop = weakref.finalize(self, _stop, self._proc, self._conn, self._scratch)
+        weakref.finalize(self, self._trace.close)
+        return copy
 
     def _raised(self, kind: str, detail, doing: str) -> None:
         """The ModelError for an exception of theirs (MemoryError: the memory limit), if the reply is one."""
