@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import labrnn
 from labrnn import cache, sandbox
@@ -424,3 +425,18 @@ def test_a_well_formed_reply_forged_out_of_turn_is_refused(tmp_path):
                     "os.write(int(sys.argv[1]), struct.pack('!i', len(body)) + body)\n")
     with pytest.raises(ModelError, match=r"forge.py: the import answered 'ok', which is no reply of labrnn's"):
         Sandbox(read_model(str(path))).start()
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(header=st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=4), max_leaves=20),
+       kind=st.sampled_from(["ok", "error", "memory", "labrnn", "ready", "missing", "confined", "unconfined", "x"]),
+       tail=st.binary(max_size=64))
+def test_any_reply_decodes_or_is_refused_with_a_value_error(header, kind, tail):
+    data = _frame(json.dumps({"kind": kind, "detail": header}).encode(), tail)
+    try:
+        got, detail = sandbox.decode(data)
+    except ValueError:
+        return
+    assert got == kind and (kind != "ok" or isinstance(detail, tuple))
