@@ -320,7 +320,7 @@ class Sandbox:
         """The ModelError for an exception of theirs (MemoryError: the memory limit), if the reply is one."""
         if kind == "memory":
             line, text = detail
-            self._fail(f"{self.where(line)}: did not run: exceeded {self.limits.memory / 2**30:g} GiB of memory "
+            self._fail(f"{self.where(line)}: exceeded {self.limits.memory / 2**30:g} GiB of memory "
                        f"during {doing} (LIMITS multiplies it)\n{_message(text)}")
         if kind == "error":
             line, text = detail
@@ -399,7 +399,7 @@ class Sandbox:
         line = self._their_line()
         if code == -signal.SIGXCPU or (code == -signal.SIGKILL and
                                        time.monotonic() - self._started >= self.limits.cpu):
-            self._fail(f"{self.where(line)}: did not run: exceeded its {self.limits.cpu:,} s of CPU time during "
+            self._fail(f"{self.where(line)}: exceeded its {self.limits.cpu:,} s of CPU time during "
                        f"{doing} (LIMITS multiplies it)")
         how = (f"killed by signal {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
                else f"exit code {code}")

@@ -35,7 +35,7 @@ EXPECTED = {                                    # file -> what its row says
     "kill_group.py": "killed by signal SIGTERM",
     "kill_parent.py": "its parent still runs",
     "fork_bomb.py": "started 0 processes",
-    "memory.py": "did not run: exceeded 2 GiB of memory",
+    "memory.py": "memory.py:8: exceeded 2 GiB of memory during the call",
     "spin.py": "did not finish within",
     "terminal.py": "RuntimeError",
     "protocol.py": "a reply labrnn cannot read",

@@ -440,3 +440,15 @@ def test_any_reply_decodes_or_is_refused_with_a_value_error(header, kind, tail):
     except ValueError:
         return
     assert got == kind and (kind != "ok" or isinstance(detail, tuple))
+
+
+def test_a_spinner_is_stopped_by_its_cpu_time_and_a_sleeper_by_its_wall_clock_budget(tmp_path):
+    spin = tmp_path / "spin.py"
+    spin.write_text("while True:\n    pass\n")
+    with pytest.raises(ModelError, match=r"spin.py: exceeded its 1 s of CPU time during the import"):
+        Sandbox(read_model(str(spin)), sandbox.Limits(cpu=1, wall=30.0)).start()
+    sleep = tmp_path / "sleep.py"
+    sleep.write_text("import time\n\ntime.sleep(30)\n")
+    with pytest.raises(ModelError, match=r"sleep.py:3: the import did not finish within [\d.]+ s .* "
+                                         r"wall-clock budget of 1 s"):
+        Sandbox(read_model(str(sleep)), sandbox.Limits(cpu=1, wall=1.0)).start()
