@@ -18,13 +18,14 @@ import tempfile
 import threading
 import warnings
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
 from .cache import ReportError, check_model
 from .corpus import CorpusError, load_corpus
 from .rundir import RunDir, RunDirError
-from .sandbox import ModelError, Sandbox, opened, read_model
+from .sandbox import ModelError, opened, sandboxed
 from .settings import (DEFAULTS, NAMES, SWEPT, TYPES, ConfigError, Settings, base_type, meta, parse_number,
                        parse_numbers)
 from .train import CheckpointError, Trainer
@@ -156,7 +157,8 @@ def _resume(given: dict, fail, stack: ExitStack) -> tuple[RunDir, Trainer]:
                  f"which has {saved[key]}; drop the flag to resume")
     corpus = _load(given.get("data") or meta_["corpus"].get("path"), Settings(**saved).keep_cr)
     path = given.get("model") or (meta_.get("model") or {}).get("path")
-    model = stack.enter_context(Sandbox(read_model(path))) if path else None
+    model = stack.enter_context(sandboxed(replace(Settings(**saved), model=path, **{k: given[k] for k in (
+        "sandbox", "limits") if k in given}), corpus)) if path else None
     return rd, rd.resume(corpus, model)
 
 
@@ -213,7 +215,7 @@ def cmd_gradcheck(given: dict, fail) -> int:
         s = Settings(**given)
         corpus = _load(s.data, s.keep_cr)
         with ExitStack() as stack:
-            model = stack.enter_context(Sandbox(read_model(s.model))) if s.model else None
+            model = stack.enter_context(sandboxed(s)) if s.model else None
             check, diagnosis = check_model(s, corpus, model)
     except (CorpusError, ValueError, ModelError) as err:
         fail(str(err))

@@ -202,6 +202,20 @@ def settings(run) -> Display:
     ])
 
 
+def _confinement_rows(model: dict) -> list[tuple[str, str]]:
+    """What was enforced on the student's file (labrnn.confine's layers) and what it printed, as
+    labrnn.sandbox kept it: escaped and capped."""
+    from .confine import LAYERS
+    c = model.get("confinement") or {}
+    text = "; ".join(LAYERS[k] for k in c.get("enforced", []) if k in LAYERS) or "none"
+    if c.get("missing"):
+        text += "; missing: " + "; ".join(f"{k} ({why})" for k, why in c["missing"].items())
+    out = model.get("output") or {}
+    printed = (f"{out['bytes']:,} bytes{', the first 64 KiB' if out.get('cut') else ''}: {out['text']}"
+               if out.get("bytes") else "nothing")
+    return [("Confinement", text), ("Its output", printed)]
+
+
 def timing(run) -> Display:
     """What the run did and how fast: steps, epochs, where the wall time went, updates per second of updating.
 
@@ -218,6 +232,8 @@ def timing(run) -> Display:
         ("Engine", f"{s.engine}, calling loss_and_grads of {run.model['name']} in a child process at every step"
                    if run.model else s.engine),
     ]
+    if run.model:
+        rows += _confinement_rows(run.model)
     if run.compile_seconds:
         rows.append(("Compiling", f"{run.compile_seconds:.1f} s, before training (numba, once per install)"))
     if run.interrupted:

@@ -1,22 +1,28 @@
-"""A student's `loss_and_grads`, called like `labrnn.model.loss_and_grads` but run in a child process.
+"""A student's `loss_and_grads`, called like `labrnn.model.loss_and_grads` but run in a confined child process.
 
 labrnn's own process never imports their file: it reads the bytes once (their sha256 goes into the cache key
-and the run name), hands exactly those bytes to `labrnn.child`, and sends every call's (params, x, y, h0)
-over a pipe.  Each reply is checked here before labrnn uses it: a finite real loss, grads with exactly W, U,
-V, b, c as float arrays of the parameters' shapes, h_last of shape (m,).  Whatever goes wrong, an exception
-of theirs, a wrong return, a call slower than its limit, a crash or a `sys.exit`, becomes one `ModelError`
-naming their file and line, and only the child ends.
+and the run name), copies exactly those bytes alone into a fresh scratch directory, and starts
+`labrnn/child.py` there (`python -I`, a minimal environment, its own session), which confines itself
+(`labrnn.confine`) before it runs them.  Every call's (params, x, y, h0) goes over a pipe; each reply is data
+(`decode`: a JSON header and raw little-endian arrays, never a pickle) and is checked here before labrnn uses
+it: a finite real loss, grads with exactly W, U, V, b, c as float arrays of the parameters' shapes, h_last of
+shape (m,).  Whatever goes wrong, an exception of theirs, a wrong or unreadable reply, a call slower than its
+limit, a crash, a `sys.exit` or a limit of `Limits`, becomes one `ModelError` naming their file and line
+(escaped: `printable`), and only the child ends.  What they print is kept in a file, never shown on the
+terminal (`Sandbox.output`).
 
-The time limits are set here: START_SECONDS to import their file, and per call CALL_SECONDS plus time for
-the network's size (`call_limit`).
+The time limits are set here: START_SECONDS to import their file, per call CALL_SECONDS plus time for the
+network's size (`call_limit`), and a wall-clock budget for the whole file (`Limits`).
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
-import pickle
 import re
+import shutil
+import struct
 import signal
 import socket
 import subprocess
@@ -31,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import confine
 from .corpus import shown
 from .model import NAMES, init_params
 
@@ -38,6 +45,18 @@ START_SECONDS = 60.0            # importing their file, numpy and whatever they 
 CALL_SECONDS = 10.0             # one call at the lab's sizes takes milliseconds, even as a per-step Python loop
 MULTIPLY_ADDS_PER_SECOND = 1e7  # the slowest honest rate assumed for larger networks (see call_limit)
 MAX_SOURCE = 1 << 20            # a model file is code: a megabyte is plenty
+MEMORY = 2 << 30                # address space: numpy and the lab's network need a few hundred MiB
+CPU_SECONDS, STEP_SECONDS = 300, 0.02   # CPU time: the import, checks and diagnosis, then per training step
+OUTPUT_SHOWN = 64 << 10         # what the report shows of their stdout and stderr
+OUTPUT_KEPT = 16 << 20          # what they may write to any file (past it writes fail with EFBIG)
+OPEN_FILES = 64
+CHILD = str(Path(__file__).with_name("child.py"))
+THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+           "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+ENVIRONMENT = {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8", **{v: "1" for v in THREADS}}   # BLAS: one thread
+DTYPES = {f"{e}{k}{n}" for e in "<|" for k, sizes in (("f", "248"), ("i", "1248"), ("u", "1248"), ("b", "1"))
+          for n in sizes}           # the dtypes a reply may hold: little-endian numbers, as numpy spells them
+_warned: set[str] = set()
 
 
 class ModelError(Exception):
@@ -80,16 +99,110 @@ def call_limit(m: int, K: int, seq_length: int) -> float:
     return CALL_SECONDS + 3 * seq_length * (m * m + 2 * m * K) / MULTIPLY_ADDS_PER_SECOND
 
 
-class _BuiltinsOnly(pickle.Unpickler):
-    """The child's replies hold built-in types only; any class in one is refused, never imported."""
+@dataclass(frozen=True)
+class Limits:
+    """What one student's file may use: address space, CPU seconds, wall-clock seconds for the whole file
+    (every call of a run), bytes per file written, open files."""
+    memory: int = MEMORY
+    cpu: int = CPU_SECONDS
+    wall: float = 2.0 * CPU_SECONDS
+    file_size: int = OUTPUT_KEPT
+    open_files: int = OPEN_FILES
 
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"a reply may not name {module}.{name}")
+    @classmethod
+    def of(cls, steps: int = 0, scale: float = 1.0) -> "Limits":
+        """The limits for a run of `steps` training steps, times `scale` (the LIMITS setting)."""
+        cpu = int(scale * (CPU_SECONDS + STEP_SECONDS * steps))
+        return cls(int(scale * MEMORY), cpu, 2.0 * cpu)
+
+    def child(self) -> dict:
+        """What the child applies to itself (`labrnn.confine.confine`)."""
+        return {"memory": self.memory, "cpu": self.cpu, "file_size": self.file_size, "open_files": self.open_files}
 
 
-def _loads(data: bytes):
-    import io
-    return _BuiltinsOnly(io.BytesIO(data)).load()
+def printable(text: str, most: int = OUTPUT_SHOWN) -> str:
+    """Text of theirs made safe to show anywhere: control characters (terminal escapes, bells, carriage
+    returns) as visible escapes, newlines and tabs kept, cut at `most` characters (escapes counted)."""
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]",
+                  lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                  text[:most])[:most]
+
+
+def _message(text) -> str:
+    """An exception message of theirs as labrnn shows it: printable, cut, absolute paths by file name only."""
+    return printable(re.sub(r"(?<![\w.])/(?:[^/\s'\"]+/)+([^/\s'\"]+)", r"\1", str(text)), 8 << 10)
+
+
+def decode(data: bytes):
+    """A reply of the child: (kind, detail) from its JSON header, each array node ["array", type, dtype, shape]
+    of detail given its raw bytes from after the header.  ValueError for anything else."""
+    if len(data) < 4:
+        raise ValueError("shorter than its header")
+    size = struct.unpack_from("<I", data)[0]
+    if size > min(len(data) - 4, 1 << 20):
+        raise ValueError("a header longer than the reply")
+    try:
+        header = json.loads(data[4:4 + size])
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"a header that is not JSON: {err}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
+        raise ValueError("a header without its kind")
+    arrays = memoryview(data)[4 + size:]
+    offset = 0
+
+    def node(value, depth: int):
+        nonlocal offset
+        if depth > 3 or not isinstance(value, list) or not value or not isinstance(value[0], str):
+            return ("other", type(value).__name__)
+        if value[0] == "array":
+            if len(value) != 4 or value[2] not in DTYPES or not isinstance(value[3], list) or len(value[3]) > 4 \
+                    or not all(isinstance(d, int) and 0 <= d < 1 << 31 for d in value[3]):
+                raise ValueError("an array that is not a little-endian numeric array of at most 4 dimensions")
+            nbytes = math.prod(value[3]) * int(value[2][2:])
+            if offset + nbytes > len(arrays):
+                raise ValueError("an array longer than the reply")
+            blob, offset = bytes(arrays[offset:offset + nbytes]), offset + nbytes
+            return ("array", printable(str(value[1]), 80), value[2], tuple(value[3]), blob)
+        if value[0] == "mapping" and len(value) == 3 and isinstance(value[2], list) and len(value[2]) <= 20:
+            return ("mapping", printable(str(value[1]), 80),
+                    [(printable(str(k), 40), node(v, depth + 1)) for k, v in value[2]])
+        if value[0] == "sequence" and len(value) == 4 and isinstance(value[2], list) and len(value[2]) <= 10 \
+                and type(value[3]) is int:
+            return ("sequence", printable(str(value[1]), 80), [node(v, depth + 1) for v in value[2]], value[3])
+        if value[0] == "none":
+            return ("none",)
+        return ("other", printable(str(value[1:2] and value[1]), 80))
+
+    kind, detail = header["kind"], header.get("detail")
+    if kind == "ok":
+        try:
+            detail = node(detail, 0)
+        except (TypeError, ValueError) as err:
+            raise ValueError(str(err) or "a malformed value") from None
+    elif not _fits(kind, detail):
+        raise ValueError(f"a {printable(kind, 40)!r} message that does not hold what it should")
+    if offset != len(arrays):
+        raise ValueError("bytes after its last array")
+    return kind, detail
+
+
+def _fits(kind: str, detail) -> bool:
+    """Whether a message other than a call's reply holds what its kind says."""
+    def line(value) -> bool:
+        return value is None or (type(value) is int and 0 < value < 1 << 31)
+    if kind in ("error", "memory", "labrnn"):
+        return isinstance(detail, list) and len(detail) == 2 and line(detail[0]) and isinstance(detail[1], str)
+    return {"ready": lambda: line(detail), "missing": lambda: detail is None or isinstance(detail, str),
+            "confined": lambda: isinstance(detail, dict) and isinstance(detail.get("enforced"), list)
+            and isinstance(detail.get("missing"), dict),
+            "unconfined": lambda: isinstance(detail, str)}.get(kind, lambda: False)()
+
+
+def _warn_once(line: str) -> None:
+    """One warning line on stderr per process, however many files run."""
+    if line not in _warned:
+        _warned.add(line)
+        print(line, file=sys.stderr)
 
 
 def _what(value) -> str:
@@ -110,13 +223,17 @@ def _shape(shape) -> str:
 
 class Sandbox:
     """Their loss_and_grads behind a pipe: ``sandbox(params, x, y, h0)`` returns (loss, grads, h_last) checked,
-    in float64, or raises ModelError; after one error the child is gone and every later call raises it again."""
+    in float64, or raises ModelError; after one error the child is gone and every later call raises it again.
+    `limits` bound the child; `strict` refuses to run it without every layer of `labrnn.confine`; `confined`
+    False runs it unconfined (the test suite's comparison only)."""
 
-    def __init__(self, model: ModelFile):
-        self.model = model
+    def __init__(self, model: ModelFile, limits: Limits | None = None, strict: bool = False, confined: bool = True):
+        self.model, self.limits, self.strict, self.confined = model, limits or Limits.of(), strict, confined
         self.line: int | None = None            # where their loss_and_grads is defined
+        self.confinement: dict = {}             # what the child reported in force
         self._failed: ModelError | None = None
-        self._proc = self._conn = None
+        self._proc = self._conn = self._scratch = self._out = None
+        self._printed = {"text": "", "bytes": 0, "cut": False}
 
     def __enter__(self) -> "Sandbox":
         self.start()
@@ -126,7 +243,17 @@ class Sandbox:
         self.close()
 
     def info(self) -> dict:
-        return self.model.info()
+        """What run.json says of the file: its name and hash, the protections in force, its output."""
+        return {**self.model.info(), "confinement": self.confinement, "output": self.output()}
+
+    def output(self) -> dict:
+        """What their file printed (stdout and stderr together), its first OUTPUT_SHOWN bytes escaped."""
+        if self._out is None or self._out.closed:
+            return self._printed
+        size = os.fstat(self._out.fileno()).st_size
+        text = os.pread(self._out.fileno(), OUTPUT_SHOWN, 0).decode("utf-8", "replace")
+        self._printed = {"text": printable(text), "bytes": size, "cut": size > OUTPUT_SHOWN}
+        return self._printed
 
     def where(self, line: int | None = None) -> str:
         """`file:line` for a message; their function's definition when no other line is known."""
@@ -135,33 +262,93 @@ class Sandbox:
 
     # -- the child ------------------------------------------------------------------------------------------
     def start(self) -> "Sandbox":
-        """Start the child and import their file in it; a ModelError when it does not define loss_and_grads."""
-        ours, theirs = socket.socketpair()
-        self._trace = tempfile.TemporaryFile()        # where the child's faulthandler writes its stack
-        fds = (theirs.fileno(), self._trace.fileno())
-        with theirs:
-            self._proc = subprocess.Popen([sys.executable, "-m", "labrnn.child", *map(str, fds)], pass_fds=fds,
-                                          stdin=subprocess.DEVNULL,
-                                          stdout=2)        # their prints go to stderr, labrnn's stdout stays its own
-        self._conn = Connection(ours.detach())
-        weakref.finalize(self, _stop, self._proc, self._conn)
-        weakref.finalize(self, self._trace.close)
-        self._conn.send((self.model.path, self.model.source))
-        kind, detail = self._receive(START_SECONDS, "the import", 16 << 20,
-                                     "labrnn.sandbox.START_SECONDS")
-        if kind == "error":
-            line, text = detail
-            self._fail(f"{self.where(line)}: {text}")
+        """Start the child, confine it and import their file in it; a ModelError when it cannot be confined as
+        asked or does not define loss_and_grads."""
+        self._lacks = confine.available()
+        if self.confined and self.strict and self._lacks:
+            raise ModelError(f"{self.where()}: not run: SANDBOX=strict, and this system lacks "
+                             f"{'; '.join(f'{k} ({why})' for k, why in self._lacks.items())}")
+        self._started = time.monotonic()
+        copy = self._spawn()
+        self._copy = str(copy)
+        try:
+            self._conn.send({"path": self._copy, "numpy": str(Path(np.__file__).parent.parent),
+                             "strict": self.strict, "confine": self.confined, "limits": self.limits.child()})
+        except OSError:
+            pass                        # the child is gone: _receive says how it ended
+        self._confined()
+        kind, detail = self._receive(START_SECONDS, "the import", "labrnn.sandbox.START_SECONDS")
+        self._raised(kind, detail, "the import")
+        if kind == "labrnn":
+            self._fail(f"{self.where(detail[0])}: uses labrnn's implementation: it imports labrnn, so it is not "
+                       "graded as your own (loss_and_grads must compute everything itself)")
         if kind == "missing":
             found = f" (loss_and_grads is {detail}, not a function)" if detail else ""
             self._fail(f"{self.where(1)}: defines no function loss_and_grads(params, x, y, h0){found}; "
                        "`labrnn new-model FILE` writes a file to start from")
+        if kind != "ready":
+            self._fail(f"{self.where()}: the import answered {printable(kind, 40)!r}, which is no reply of "
+                       "labrnn's protocol")
         self.line = detail
         return self
 
+    def _spawn(self) -> Path:
+        """The child started in a fresh scratch directory holding only their file's copy (its path, returned);
+        the directory is removed again when the child cannot be started."""
+        self._scratch = Path(tempfile.mkdtemp(prefix="labrnn-child-"))
+        copy = self._scratch / (self.model.name if self.model.name.endswith(".py") else "model.py")
+        try:
+            copy.write_bytes(self.model.source)
+            ours, theirs = socket.socketpair()
+            self._trace = tempfile.TemporaryFile()        # where the child's faulthandler writes its stack
+            self._out = tempfile.TemporaryFile()          # their stdout and stderr, never the terminal
+            fds = (theirs.fileno(), self._trace.fileno())
+            with theirs:
+                self._proc = subprocess.Popen([sys.executable, "-I", CHILD, *map(str, fds), str(os.getpid())],
+                                              pass_fds=fds, stdin=subprocess.DEVNULL, stdout=self._out,
+                                              stderr=self._out, cwd=self._scratch, env=ENVIRONMENT,
+                                              start_new_session=True)
+        except BaseException:
+            _remove(self._scratch)
+            raise
+        self._conn = Connection(ours.detach())
+        self._stop = weakref.finalize(self, _stop, self._proc, self._conn, self._scratch)
+        weakref.finalize(self, self._trace.close)
+        return copy
+
+    def _raised(self, kind: str, detail, doing: str) -> None:
+        """The ModelError for an exception of theirs (MemoryError: the memory limit), if the reply is one."""
+        if kind == "memory":
+            line, text = detail
+            self._fail(f"{self.where(line)}: exceeded {self.limits.memory / 2**30:g} GiB of memory "
+                       f"during {doing} (LIMITS multiplies it)\n{_message(text)}")
+        if kind == "error":
+            line, text = detail
+            self._fail(f"{self.where(line)}: {_message(text)}")
+
+    def _confined(self) -> None:
+        """The child's report of its confinement, or the ModelError that says it could not be confined."""
+        kind, detail = self._receive(START_SECONDS, "confining the child", "labrnn.sandbox.START_SECONDS")
+        if kind == "unconfined":
+            self._fail(f"{self.where()}: not run: labrnn could not confine the process for it ({detail})")
+        if kind != "confined" or not isinstance(detail, dict):
+            self._fail(f"{self.where()}: not run: the child answered {kind!r} before its confinement")
+        self.confinement = {"enforced": [k for k in detail["enforced"] if k in confine.LAYERS],
+                            "missing": {**self._lacks, **{printable(str(k), 40): printable(str(v), 200)
+                                                          for k, v in list(detail["missing"].items())[:10]}}}
+        missing = self.confinement["missing"] if self.confined else {}
+        if missing and self.strict:
+            self._fail(f"{self.where()}: not run: SANDBOX=strict, and the process for it ran without "
+                       f"{'; '.join(f'{k} ({why})' for k, why in missing.items())}")
+        if missing:
+            _warn_once(f"labrnn: warning: a student's file runs without {', '.join(missing)} "
+                       f"({'; '.join(missing.values())}); SANDBOX=strict refuses to run that way")
+
     def close(self) -> None:
         if self._proc is not None:
-            _stop(self._proc, self._conn)
+            self._stop()                # once: the child ended (its output flushed), its scratch removed
+            self.output()
+            self._out.close()
 
     def _fail(self, message: str):
         self._failed = ModelError(message)
@@ -171,33 +358,54 @@ class Sandbox:
     def _their_line(self) -> int | None:
         """The innermost line of their file in the stack the child's faulthandler wrote, if it wrote one."""
         dump = os.pread(self._trace.fileno(), 1 << 20, 0).decode("utf-8", "replace")
-        lines = re.findall(rf'File "{re.escape(self.model.path)}", line (\d+)', dump)
+        lines = re.findall(rf'File "{re.escape(self._copy)}", line (\d+)', dump)
         return int(lines[0]) if lines else None        # faulthandler lists the most recent call first
 
-    def _receive(self, seconds: float, doing: str, most: int, limit_name: str):
+    def _receive(self, seconds: float, doing: str, limit_name: str, most: int = 1 << 20):
+        """The child's next reply as (kind, detail) with its arrays decoded, or a ModelError saying why none
+        came: the call's time limit or the file's wall-clock budget passed, the child ended, or the reply is
+        not one labrnn can read."""
+        left = self.limits.wall - (time.monotonic() - self._started)
+        if left < seconds:
+            seconds, limit_name = max(left, 0.0), f"its wall-clock budget of {self.limits.wall:,.0f} s " \
+                                                  "(LIMITS multiplies it)"
         if not self._conn.poll(seconds):
-            self._proc.send_signal(signal.SIGUSR1)     # where is it? faulthandler writes the stack
-            for _ in range(20):
-                if self._their_line() is not None:
-                    break
-                time.sleep(0.05)
-            line = self._their_line()
-            at = f" (it was at line {line})" if line else ""
-            self._fail(f"{self.where(line)}: {doing} did not finish within {seconds:.1f} s{at}, so labrnn "
-                       f"stopped the process running it (the limit is {limit_name})")
+            self._timed_out(seconds, doing, limit_name)
         try:
             data = self._conn.recv_bytes(most)
         except EOFError:
-            code = self._proc.wait()
-            how = (f"killed by signal {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
-                   else f"exit code {code}")
-            line = self._their_line()
-            cause = "a crash in compiled code" if code < 0 else "os._exit, or a crash in compiled code"
-            self._fail(f"{self.where(line)}: the process running it ended ({how}) during {doing}, without a "
-                       f"Python exception to show ({cause})")
+            self._ended(doing)
         except OSError:
             self._fail(f"{self.where()}: {doing} answered with more than {most >> 20} MiB")
-        return _loads(data)
+        try:
+            return decode(data)
+        except ValueError as err:
+            self._fail(f"{self.where()}: {doing} answered with a reply labrnn cannot read ({err}); the "
+                       "protocol between labrnn and the process running the file was broken")
+
+    def _timed_out(self, seconds: float, doing: str, limit_name: str):
+        self._proc.send_signal(signal.SIGUSR1)     # where is it? faulthandler writes the stack
+        for _ in range(20):
+            if self._their_line() is not None:
+                break
+            time.sleep(0.05)
+        line = self._their_line()
+        at = f" (it was at line {line})" if line else ""
+        self._fail(f"{self.where(line)}: {doing} did not finish within {seconds:.1f} s{at}, so labrnn "
+                   f"stopped the process running it (the limit is {limit_name})")
+
+    def _ended(self, doing: str):
+        code = self._proc.wait()
+        line = self._their_line()
+        if code == -signal.SIGXCPU or (code == -signal.SIGKILL and
+                                       time.monotonic() - self._started >= self.limits.cpu):
+            self._fail(f"{self.where(line)}: exceeded its {self.limits.cpu:,} s of CPU time during "
+                       f"{doing} (LIMITS multiplies it)")
+        how = (f"killed by signal {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
+               else f"exit code {code}")
+        cause = "a crash in compiled code" if code < 0 else "os._exit, or a crash in compiled code"
+        self._fail(f"{self.where(line)}: the process running it ended ({how}) during {doing}, without a "
+                   f"Python exception to show ({cause})")
 
     # -- a call -----------------------------------------------------------------------------------------------
     def __call__(self, params, x, y, h0):
@@ -210,12 +418,13 @@ class Sandbox:
             self._conn.send((dict(params), np.asarray(x), np.asarray(y), np.asarray(h0)))
         except OSError:
             pass                        # the child is gone: _receive says how it ended
-        kind, detail = self._receive(seconds, "the call loss_and_grads(params, x, y, h0)", 8 * size + (1 << 20),
+        kind, detail = self._receive(seconds, "the call loss_and_grads(params, x, y, h0)",
                                      f"labrnn.sandbox.call_limit: CALL_SECONDS = {CALL_SECONDS:g} s plus "
-                                     f"time for m = {m}, K = {K}, seq_length = {len(x)}")
-        if kind == "error":
-            line, text = detail
-            self._fail(f"{self.where(line)}: {text}")
+                                     f"time for m = {m}, K = {K}, seq_length = {len(x)}", 8 * size + (1 << 20))
+        self._raised(kind, detail, "the call")
+        if kind != "ok":
+            self._fail(f"{self.where()}: the call answered {printable(str(kind), 40)!r}, which is no reply of "
+                       "labrnn's protocol")
         try:
             return self._checked(detail, m, K)
         except ModelError as err:
@@ -282,20 +491,34 @@ class Sandbox:
 
 def _array(value) -> np.ndarray:
     _, _, dtype, shape, data = value
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "biufc":
-        raise ModelError(f"a reply holds an array of {dtype}")
-    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).copy()
 
 
-def _stop(proc: subprocess.Popen, conn: Connection) -> None:
-    """Close the pipe (an idle child then ends by itself); kill a child that does not end within a second."""
+def _stop(proc: subprocess.Popen, conn: Connection, scratch: Path | None) -> None:
+    """Close the pipe (an idle child then ends by itself); kill a child that does not end within a second
+    (its whole process group: it is the leader of its own session), then remove its scratch directory."""
     conn.close()
     try:
         proc.wait(timeout=1.0)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait()
+    if scratch is not None:
+        _remove(scratch)
+
+
+def _remove(scratch: Path) -> None:
+    """Their scratch directory, whatever they made of it (directories without write or search permission);
+    symbolic links are removed, never followed."""
+    os.chmod(scratch, 0o700)
+    for root, dirs, _ in os.walk(scratch):
+        for d in dirs:
+            if not os.path.islink(os.path.join(root, d)):
+                os.chmod(os.path.join(root, d), 0o700)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextmanager
@@ -306,8 +529,14 @@ def opened(settings, corpus):
     if settings.model is None:
         yield None
         return
-    with Sandbox(read_model(settings.model)) as sandbox:
+    with sandboxed(settings, corpus) as sandbox:
         K, m, T = corpus.K, settings.m, settings.seq_length
         params = init_params(K, m, settings.sigma, np.random.default_rng(settings.seed))
         sandbox(params, corpus.data[:T].astype(np.int64), corpus.data[1:T + 1].astype(np.int64), np.zeros(m))
         yield sandbox
+
+
+def sandboxed(settings, corpus=None) -> Sandbox:
+    """The (unstarted) sandbox of settings.model, with the limits of its run and its SANDBOX setting."""
+    steps = settings.total_steps(settings.split(corpus.size)) if corpus is not None else 0
+    return Sandbox(read_model(settings.model), Limits.of(steps, settings.limits), settings.sandbox == "strict")

@@ -138,6 +138,11 @@ class Settings:
     checkpoint_every: int = setting(5_000, "save a checkpoint every N steps and at every sample (0: never)",
                                     numbers=False, low=0, commands=frozenset({"train"}))
     quiet: bool = setting(False, "no progress bar", numbers=False, commands=frozenset({"train"}))
+    sandbox: str = setting("on", "a student's file runs confined: on (every layer this system has, a missing one "
+                           "named in a warning) or strict (refuse to run without all of them)", numbers=False,
+                           choices=("on", "strict"), commands=RUN | {"gradcheck"})
+    limits: float = setting(1.0, "multiplies the memory (2 GiB), CPU time and wall-clock time a student's file "
+                            "may use", numbers=False, commands=RUN | {"gradcheck"})
 
     def __post_init__(self):
         for k in ("data", "model", "run_dir", "reports"):     # paths as strings, so run.json and the key can hold them

@@ -456,6 +456,19 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def confinement(done: list[Done]) -> list[str]:
+    """The protections in force, one line per set of them, naming the files that ran under it."""
+    groups: dict[str, list[str]] = {}
+    for d in done:
+        if d.run.model:
+            c = d.run.model.get("confinement") or {}
+            text = ", ".join(c.get("enforced", [])) or "none"
+            if c.get("missing"):
+                text += f"; missing: {', '.join(c['missing'])}"
+            groups.setdefault(text, []).append(d.run.model["name"])
+    return [f"{', '.join(sorted(names))}: {text}" for text, names in sorted(groups.items())]
+
+
 def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], failed: list[tuple[Settings, str]],
                      names: list[str], command: str = "sweep") -> Path:
     """comparison.html and sweep.json in `out`, each written under a temporary name and renamed; `corpus` is
@@ -483,7 +496,8 @@ def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], faile
         failed=[{"label": label(p, names), "error": e, "settings": [(_fmt(getattr(p, n), n), getattr(p, n)) for n in SWEPT]}
                 for p, e in failed],
         png=base64.b64encode(png(figure(ranked, names))).decode("ascii"), columns=[meta(n).symbol for n in SWEPT],
-        models=any(d.settings.model is not None for d in done) or any(p.model is not None for p, _ in failed))
+        models=any(d.settings.model is not None for d in done) or any(p.model is not None for p, _ in failed),
+        confinement=confinement(done))
     record = {"name": name, "command": command, "made_at": made_at, "corpus": {"name": corpus["name"], "sha256": corpus["sha256"]},
               "swept": names,
               "runs": [{"dir": r["dir"], "label": label(d.settings, names), "params": d.settings.numbers(),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import labrnn
 from labrnn import cache, sandbox
@@ -15,7 +16,7 @@ from labrnn.sandbox import ModelError, Sandbox, read_model
 from labrnn.train import CheckpointError, Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
-OWN = "from labrnn.model import loss_and_grads  # labrnn's own function, as a student's file\n"
+OWN = (MODELS / "reference_rnn.py").read_text()        # labrnn's own function, as a student's file
 
 
 @pytest.fixture
@@ -104,14 +105,13 @@ def test_a_model_file_that_is_not_there_is_one_line(tmp_path, train_argv, capsys
     assert code == 2 and err.strip().count("\n") == 0 and "nope.py: cannot read the model file" in err
 
 
-def test_labrnn_never_imports_the_students_file(tmp_path, train_argv, monkeypatch, capsys):
-    """The file leaves a trace named after the pid of the process that ran it: only the child's."""
-    traces = tmp_path / "traces"
-    traces.mkdir()
-    monkeypatch.setenv("LABRNN_TEST_TRACE", str(traces))
+def test_labrnn_never_imports_the_students_file(tmp_path, train_argv, capsys):
+    """The file prints the pid of the process that ran it (kept in run.json, never on the terminal): the child's."""
     assert main(train_argv(tmp_path / "out", "--model", str(MODELS / "touches.py"))) == 0
-    pids = [int(p.name) for p in traces.iterdir()]
+    printed = json.loads((tmp_path / "out" / "run.json").read_text())["model"]["output"]["text"]
+    pids = [int(line.split()[-1]) for line in printed.splitlines()]
     assert len(pids) == 1 and pids[0] != os.getpid()
+    assert "imported by process" not in capsys.readouterr().err
     assert "touches" not in sys.modules
     assert not any(getattr(m, "__file__", None) == str(MODELS / "touches.py") for m in list(sys.modules.values()))
 
@@ -127,12 +127,34 @@ def test_a_reply_of_their_own_class_is_refused_without_importing_it(tmp_path):
     assert "own_class" not in sys.modules
 
 
+def test_the_reference_file_is_labrnns_own_function_copied():
+    """reference_rnn.py, and the files that wrap it, hold labrnn.model's functions verbatim (they cannot import it)."""
+    import inspect
+    from labrnn import model
+    for name in ("reference_rnn.py", "bad_nan_later.py", "bad_sized.py", "touches.py"):
+        text = (MODELS / name).read_text()
+        for function in (model.log_softmax, model.forward, model.loss_and_grads):
+            source = inspect.getsource(function)
+            if name in ("bad_nan_later.py", "bad_sized.py"):
+                source = source.replace("def loss_and_grads(", "def labrnn_loss_and_grads(")
+            assert source in text, (name, function.__name__)
+
+
+def test_a_file_that_imports_labrnn_is_not_graded_as_its_own(tmp_path):
+    path = tmp_path / "borrowed.py"
+    path.write_text("import numpy as np\n\nfrom labrnn.model import loss_and_grads  # noqa: F401\n")
+    with pytest.raises(ModelError, match=r"borrowed.py:3: uses labrnn's implementation"):
+        Sandbox(read_model(str(path))).start()
+
+
 # -- point 7: the reference and an independent implementation give labrnn's numbers ------------------------------
 def test_labrnns_own_function_as_a_file_trains_to_the_built_in_numbers(tmp_path, train_argv, own, numbers, capsys):
     assert main(train_argv(tmp_path / "builtin", "--engine", "numpy")) == 0
     assert main(train_argv(tmp_path / "theirs", "--model", str(own))) == 0
     built_in, theirs = numbers(tmp_path / "builtin"), numbers(tmp_path / "theirs")
-    assert theirs.pop("model") == {"name": "own_rnn.py", "path": str(own), "sha256": read_model(str(own)).sha256}
+    model = theirs.pop("model")
+    assert {k: model[k] for k in ("name", "path", "sha256")} == {"name": "own_rnn.py", "path": str(own),
+                                                                 "sha256": read_model(str(own)).sha256}
     assert built_in.pop("model") is None
     graded = theirs.pop("grading")                   # what labrnn compared: all of it the same, bit for bit
     assert graded["ok"] and graded["their_loss"]["max_rel"] == graded["their_h_last"]["max_rel"] == 0
@@ -318,3 +340,124 @@ def test_a_report_on_a_failing_model_warns_in_one_line(tmp_path, tiny, capsys):
         warnings = [line for line in lines if "warning" in line]
         assert (warnings == [w for w in warnings if "FAILED for W U b" in w and "(no BPTT)" in w] and
                 len(warnings) == 1) if warned else not warnings, lines
+
+
+# -- confinement: the same numbers, what was in force, what a missing layer does ------------------------------------
+def _train(settings, corpus, **kw):
+    with Sandbox(read_model(settings.model), **kw) as model:
+        run = Trainer(corpus, settings, model).run(progress=False)
+        return run, model.info()
+
+
+def test_an_honest_file_confined_gives_the_numbers_it_gives_unconfined(tiny, genesis, own):
+    corpus = labrnn.load_corpus(str(genesis))
+    settings = tiny(model=str(own), steps=60, sample_every=30, sample_until=60)
+    (confined, info), (free, _) = _train(settings, corpus), _train(settings, corpus, confined=False)
+    assert info["confinement"]["enforced"] and "all" not in info["confinement"]["missing"]
+    assert all(np.array_equal(confined.best_params[k], free.best_params[k]) for k in confined.best_params)
+    assert np.array_equal(confined.curve, free.curve) and confined.best == free.best
+    assert [(s.step, s.text) for s in confined.samples] == [(s.step, s.text) for s in free.samples]
+
+
+def test_a_missing_layer_is_one_warning_and_strict_refuses(own, monkeypatch, capsys):
+    monkeypatch.setattr(sandbox.confine, "available", lambda: {"scopes": "Landlock ABI 5 has no scopes"})
+    monkeypatch.setattr(sandbox, "_warned", set())
+    with Sandbox(read_model(str(own))) as model:
+        assert model.info()["confinement"]["enforced"]
+    with Sandbox(read_model(str(own))):
+        pass
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["labrnn: warning: a student's file runs without scopes (Landlock ABI 5 has no scopes); "
+                   "SANDBOX=strict refuses to run that way"]
+    with pytest.raises(ModelError, match="own_rnn.py: not run: SANDBOX=strict, and this system lacks scopes"):
+        Sandbox(read_model(str(own)), strict=True).start()
+
+
+def test_sandbox_strict_is_a_setting_of_train_report_and_gradcheck(tiny, own, genesis):
+    settings = tiny(model=str(own), sandbox="strict", limits=2.0)
+    box = sandbox.sandboxed(settings, labrnn.load_corpus(str(genesis)))
+    assert box.strict and box.limits.memory == 2 * sandbox.MEMORY and box.limits.wall == 2 * box.limits.cpu
+    with pytest.raises(Exception, match="sandbox"):
+        tiny(sandbox="off")
+
+
+def _frame(header: bytes, tail: bytes = b"") -> bytes:
+    return len(header).to_bytes(4, "little") + header + tail
+
+
+@pytest.mark.parametrize("reply", [
+    b"", b"\x05\x00", _frame(b"{}")[:-1], _frame(b"null"), b"\xff\xff\xff\xff{}",
+    _frame(b"\x80\x04\x95pickle"),                                                   # a pickle is not JSON
+    _frame(b'{"kind": "ok"}', b"xx"),                                                  # bytes after the arrays
+    _frame(b'{"kind": "ok", "detail": ["array", "f", "<f8", [4]]}', b"\0" * 8),       # shorter than its shape
+    _frame(b'{"kind": "ok", "detail": ["array", "f", "|O8", [1]]}', b"\0" * 8),       # objects
+    _frame(b'{"kind": "ok", "detail": ["array", "f", ">f8", [1]]}', b"\0" * 8),       # big-endian
+    _frame(b'{"kind": "error", "detail": ["1", "boom"]}'),                              # a line that is no number
+    _frame(b'{"kind": "ready", "detail": {"a": 1}}'),
+    _frame(b"[" * 100_000),
+])
+def test_a_reply_that_is_not_data_of_the_protocol_is_refused(reply):
+    with pytest.raises(ValueError):
+        sandbox.decode(reply)
+
+
+def test_a_reply_decodes_to_checked_arrays_without_pickle():
+    header = b'{"kind": "ok", "detail": ["sequence", "tuple", [["array", "float", "<f8", []]], 1]}'
+    kind, detail = sandbox.decode(_frame(header, np.float64(2.5).tobytes()))
+    assert kind == "ok" and detail == ("sequence", "tuple", [("array", "float", "<f8", (), np.float64(2.5).tobytes())], 1)
+
+
+def test_what_a_file_prints_is_kept_capped_and_escaped_and_its_messages_too(tmp_path, own, capfd):
+    noisy = tmp_path / "noisy.py"
+    noisy.write_text(OWN + '\n\nimport sys  # noqa: E402\n\nprint("\\x1b]52;c;eA==\\x07" * 20_000)\n'
+                     'sys.stderr.write("\\x1b[2J" * 10_000)\n')
+    with Sandbox(read_model(str(noisy))) as model:
+        pass
+    printed = model.info()["output"]
+    assert printed["bytes"] > 200_000 and printed["cut"] and len(printed["text"]) <= sandbox.OUTPUT_SHOWN
+    assert printed["text"].startswith("\\x1b]52;c;eA==\\x07") and "\x1b" not in printed["text"]
+    loud = tmp_path / "loud.py"
+    loud.write_text(f"raise RuntimeError('\\x1b[2J' * 100_000 + ' in {tmp_path}/secret/place.txt')\n")
+    with pytest.raises(ModelError) as err:
+        Sandbox(read_model(str(loud))).start()
+    assert "\x1b" not in str(err.value) and len(str(err.value)) < 10_000 and "\\x1b[2J" in str(err.value)
+    assert "\x1b" not in "".join(capfd.readouterr())              # nothing of theirs reached the terminal
+
+
+def test_a_well_formed_reply_forged_out_of_turn_is_refused(tmp_path):
+    """Their code holds the pipe's descriptor: a reply in labrnn's own format, sent before it is asked for, is
+    still a broken protocol, and nothing of it is used."""
+    path = tmp_path / "forge.py"
+    path.write_text("import json, os, struct, sys\n"
+                    "h = json.dumps({'kind': 'ok', 'detail': ['none']}).encode()\n"
+                    "body = struct.pack('<I', len(h)) + h\n"
+                    "os.write(int(sys.argv[1]), struct.pack('!i', len(body)) + body)\n")
+    with pytest.raises(ModelError, match=r"forge.py: the import answered 'ok', which is no reply of labrnn's"):
+        Sandbox(read_model(str(path))).start()
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(header=st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=4), max_leaves=20),
+       kind=st.sampled_from(["ok", "error", "memory", "labrnn", "ready", "missing", "confined", "unconfined", "x"]),
+       tail=st.binary(max_size=64))
+def test_any_reply_decodes_or_is_refused_with_a_value_error(header, kind, tail):
+    data = _frame(json.dumps({"kind": kind, "detail": header}).encode(), tail)
+    try:
+        got, detail = sandbox.decode(data)
+    except ValueError:
+        return
+    assert got == kind and (kind != "ok" or isinstance(detail, tuple))
+
+
+def test_a_spinner_is_stopped_by_its_cpu_time_and_a_sleeper_by_its_wall_clock_budget(tmp_path):
+    spin = tmp_path / "spin.py"
+    spin.write_text("while True:\n    pass\n")
+    with pytest.raises(ModelError, match=r"spin.py: exceeded its 1 s of CPU time during the import"):
+        Sandbox(read_model(str(spin)), sandbox.Limits(cpu=1, wall=30.0)).start()
+    sleep = tmp_path / "sleep.py"
+    sleep.write_text("import time\n\ntime.sleep(30)\n")
+    with pytest.raises(ModelError, match=r"sleep.py:3: the import did not finish within [\d.]+ s .* "
+                                         r"wall-clock budget of 1 s"):
+        Sandbox(read_model(str(sleep)), sandbox.Limits(cpu=1, wall=1.0)).start()

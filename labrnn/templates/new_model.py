@@ -7,8 +7,9 @@
 The check sets your gradients against numerical ones from your own loss, and your loss and gradients against
 labrnn's; the report trains your function with AdaGrad (labrnn clips the gradients) and shows what it learned.
 
-labrnn calls loss_and_grads in a process of its own: print() goes to the terminal's error stream, and the
-file may import numpy and modules beside it.
+labrnn calls loss_and_grads in a confined process of its own: what print() writes is kept and shown in the
+report (escaped), not on the terminal.  A submission is this one file: it may import numpy and the standard
+library, not modules beside it (they are not importable) and not labrnn (then it is not graded as your own).
 """
 import numpy as np
 

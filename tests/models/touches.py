@@ -1,7 +1,62 @@
-"""A correct model that leaves a trace of the process that imported it: a file named after its pid in the
-directory $LABRNN_TEST_TRACE, so a test can tell that only the child ran it."""
+"""A correct model that says which process imported it: its pid on stdout, which labrnn keeps (run.json's
+model output), so a test can tell that only the child ran it.  labrnn.model's function, copied below."""
 import os
 
-from labrnn.model import loss_and_grads  # noqa: F401
+print("imported by process", os.getpid())
 
-open(os.path.join(os.environ["LABRNN_TEST_TRACE"], str(os.getpid())), "w").close()
+
+# -- labrnn_loss_and_grads: a standalone copy of labrnn.model's (as in tests/models/reference_rnn.py) --
+from collections.abc import Mapping  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+NAMES = ("W", "U", "V", "b", "c")
+
+
+def log_softmax(o: np.ndarray) -> np.ndarray:
+    """Row-wise log p, shifted by the maximum: finite even for scores in the thousands."""
+    z = o - o.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def forward(params: Mapping[str, np.ndarray], x: np.ndarray, h0: np.ndarray):
+    """Hidden states H (T+1 x m, H[0] = h0) and log-probabilities (T x K) for inputs x."""
+    W, U, V, b, c = (params[k] for k in NAMES)
+    T = len(x)
+    A = U.T[x] + b                       # U x_t + b for every t at once
+    H = np.empty((T + 1, W.shape[0]), dtype=W.dtype)
+    H[0] = h0
+    for t in range(T):
+        H[t + 1] = np.tanh(W @ H[t] + A[t])
+    return H, log_softmax(H[1:] @ V.T + c)
+
+
+def loss_and_grads(params: Mapping[str, np.ndarray], x, y, h0):
+    """(loss, gradients keyed like params, last hidden state) for one sequence."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError("x and y must be 1-d index arrays of one length")
+    W, V = params["W"], params["V"]
+    T = len(x)
+    H, logP = forward(params, x, h0)
+    rows = np.arange(T)
+    loss = float(-logP[rows, y].sum())
+
+    G = np.exp(logP)                     # dL/do_t = p_t - onehot(y_t)
+    G[rows, y] -= 1.0
+    dH = G @ V                           # the outputs' share of dL/dh_t
+    dA = np.empty_like(dH)
+    dh_next = np.zeros(W.shape[0], dtype=W.dtype)
+    for t in range(T - 1, -1, -1):
+        dA[t] = (dH[t] + dh_next) * (1.0 - H[t + 1] ** 2)
+        dh_next = dA[t] @ W
+    onehot = np.zeros((T, V.shape[0]), dtype=W.dtype)
+    onehot[rows, x] = 1.0
+    grads = {
+        "W": dA.T @ H[:-1],
+        "U": dA.T @ onehot,
+        "V": G.T @ H[1:],
+        "b": dA.sum(axis=0),
+        "c": G.sum(axis=0),
+    }
+    return loss, grads, H[-1].copy()
