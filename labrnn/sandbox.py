@@ -161,7 +161,7 @@ def decode(data: bytes):
             nbytes = math.prod(value[3]) * int(value[2][2:])
             if offset + nbytes > len(arrays):
                 raise ValueError("an array longer than the reply")
-            blob, offset = bytes(arrays[offset:offset + nbytes]), offset + nbytes
+            blob, offset = arrays[offset:offset + nbytes], offset + nbytes      # a view of the reply, no copy
             return ("array", printable(str(value[1]), 80), value[2], tuple(value[3]), blob)
         if value[0] == "mapping" and len(value) == 3 and isinstance(value[2], list) and len(value[2]) <= 20:
             return ("mapping", printable(str(value[1]), 80),
@@ -478,9 +478,9 @@ class Sandbox:
                        f"{_shape(expected)}"
             raise ModelError(f"{self.where()}: loss_and_grads returned {name} with shape {_shape(shape)}; "
                              f"expected {shown}{hint}")
-        array = _array(value).astype(np.float64)
-        bad = ~np.isfinite(array)
-        if bad.any():
+        array = _array(value).astype(np.float64)          # a copy of labrnn's own
+        if not np.isfinite(array).all():
+            bad = ~np.isfinite(array)
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             what = "NaN" if np.isnan(array[first]) else "inf"
             where = ", ".join(map(str, first))
@@ -490,8 +490,9 @@ class Sandbox:
 
 
 def _array(value) -> np.ndarray:
+    """A reply's array as a read-only view of its bytes (callers copy what they keep)."""
     _, _, dtype, shape, data = value
-    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).copy()
+    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)
 
 
 def _stop(proc: subprocess.Popen, conn: Connection, scratch: Path | None) -> None:

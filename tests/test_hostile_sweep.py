@@ -68,6 +68,14 @@ def _processes_in(*places: str) -> list[str]:
 
 
 @pytest.fixture
+def short_tmp():
+    """A TMPDIR with a short path (the kernels' sockets live there), removed afterwards, passed or not."""
+    tmp = Path(tempfile.mkdtemp(prefix="lr-", dir="/tmp"))
+    yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
 def listeners():
     """A TCP, a UDP and a Unix listener; received() says what each got."""
     tcp = socket.create_server(("127.0.0.1", 0))
@@ -99,7 +107,7 @@ def listeners():
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_a_hostile_class_costs_each_attack_its_own_row_and_nothing_else(tmp_path, genesis, listeners):
+def test_a_hostile_class_costs_each_attack_its_own_row_and_nothing_else(tmp_path, genesis, listeners, short_tmp):
     missing = confine.available()
     if missing and os.environ.get("CI") != "true":
         pytest.skip(f"this system lacks {', '.join(missing)}: the attacks would get through ({missing})")
@@ -107,7 +115,7 @@ def test_a_hostile_class_costs_each_attack_its_own_row_and_nothing_else(tmp_path
     home, subs, reports, old = (tmp_path / n for n in ("home", "class", "reports", "old sweep"))
     for d in (home, subs, old):
         d.mkdir()
-    tmp = Path(tempfile.mkdtemp(prefix="lr-", dir="/tmp"))       # short: the kernels' sockets live in TMPDIR
+    tmp = short_tmp
     (home / "canary.txt").write_text("intact")
     (home / "secret.txt").write_text("the teacher's secret")
     (old / "sweep.json").write_text("{}")
@@ -138,7 +146,6 @@ def test_a_hostile_class_costs_each_attack_its_own_row_and_nothing_else(tmp_path
     assert received() == [] and not (tmp_path / "unpickled").exists()
     assert _processes_in(str(tmp), str(subs)) == []
     assert not list(tmp.glob("labrnn-child-*"))
-    shutil.rmtree(tmp)
     ours = re.sub(r"\r(?=sweep:| {20}|\[)", "", out)                             # labrnn's progress bar
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", ours), ours    # nothing of theirs raw on the terminal
     record = json.loads(next(reports.glob("sweep-*/sweep.json")).read_text())
