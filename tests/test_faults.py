@@ -26,11 +26,9 @@ def tiny_flags(tiny_argv):
 
 
 @pytest.fixture(scope="module")
-def made(genesis, tiny_flags, tmp_path_factory):
-    """A corpus and one finished report, made once."""
-    run_dir = tmp_path_factory.mktemp("made") / "reports" / "run"
-    assert main(["report", *tiny_flags, "--data", str(genesis), "--run-dir", str(run_dir)]) == 0
-    return genesis, run_dir
+def made(genesis, tiny_report):
+    """A corpus and one finished report (the session's tiny report: copy it to change it)."""
+    return genesis, tiny_report[0]
 
 
 @pytest.fixture
@@ -195,6 +193,7 @@ def test_a_decoy_python3_kernelspec_changes_nothing(good, tiny, tmp_path, monkey
     assert _make_report(tiny, run_dir, notebooks).exists()
 
 
+@pytest.mark.serial                                    # bounds wall time
 def test_a_cell_past_its_time_limit_fails_its_notebook(good, tiny, tmp_path):
     corpus, run_dir, before = good
     notebooks = _notebooks_with(tmp_path, "2-training.ipynb", "import time\ntime.sleep(60)  # a kernel that hangs")
@@ -261,6 +260,7 @@ def _exit_code(argv) -> int:
         return exc.code
 
 
+@pytest.mark.serial                                    # bounds wall time (an orphaned kernel: 10 s)
 @pytest.mark.parametrize("signals", [[signal.SIGTERM], [signal.SIGINT, signal.SIGINT]])
 def test_a_stopped_report_leaves_nothing_behind(made, tiny_flags, signals):
     """SIGTERM, or a second Ctrl-C, while the notebooks run: no socket, no staging directory, no report."""
