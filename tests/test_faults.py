@@ -270,10 +270,10 @@ def test_a_stopped_report_leaves_nothing_behind(made, tiny_flags, signals):
     proc = subprocess.Popen([sys.executable, "-m", "labrnn.cli", "report", *tiny_flags, "--data", str(corpus),
                              "--run-dir", str(run_dir)], env={**os.environ, "TMPDIR": str(tmp)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list(tmp.glob("labrnn-kernel-*")) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120                   # the kernels start while it trains; the notebooks, in staging
+    while not (list(tmp.glob("labrnn-kernel-*")) and list(run_dir.glob(".build-*"))) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert list(tmp.glob("labrnn-kernel-*")), "the notebooks should have started"
+    assert list(tmp.glob("labrnn-kernel-*")) and list(run_dir.glob(".build-*")), "the notebooks should have started"
     for sig in signals:
         proc.send_signal(sig)
         time.sleep(0.2)
