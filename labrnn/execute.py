@@ -43,7 +43,7 @@ class NotebookFailed(Exception):
 @contextmanager
 def kernels(cwd: Path):
     """A kernel per notebook, started now in `cwd` (without waiting for it), all shut down on leaving."""
-    from jupyter_core.utils import run_sync
+    from jupyter_client.utils import run_sync
 
     from .papermill_engine import ThisInterpreter, kernel_config
     started = []
@@ -70,7 +70,7 @@ def execute(notebooks: Path, out: Path, parameters: dict, cwd: Path, *,
     `started`: the kernels of `kernels(cwd)` by notebook; without it each notebook starts its own.
     """
     import papermill
-    from jupyter_core.utils import run_sync
+    from jupyter_client.utils import run_sync
     from papermill.exceptions import PapermillExecutionError
 
     from .papermill_engine import ENGINE, CellTimeout, kernel_config
