@@ -29,9 +29,9 @@ help:
 	@echo "make report [ETA=0.1 SEQ=25 ...]   train and render reports/<run>/report.html"
 	@echo "make sweep ETA=\"0.05 0.1\" SEQ=\"20 25\" one report per combination, in parallel, and a comparison"
 	@echo "make compare DIRS=\"a 'b c'\"        the comparison page of report directories made anywhere"
-	@echo "make test                          run the test suite (pytest, nbval)"
+	@echo "make test                          run the test suite (pytest, nbval), one worker per core"
 	@echo "make test-fast                     the fast unit tests only"
-	@echo "make bench                         labrnn against the naive reference"
+	@echo "make bench                         labrnn against a classic loop and the naive reference"
 	@echo "make bench-sweep                   a parallel sweep against the same reports one after another"
 	@echo "make lab                           JupyterLab on notebooks/"
 
