@@ -42,15 +42,20 @@ class NotebookFailed(Exception):
 
 @contextmanager
 def kernels(cwd: Path):
-    """A kernel per notebook, started now in `cwd` (without waiting for it), all shut down on leaving."""
+    """A kernel per notebook, started now in `cwd` (without waiting for it), all shut down on leaving. None when
+    one cannot start: each notebook then starts its own, and the failure is named as that notebook's."""
     from jupyter_client.utils import run_sync
 
     from .papermill_engine import ThisInterpreter, kernel_config
     started = []
     try:
-        for name in NOTEBOOKS:
-            started.append(ThisInterpreter(kernel_name="labrnn", config=kernel_config()))
-            run_sync(started[-1].start_kernel)(cwd=str(cwd))
+        try:
+            for name in NOTEBOOKS:
+                started.append(ThisInterpreter(kernel_name="labrnn", config=kernel_config()))
+                run_sync(started[-1].start_kernel)(cwd=str(cwd))
+        except Exception:
+            run_sync(_shut_down)(started)
+            started = []
         yield dict(zip(NOTEBOOKS, started))
     finally:
         run_sync(_shut_down)(started)

@@ -8,10 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from filelock import FileLock
-
 import numpy as np
 import pytest
+from filelock import FileLock
 
 import labrnn
 
