@@ -29,9 +29,9 @@ help:
 	@echo "make report [ETA=0.1 SEQ=25 ...]   train and render reports/<run>/report.html"
 	@echo "make sweep ETA=\"0.05 0.1\" SEQ=\"20 25\" one report per combination, in parallel, and a comparison"
 	@echo "make compare DIRS=\"a 'b c'\"        the comparison page of report directories made anywhere"
-	@echo "make test                          run the test suite (pytest, nbval)"
+	@echo "make test                          run the test suite (pytest, nbval), one worker per core"
 	@echo "make test-fast                     the fast unit tests only"
-	@echo "make bench                         labrnn against the naive reference"
+	@echo "make bench                         labrnn against a classic loop and the naive reference"
 	@echo "make bench-sweep                   a parallel sweep against the same reports one after another"
 	@echo "make lab                           JupyterLab on notebooks/"
 
@@ -47,11 +47,18 @@ sweep: venv
 compare: venv
 	@$(BIN)/labrnn compare --from-make $(given)
 
+# One pytest-xdist worker per core; --dist loadscope keeps a module (and a notebook's cells, in order) on one
+# worker, so module fixtures are made once (tests/conftest.py fills numba's cache before the workers start).
+# Tests marked serial bound wall time: they run afterwards, alone.
+# Exit status 5 (no test selected) is not a failure there. The fast unit tests have no costly module fixtures:
+# they spread test by test (loadgroup: but those marked xdist_group together).
 test: venv
-	$(BIN)/python -m pytest --nbval
+	$(BIN)/python -m pytest --nbval -n auto --dist loadscope -m 'not serial'; parallel=$$?; \
+	$(BIN)/python -m pytest --nbval -p no:xdist -m serial; serial=$$?; \
+	[ $$parallel -eq 0 ] && { [ $$serial -eq 0 ] || [ $$serial -eq 5 ]; }
 
 test-fast: venv
-	$(BIN)/python -m pytest -m fast
+	$(BIN)/python -m pytest -m fast -n auto --dist loadgroup
 
 bench: venv
 	$(BIN)/python bench/bench.py

@@ -57,7 +57,8 @@ papermill_engines.register(ENGINE, Engine)
 def kernel_config():
     """Unix sockets at a fresh path, unique per kernel (a shared path let two kernels cross-talk)."""
     from traitlets.config import Config
-    socket = os.path.join(tempfile.gettempdir(), f"labrnn-kernel-{uuid.uuid4().hex}")
+    # A socket's path holds at most 107 bytes: 48 random bits, not 128, leave room for a deep TMPDIR.
+    socket = os.path.join(tempfile.gettempdir(), f"labrnn-kernel-{uuid.uuid4().hex[:12]}")
     _SOCKETS.append(socket)
     return Config({"KernelManager": {"transport": "ipc", "ip": socket}})
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .cache import ReportError, ensure_run, load_checked
-from .execute import NotebookFailed, execute, notebook_dir
+from .execute import NotebookFailed, execute, kernels, notebook_dir
 from .rundir import MARK, RunDir, owned
 from .sandbox import ModelError, opened
 from .settings import Settings
@@ -56,34 +56,28 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     notebooks = _find_notebooks(notebooks)
     with timer("corpus"):
         corpus = load_checked(settings)
-    with ExitStack() as stack:
-        with timer("model"):            # their file, imported and called once in its child process
-            model = stack.enter_context(opened(settings, corpus))
-        rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info(), model and
-                                                                                    model.info())).absolute())
-        made = [p for p in (rd.path, *rd.path.parents) if not p.exists()]
-        rd.make()
-        settings = replace(settings, run_dir=str(rd))
-        log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; "
-            f"{f'model {model.model.name}; ' if model else ''}report directory {rd}")
-        try:
-            with timer("run"):
-                cached = ensure_run(settings, corpus, progress=progress, model=model)
-        except ModelError:
-            _drop_if_empty(made)
-            raise
-    _say_how_the_run_went(cached, log)
-    title = (f"{corpus.name}{f' · {model.model.name}' if model else ''}: η = {settings.eta:g}, "
-             f"seq_length = {settings.seq_length}, m = {settings.m}, {cached.run.steps_done:,} steps")
-    build = rd.staging()
-    try:
-        with timer("notebooks"):
-            per_notebook = _execute(notebooks, build, settings, rd)
-        with timer("export"):
-            _export_html(build, title)
-        rd.publish(build, [*RunDir.NOTEBOOKS, RunDir.REPORT])
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
+    with ExitStack() as rendering:
+        with ExitStack() as stack:
+            with timer("model"):            # their file, imported and called once in its child process
+                model = stack.enter_context(opened(settings, corpus))
+            rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info(), model and
+                                                                                        model.info())).absolute())
+            made = [p for p in (rd.path, *rd.path.parents) if not p.exists()]
+            rd.make()
+            settings = replace(settings, run_dir=str(rd))
+            log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; "
+                f"{f'model {model.model.name}; ' if model else ''}report directory {rd}")
+            started = rendering.enter_context(kernels(rd.path))      # they start up while the run trains
+            try:
+                with timer("run"):
+                    cached = ensure_run(settings, corpus, progress=progress, model=model)
+            except ModelError:
+                _drop_if_empty(made)
+                raise
+        _say_how_the_run_went(cached, log)
+        title = (f"{corpus.name}{f' · {model.model.name}' if model else ''}: η = {settings.eta:g}, "
+                 f"seq_length = {settings.seq_length}, m = {settings.m}, {cached.run.steps_done:,} steps")
+        per_notebook = _render(notebooks, rd, settings, started, title, timer)
     pdf_error = None
     if "pdf" in settings.format:
         with timer("pdf"):
@@ -99,6 +93,21 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     if pdf_error:
         raise ReportError(f"{pdf_error}; {result.report} was written")
     return result
+
+
+def _render(notebooks: Path, rd: RunDir, settings: Settings, started: dict, title: str, timer) -> list:
+    """The notebooks executed and exported in a staging directory, then published into rd; the seconds each
+    notebook took."""
+    build = rd.staging()
+    try:
+        with timer("notebooks"):
+            per_notebook = _execute(notebooks, build, settings, rd, started)
+        with timer("export"):
+            _export_html(build, title)
+        rd.publish(build, [*RunDir.NOTEBOOKS, RunDir.REPORT])
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return per_notebook
 
 
 def _index(reports: Path, log) -> None:
@@ -151,9 +160,9 @@ def _say_how_the_run_went(cached, log) -> None:
             "the report says so and shows what was reached before it")
 
 
-def _execute(notebooks: Path, build: Path, settings: Settings, rd: RunDir) -> list[tuple[str, float]]:
+def _execute(notebooks: Path, build: Path, settings: Settings, rd: RunDir, started: dict) -> list[tuple[str, float]]:
     try:
-        return execute(notebooks, build, {"run_dir": str(rd)}, rd.path,
+        return execute(notebooks, build, {"run_dir": str(rd)}, rd.path, started=started,
                        start_timeout=settings.start_timeout, cell_timeout=settings.cell_timeout)
     except NotebookFailed as err:
         failed = rd.keep_failed(build)

@@ -1,4 +1,5 @@
-"""Fixtures the tests share: the corpora, the one tiny report's settings, and helpers to read pages and runs."""
+"""Fixtures the tests share: the corpora, the one tiny report (made once for all xdist workers), its settings,
+and helpers to read pages and runs."""
 import html
 import json
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 import labrnn
 
@@ -28,6 +30,15 @@ INSTALL = {
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    """In the controller, before any xdist worker starts: load (or compile, ~20 s) the numba kernels once, so that
+    the workers find them in numba's cache instead of each compiling them at the same time."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    corpus = labrnn.Corpus(GENESIS * 30, "warm-up")
+    labrnn.Trainer(corpus, labrnn.Settings(**{**TINY, "steps": 2, "sample_every": 1})).run(progress=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -70,11 +81,30 @@ def genesis_text():
 
 
 @pytest.fixture(scope="session")
-def genesis(tmp_path_factory, genesis_text):
-    """A small corpus file: a report on it takes seconds."""
-    path = tmp_path_factory.mktemp("corpus") / "genesis.txt"
-    path.write_text(genesis_text, encoding="utf-8")
-    return path
+def make_once(tmp_path_factory):
+    """make_once(name, build) -> (directory, what build returned): the directory `name` where every xdist worker
+    of this session sees it (the session's own temporary directory without xdist), filled by build(directory) in
+    the first worker to ask while the others wait; build returns something JSON can hold."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent                      # the workers' base directories are its children
+    def get(name: str, build):
+        path, done = root / name, root / f"{name}.json"
+        with FileLock(str(root / f"{name}.lock")):
+            if not done.exists():
+                shutil.rmtree(path, ignore_errors=True)         # a build that failed in another worker
+                path.mkdir()
+                done.write_text(json.dumps(build(path)))
+        return path, json.loads(done.read_text())
+    return get
+
+
+@pytest.fixture(scope="session")
+def genesis(make_once, genesis_text):
+    """A small corpus file: a report on it takes seconds. One path for every worker, so a report made on it by
+    one worker is a cached run for the others."""
+    path, _ = make_once("corpus", lambda d: (d / "genesis.txt").write_text(genesis_text, encoding="utf-8"))
+    return path / "genesis.txt"
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +113,19 @@ def tiny(genesis):
     def make(data=None, **changes) -> labrnn.Settings:
         return labrnn.Settings(**{**TINY, "data": str(data or genesis), **changes})
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_report(make_once, tiny):
+    """The session's one tiny report (made by the first worker that needs it): its run directory, in a reports
+    directory with its index, and the lines make_report logged. Read it only; a test that changes it copies it."""
+    def build(where: Path) -> dict:
+        from labrnn import pipeline
+        messages = []
+        result = pipeline.make_report(tiny(reports=where / "reports"), log=messages.append)
+        return {"run_dir": str(result.run_dir), "messages": messages}
+    _, made = make_once("tiny-report", build)
+    return Path(made["run_dir"]), made["messages"]
 
 
 @pytest.fixture(scope="session")

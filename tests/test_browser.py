@@ -6,7 +6,7 @@ error, and every figure drawn at a real size.
 """
 import pytest
 
-from labrnn import pipeline, sweep
+from labrnn import sweep
 
 
 def assert_renders(browser, html, screenshot) -> dict:
@@ -44,8 +44,8 @@ def assert_renders(browser, html, screenshot) -> dict:
 
 
 @pytest.fixture(scope="module")
-def made(tiny, tmp_path_factory):
-    return pipeline.make_report(tiny(reports=tmp_path_factory.mktemp("browser")), log=lambda m: None).report
+def made(tiny_report):
+    return tiny_report[0] / "report.html"
 
 
 def test_report_renders_in_chromium(browser, made, tmp_path):

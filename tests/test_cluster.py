@@ -200,6 +200,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.serial                                    # bounds wall time
 def test_an_unreachable_scheduler_is_one_line_and_nothing_written(corpus, tiny_argv, tmp_path, capsys):
     address = f"tcp://127.0.0.1:{free_port()}"
     t0 = time.monotonic()

@@ -26,11 +26,9 @@ def tiny_flags(tiny_argv):
 
 
 @pytest.fixture(scope="module")
-def made(genesis, tiny_flags, tmp_path_factory):
-    """A corpus and one finished report, made once."""
-    run_dir = tmp_path_factory.mktemp("made") / "reports" / "run"
-    assert main(["report", *tiny_flags, "--data", str(genesis), "--run-dir", str(run_dir)]) == 0
-    return genesis, run_dir
+def made(genesis, tiny_report):
+    """A corpus and one finished report (the session's tiny report: copy it to change it)."""
+    return genesis, tiny_report[0]
 
 
 @pytest.fixture
@@ -195,6 +193,7 @@ def test_a_decoy_python3_kernelspec_changes_nothing(good, tiny, tmp_path, monkey
     assert _make_report(tiny, run_dir, notebooks).exists()
 
 
+@pytest.mark.serial                                    # bounds wall time
 def test_a_cell_past_its_time_limit_fails_its_notebook(good, tiny, tmp_path):
     corpus, run_dir, before = good
     notebooks = _notebooks_with(tmp_path, "2-training.ipynb", "import time\ntime.sleep(60)  # a kernel that hangs")
@@ -261,6 +260,7 @@ def _exit_code(argv) -> int:
         return exc.code
 
 
+@pytest.mark.serial                                    # bounds wall time (an orphaned kernel: 10 s)
 @pytest.mark.parametrize("signals", [[signal.SIGTERM], [signal.SIGINT, signal.SIGINT]])
 def test_a_stopped_report_leaves_nothing_behind(made, tiny_flags, signals):
     """SIGTERM, or a second Ctrl-C, while the notebooks run: no socket, no staging directory, no report."""
@@ -270,10 +270,10 @@ def test_a_stopped_report_leaves_nothing_behind(made, tiny_flags, signals):
     proc = subprocess.Popen([sys.executable, "-m", "labrnn.cli", "report", *tiny_flags, "--data", str(corpus),
                              "--run-dir", str(run_dir)], env={**os.environ, "TMPDIR": str(tmp)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list(tmp.glob("labrnn-kernel-*")) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120                   # the kernels start while it trains; the notebooks, in staging
+    while not (list(tmp.glob("labrnn-kernel-*")) and list(run_dir.glob(".build-*"))) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert list(tmp.glob("labrnn-kernel-*")), "the notebooks should have started"
+    assert list(tmp.glob("labrnn-kernel-*")) and list(run_dir.glob(".build-*")), "the notebooks should have started"
     for sig in signals:
         proc.send_signal(sig)
         time.sleep(0.2)

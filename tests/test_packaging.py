@@ -51,27 +51,41 @@ def run(*cmd, cwd, timeout=900):
     return r
 
 
-def test_the_wheel_alone_makes_a_report(tmp_path):
-    """Built, installed into a clean venv and run from an unrelated directory: no checkout behind it."""
-    run(sys.executable, "-m", "build", "--wheel", "--outdir", tmp_path / "dist", ROOT, cwd=tmp_path)
-    wheel, = (tmp_path / "dist").glob("labrnn-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """The wheel, built once and installed into one clean venv that the tests here share: (wheel, venv, a
+    directory with no checkout behind it)."""
+    root = tmp_path_factory.mktemp("wheel")
+    run(sys.executable, "-m", "build", "--wheel", "--outdir", root / "dist", ROOT, cwd=root)
+    built, = (root / "dist").glob("labrnn-*.whl")
+    venv = root / "venv"
+    run(sys.executable, "-m", "venv", venv, cwd=root)
+    run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", built, cwd=root)
+    (root / "elsewhere").mkdir()
+    return built, venv, root / "elsewhere"
+
+
+def test_the_wheel_holds_the_notebooks_and_templates(wheel):
+    names = zipfile.ZipFile(wheel[0]).namelist()
     notebooks = sorted(n for n in names if n.endswith(".ipynb"))
     assert notebooks == [f"labrnn/notebooks/{n.name}" for n in sorted((ROOT / "notebooks").glob("*.ipynb"))]
     assert "labrnn/templates/labrnn/index.html.j2" in names
 
-    venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
-    run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel, cwd=tmp_path)
-    work = tmp_path / "elsewhere"
-    work.mkdir()
-    labrnn = venv / "bin" / "labrnn"
+
+def test_the_wheel_alone_makes_a_report(wheel):
+    """Installed into a clean venv and run from an unrelated directory: no checkout behind it."""
+    _, venv, work = wheel
     short = ["--steps", "2000", "--sample-every", "1000", "--sample-until", "2000", "--m", "20"]
-    out = run(labrnn, "report", *short, cwd=work).stdout.strip().splitlines()[-1]
+    out = run(venv / "bin" / "labrnn", "report", *short, cwd=work).stdout.strip().splitlines()[-1]
     page = Path(out).read_text(encoding="utf-8")
     assert Path(out).parent.parent == work / "reports"
     assert "Gradient check" in page and "The best model" in page and "2,000 steps" in page
     assert (work / "reports" / "index.html").exists()
+
+
+def test_the_wheel_alone_trains_and_sweeps(wheel):
+    _, venv, work = wheel
+    labrnn = venv / "bin" / "labrnn"
     run(labrnn, "train", "--steps", "300", "--m", "10", "--quiet", "--out", work / "run", cwd=work)
     assert (work / "run" / "run.json").exists()
     sweep = run(labrnn, "sweep", "--eta", "0.05 0.1", "--steps", "300", "--m", "10", "--sample-every", "300",

@@ -17,17 +17,20 @@ import pytest
 from labrnn import cache, pipeline, render
 from labrnn.cli import main
 from labrnn.execute import NOTEBOOKS, notebook_dir
+from labrnn.rundir import RunDir
 from labrnn.settings import DEFAULTS, Settings, meta
 
 HOSTILE = "<script>alert(1)</script> </pre> <b>x</b> & \x07 \x1b[31m\n"
 
 
 @pytest.fixture(scope="module")
-def made(tiny, tmp_path_factory):
-    """One report, made once for the tests that read it: its result and the log."""
-    messages = []
-    result = pipeline.make_report(tiny(reports=tmp_path_factory.mktemp("reports")), log=messages.append)
-    return result, messages
+def made(tiny_report, tmp_path_factory):
+    """The session's tiny report, copied for the tests here (some change it): its result and the log."""
+    run_dir, messages = tiny_report
+    reports = tmp_path_factory.mktemp("reports")
+    shutil.copytree(run_dir.parent, reports, dirs_exist_ok=True)
+    copy = reports / run_dir.name
+    return pipeline.ReportResult(copy / RunDir.REPORT, RunDir(copy).load_run(), trained=True), messages
 
 
 def test_report_has_what_a_reader_needs(made, pre_blocks):
