@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import shutil
 import struct
 import signal
 import socket
@@ -30,14 +29,14 @@ import sys
 import tempfile
 import time
 import weakref
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
-from . import confine
+from . import confine, scratch
 from .corpus import shown
 from .model import NAMES, init_params
 
@@ -295,9 +294,11 @@ class Sandbox:
     def _spawn(self) -> Path:
         """The child started in a fresh scratch directory holding only their file's copy (its path, returned);
         the directory is removed again when the child cannot be started."""
-        self._scratch = Path(tempfile.mkdtemp(prefix="labrnn-child-"))
-        copy = self._scratch / (self.model.name if self.model.name.endswith(".py") else "model.py")
+        self._scratch = ExitStack()     # a labrnn.scratch directory: its lock outlives no process of labrnn's
+        work = self._scratch.enter_context(scratch.directory("labrnn-child-")) / "work"
+        copy = work / (self.model.name if self.model.name.endswith(".py") else "model.py")
         try:
+            work.mkdir()                # theirs to write; the directory's lock beside it is out of their reach
             copy.write_bytes(self.model.source)
             ours, theirs = socket.socketpair()
             self._trace = tempfile.TemporaryFile()        # where the child's faulthandler writes its stack
@@ -306,13 +307,13 @@ class Sandbox:
             with theirs:
                 self._proc = subprocess.Popen([sys.executable, "-I", CHILD, *map(str, fds), str(os.getpid())],
                                               pass_fds=fds, stdin=subprocess.DEVNULL, stdout=self._out,
-                                              stderr=self._out, cwd=self._scratch, env=ENVIRONMENT,
+                                              stderr=self._out, cwd=work, env=ENVIRONMENT,
                                               start_new_session=True)
         except BaseException:
-            _remove(self._scratch)
+            _remove(work, self._scratch)
             raise
         self._conn = Connection(ours.detach())
-        self._stop = weakref.finalize(self, _stop, self._proc, self._conn, self._scratch)
+        self._stop = weakref.finalize(self, _stop, self._proc, self._conn, work, self._scratch)
         weakref.finalize(self, self._trace.close)
         return copy
 
@@ -495,7 +496,7 @@ def _array(value) -> np.ndarray:
     return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)
 
 
-def _stop(proc: subprocess.Popen, conn: Connection, scratch: Path | None) -> None:
+def _stop(proc: subprocess.Popen, conn: Connection, work: Path, scratch: ExitStack) -> None:
     """Close the pipe (an idle child then ends by itself); kill a child that does not end within a second
     (its whole process group: it is the leader of its own session), then remove its scratch directory."""
     conn.close()
@@ -507,19 +508,19 @@ def _stop(proc: subprocess.Popen, conn: Connection, scratch: Path | None) -> Non
         except ProcessLookupError:
             pass
         proc.wait()
-    if scratch is not None:
-        _remove(scratch)
+    _remove(work, scratch)
 
 
-def _remove(scratch: Path) -> None:
-    """Their scratch directory, whatever they made of it (directories without write or search permission);
-    symbolic links are removed, never followed."""
-    os.chmod(scratch, 0o700)
-    for root, dirs, _ in os.walk(scratch):
-        for d in dirs:
-            if not os.path.islink(os.path.join(root, d)):
-                os.chmod(os.path.join(root, d), 0o700)
-    shutil.rmtree(scratch, ignore_errors=True)
+def _remove(work: Path, scratch: ExitStack) -> None:
+    """Their scratch directory, whatever they made of it (directories without write or search permission;
+    symbolic links are removed, never followed), then the locked directory around it."""
+    if work.is_dir() and not work.is_symlink():
+        os.chmod(work, 0o700)
+        for root, dirs, _ in os.walk(work):
+            for d in dirs:
+                if not os.path.islink(os.path.join(root, d)):
+                    os.chmod(os.path.join(root, d), 0o700)
+    scratch.close()
 
 
 @contextmanager

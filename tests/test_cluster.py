@@ -352,6 +352,7 @@ def one_error(stderr: str, command="labrnn sweep") -> str:
     return lines[0]
 
 
+@pytest.mark.serial                                    # bounds wall time
 def test_a_scheduler_that_accepts_and_never_answers_is_named_within_10_s(silent_scheduler, corpus, tiny_argv,
                                                                           tmp_path, capsys):
     t0 = time.monotonic()
@@ -367,6 +368,7 @@ def test_a_scheduler_that_accepts_and_never_answers_is_named_within_10_s(silent_
     assert not (tmp_path / "reports").exists()
 
 
+@pytest.mark.serial                                    # bounds wall time
 def test_a_scheduler_without_workers_is_waited_on_for_worker_timeout(scheduler_alone, corpus, tiny_argv, tmp_path,
                                                                      capsys):
     address = scheduler_alone()
@@ -384,6 +386,7 @@ def test_a_scheduler_without_workers_is_waited_on_for_worker_timeout(scheduler_a
     assert not (tmp_path / "reports").exists()
 
 
+@pytest.mark.serial                                    # bounds wall time
 @pytest.mark.parametrize("address, reason", [
     ("foo", "missing port number"), ("tcp://", "missing port number"), ("xyz://127.0.0.1:1", "unknown address scheme"),
     ("127.0.0.1:notaport", "invalid literal"), ("tcp://[::1", "invalid address"), ("tcp://127.0.0.1:99999", "port 99999"),
