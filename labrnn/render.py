@@ -202,20 +202,6 @@ def settings(run) -> Display:
     ])
 
 
-def _confinement_rows(model: dict) -> list[tuple[str, str]]:
-    """What was enforced on the student's file (labrnn.confine's layers) and what it printed, as
-    labrnn.sandbox kept it: escaped and capped."""
-    from .confine import LAYERS
-    c = model.get("confinement") or {}
-    text = "; ".join(LAYERS[k] for k in c.get("enforced", []) if k in LAYERS) or "none"
-    if c.get("missing"):
-        text += "; missing: " + "; ".join(f"{k} ({why})" for k, why in c["missing"].items())
-    out = model.get("output") or {}
-    printed = (f"{out['bytes']:,} bytes{', the first 64 KiB' if out.get('cut') else ''}: {out['text']}"
-               if out.get("bytes") else "nothing")
-    return [("Confinement", text), ("Its output", printed)]
-
-
 def timing(run) -> Display:
     """What the run did and how fast: steps, epochs, where the wall time went, updates per second of updating.
 
@@ -232,8 +218,6 @@ def timing(run) -> Display:
         ("Engine", f"{s.engine}, calling loss_and_grads of {run.model['name']} in a child process at every step"
                    if run.model else s.engine),
     ]
-    if run.model:
-        rows += _confinement_rows(run.model)
     if run.compile_seconds:
         rows.append(("Compiling", f"{run.compile_seconds:.1f} s, before training (numba, once per install)"))
     if run.interrupted:
@@ -243,6 +227,40 @@ def timing(run) -> Display:
     if run.broken:
         rows.append(("Stopped", f"at step {run.broken.step:,}, where the model failed (see the top of the report)"))
     return _rows(rows)
+
+
+PDF_SHOWN = 8 << 10     # characters of their output report.pdf typesets (the HTML shows all labrnn.sandbox kept)
+PDF_COLUMNS = 60        # and per line: a line wrapped by fvextra is one box, which never breaks across pages
+
+
+def _folded(text: str, columns: int = PDF_COLUMNS) -> str:
+    """The text with its lines cut every `columns` characters, so a long one still flows from page to page."""
+    return "\n".join(line[i:i + columns] for line in text.split("\n") for i in range(0, len(line) or 1, columns))
+
+
+def appendix(run) -> Display:
+    """The report's last part, about the student's model file: its name and hash, the layers of labrnn.confine
+    in force and any missing, and what it printed as labrnn.sandbox kept it (escaped, capped).  Nothing
+    without a model file."""
+    if not run.model:
+        return Display("", "", latex="")
+    from .confine import LAYERS
+    m, c, out = run.model, run.model.get("confinement") or {}, run.model.get("output") or {}
+    enforced = [LAYERS.get(k, k) for k in c.get("enforced", [])]
+    missing = [f"{LAYERS.get(k, k)}: {why}" for k, why in (c.get("missing") or {}).items()]
+    size, text = out.get("bytes", 0), out.get("text", "")
+    printed = (f"It printed {size:,} bytes (stdout and stderr together)"
+               + (", of which the first 64 KiB are kept" if out.get("cut") else "")
+               + (f"; the PDF shows their first {PDF_SHOWN:,} characters" if len(text) > PDF_SHOWN else "")
+               + ":" if size else "It printed nothing.")
+    heading = "Appendix: the model file"
+    about = f"{m['name']}, sha256 {m['sha256']}"
+    plain = "\n".join([heading, escape(about, "plain"), "In force:", *(f"- {e}" for e in enforced or ["none"]),
+                        *(["Missing:", *(f"- {x}" for x in missing)] if missing else []), printed,
+                        *([escape(text, "plain")] if size else [])])
+    args = heading, m["name"], m["sha256"], enforced, missing, printed
+    return Display(plain=plain, html_=_html.appendix(*args, text if size else None),
+                   latex=_tex.appendix(*args, _folded(text[:PDF_SHOWN]) if size else None))
 
 
 def gradient_table(check) -> Display:

@@ -103,3 +103,44 @@ def test_the_title_block_says_when_the_model_fails_its_check():
     passing = GradCheck((Row("W", 1e-9, 1e-10, 1e-12, 1e-13),), 3, 10, 1e-4, 1)
     right = Diagnosis((Comparison("start", "W", 0.0, True),), (), 3, 10, 1, 5.0)
     assert "gradient check" not in render.title_block(fake_run(), "2024-05-01T12:00:00+00:00", passing, right).plain
+
+
+def _printing_model(text: str, size: int) -> dict:
+    """run.model of a file that printed `text` (`size` bytes in all), with one layer of confinement missing."""
+    from labrnn.sandbox import OUTPUT_SHOWN, printable
+    return {"name": f"{NAME}.py", "path": f"/home/secret/{NAME}.py", "sha256": "ab" * 32,
+            "confinement": {"enforced": ["landlock", "seccomp"], "missing": {"scopes": "kernel <6.12> & older"}},
+            "output": {"text": printable(text), "bytes": size, "cut": size > OUTPUT_SHOWN}}
+
+
+def test_the_appendix_names_the_files_protections_and_shows_its_output_escaped():
+    """What a student's file printed (markup, terminal escapes, LaTeX specials) is text in the appendix, never
+    markup; the appendix names the layers in force and the missing one, and never the file's absolute path."""
+    from labrnn.confine import LAYERS
+    printed = "<script>alert(1)</script>\x1b[2J {x} \\end{Verbatim} 50% #2 $ ␀ é\n"
+    shown = render.appendix(fake_run(model=_printing_model(printed * 2000, 200_000)))
+    assert "<script>" not in shown.html and "&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J {x}" in shown.html
+    assert '<h2 id="appendix-model">Appendix: the model file</h2>' in shown.html and "\x1b" not in shown.html
+    assert f"sha256 {'ab' * 32}" in shown.plain and "/home/secret" not in shown.plain + shown.html + shown.latex
+    assert all(LAYERS[k] in shown.html for k in ("landlock", "seccomp"))
+    assert f"{LAYERS['scopes']}: kernel &lt;6.12&gt; &amp; older" in shown.html
+    assert "It printed 200,000 bytes (stdout and stderr together), of which the first 64 KiB are kept" in shown.plain
+    assert r"\textbackslash{}x1b[2J \{x\} \textbackslash{}end\{Verbatim\} 50\% \#2 \$" in shown.latex
+    assert r" \labrnnchar{2400} \labrnnchar{E9}" in shown.latex and "&lt;" not in shown.latex
+    body = shown.latex.split(r"\begin{Verbatim}", 1)[1]       # 8 KiB of it, in lines that can flow across pages
+    assert len(body) < 3 * render.PDF_SHOWN and "the PDF shows their first 8,192 characters" in shown.latex
+    assert body.count("\n") > render.PDF_SHOWN // render.PDF_COLUMNS
+    assert render.appendix(fake_run(model=_printing_model("", 0))).plain.endswith("It printed nothing.")
+
+
+def test_a_report_without_a_model_file_has_no_appendix():
+    shown = render.appendix(fake_run())
+    assert shown.html == shown.plain == "" and "Appendix" not in shown.latex
+
+
+def test_the_timing_table_leaves_the_confinement_to_the_appendix():
+    run = fake_run(model=_printing_model("hello\n", 6), steps_done=10, epochs_done=0.5, steps_per_epoch=20,
+                   wall_seconds=1.0, train_seconds=0.5, steps_per_second=20.0, sample_seconds=0.1, samples=[],
+                   eval_seconds=0.1, heldout_chars_scored=0, compile_seconds=0)
+    labels = [line.split(": ")[0] for line in render.timing(run).plain.splitlines()]
+    assert labels == ["Updates", "Wall time", "Updating", "Sampling", "Scoring", "Engine"]

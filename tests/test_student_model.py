@@ -2,6 +2,8 @@
 naming their file and line; trained through the numpy engine to labrnn's own numbers when it is right."""
 import json
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import labrnn
-from labrnn import cache, sandbox
+from labrnn import cache, render, sandbox
 from labrnn.cli import main
 from labrnn.sandbox import ModelError, Sandbox, read_model
 from labrnn.train import CheckpointError, Trainer
@@ -340,6 +342,30 @@ def test_a_report_on_a_failing_model_warns_in_one_line(tmp_path, tiny, capsys):
         warnings = [line for line in lines if "warning" in line]
         assert (warnings == [w for w in warnings if "FAILED for W U b" in w and "(no BPTT)" in w] and
                 len(warnings) == 1) if warned else not warnings, lines
+
+
+def test_the_report_s_appendix_shows_what_the_file_printed_escaped(tmp_path, tiny, require, tiny_report):
+    """64 KiB of markup, terminal escapes and LaTeX specials printed by their file are text in report.html's
+    appendix and typeset literally in report.pdf (xelatex survives them); a report without a model has none."""
+    from labrnn.pipeline import make_report
+    noisy = tmp_path / "noisy.py"
+    noisy.write_text(OWN + '\n\nprint("<script>alert(1)</script>\\x1b[2J {x} \\\\end{Verbatim} 50% #2 $ \\u2400 "'
+                     ' * 2000)\n')
+    require("xelatex")
+    report = make_report(tiny(model=str(noisy), steps=40, sample_every=20, sample_until=40, format=("html", "pdf"),
+                              reports=str(tmp_path / "reports")), log=lambda _: None, progress=False).report
+    page = report.read_text(encoding="utf-8")
+    appendix = page[page.index('<h2 id="appendix-model">'):]
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J {x}" in appendix
+    assert "of which the first 64 KiB are kept" in appendix and str(tmp_path) not in appendix
+    pdf = subprocess.run([require("pdftotext"), "-layout", "-enc", "UTF-8", str(report.parent / "report.pdf"), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    pdf = re.sub(r"^\s*\d+\s*\f", "", pdf, flags=re.M)              # the page numbers between its pages
+    tail = re.sub(r"\s|[␣↪]", "", pdf[pdf.index("Appendix: the model file"):])
+    assert "<script>alert(1)</script>\\x1b[2J{x}\\end{Verbatim}50%#2$" in tail
+    shown = json.loads((report.parent / "run.json").read_text())["model"]["output"]["text"][:render.PDF_SHOWN]
+    assert tail.count("<script>alert(1)</script>") == shown.count("<script>alert(1)</script>") > 100   # every page
+    assert "appendix-model" not in (tiny_report[0] / "report.html").read_text(encoding="utf-8")
 
 
 # -- confinement: the same numbers, what was in force, what a missing layer does ------------------------------------
