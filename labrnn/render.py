@@ -245,12 +245,13 @@ def appendix(run) -> Display:
     if not run.model:
         return Display("", "", latex="")
     from .confine import LAYERS
+    from .sandbox import OUTPUT_SHOWN
     m, c, out = run.model, run.model.get("confinement") or {}, run.model.get("output") or {}
     enforced = [LAYERS.get(k, k) for k in c.get("enforced", [])]
     missing = [f"{LAYERS.get(k, k)}: {why}" for k, why in (c.get("missing") or {}).items()]
     size, text = out.get("bytes", 0), out.get("text", "")
     printed = (f"It printed {size:,} bytes (stdout and stderr together)"
-               + (", of which the first 64 KiB are kept" if out.get("cut") else "")
+               + (f", of which the first {OUTPUT_SHOWN >> 10} KiB are kept" if out.get("cut") else "")
                + (f"; the PDF shows their first {PDF_SHOWN:,} characters" if len(text) > PDF_SHOWN else "")
                + ":" if size else "It printed nothing.")
     heading = "Appendix: the model file"
