@@ -153,6 +153,9 @@ RECORDS = (
             frozenset({"grads"})),
     Mistake("tanh_missing", "Your {d} {is_} the lab's without the tanh derivative: use da_t = dh_t * (1 - h_t^2), "
             "not da_t = dh_t.", "tanh' missing", ("derivative", "none"), frozenset({"grads"})),
+    Mistake("no_onehot", "Your {d} {is_} the lab's with do_t = p_t: subtract the target, do_t = p_t - onehot(y_t), "
+            "the gradient of -log p_t[y_t] with respect to o_t.", "onehot(y_t) not subtracted",
+            ("subtract_onehot", False), frozenset({"grads"})),
     Mistake("transposed", "Your {d} {is_} the transpose of the lab's: dW = sum_t da_t h_(t-1)^T has the receiving "
             "unit as its row; swap the outer product's factors or drop the .T.", "{few} transposed"),
     Mistake("sign", "Your {d} {is_} minus the lab's: the loss is the negative log-likelihood and the gradients are its "

@@ -90,6 +90,7 @@ ONE = [
     ("log10", "loss_log10", {"loss"} | GRADS),
     ("input_target", "loss_input", {"loss"}),
     ("raw_scores", "loss_raw", {"loss"}),
+    ("no_onehot", "no_onehot", GRADS),
 ]
 
 
