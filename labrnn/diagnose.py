@@ -2,9 +2,10 @@
 
 Their function is set against labrnn's at three probes: the lab's start (the gradient check's parameters, h0 = 0),
 the same parameters from a random h0, and weights large enough that some gradient exceeds the clip bound.  Each
-known mistake is a variant of the lab's computation (a switch in `variant`, or a transform of a gradient: transposed,
-scaled, clipped); a mistake is found when their output matches a variant, within round-off, at every probe, and the
-lab's does not.  What no variant explains is located: the rows, columns and first time step where it departs.
+known mistake is a variant of the lab's computation (a switch of labrnn.model.backward, or a transform of a gradient:
+transposed, scaled, clipped), described once by its record in RECORDS; a mistake is found when their output matches
+a variant, within round-off, at every probe, and the lab's does not.  What no variant explains is located: the
+rows, columns and first time step where it departs.
 
 The gradient check's network is small (grad_m), so a student's function is diagnosed again at the run's own m
 (`at_run_size`), and what training compared (`labrnn.grading`) joins the diagnosis (`with_training`): a function
@@ -12,6 +13,7 @@ right only for small networks, or only at the start, is found out too.
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from dataclasses import dataclass, replace
@@ -19,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .gradcheck import GradCheck
-from .model import NAMES, forward, init_params, loss_and_grads as lab_loss_and_grads
+from .model import NAMES, backward, forward, init_params, loss_and_grads as lab_loss_and_grads
 
 TOL = 1e6 * np.finfo(float).eps     # relative to the largest entry: far above round-off, far below any mistake
 MAX_SCORE = 30.0    # the large probe's scores o_t stay below: even a softmax without the shift, exp(o), is finite
@@ -29,9 +31,6 @@ PROBES = {"start": "the lab's start (sigma 0.01, h0 = 0)", "h0": "the lab's star
 RUN = "run "            # the probes again at the run's m: "run start", "run h0", "run large"
 TRAINING = "training"   # what training compared: the worst of its steps
 ITEMS = ("loss",) + NAMES + ("h_last",)
-MISTAKES = ("h0_ignored", "loss_mean", "loss_log2", "loss_log10", "loss_input", "loss_raw", "no_bptt",
-            "tanh_missing", "tanh_prev", "transposed", "sign", "factor", "clipped", "precision", "unexplained",
-            "size", "training")
 LOSS = "loss = sum_t -log p_t[y_t], p_t = softmax(V h_t + c)"
 
 
@@ -112,39 +111,72 @@ class Diagnosis:
 
 # ---------------------------------------------------------------------------------------------------- the variants
 
-def variant(params, x, y, h0, *, carry=True, derivative="h_t", use_h0=True, target="y", score="softmax"):
-    """labrnn.model.loss_and_grads with the known mistakes as switches; at the defaults it is the lab's.
+@dataclass(frozen=True)
+class Mistake:
+    """One documented mistake, the one place that knows it: every table of the diagnosis is derived from these.
 
-    carry=False drops dh_next; derivative "h_prev" or "none" takes tanh' at h_{t-1} or not at all; use_h0=False
-    starts from zeros; target "x" scores the input; score "raw" takes the loss of the raw scores (loss only).
+    switch: (keyword, value) of labrnn.model.backward that makes it, or () for a transform of the lab's output
+    (transposed, sign, factor, clipped); affects: which of "loss", "grads", "h_last" the switch changes (the
+    outputs whose variants try it); factor: the named factor on the loss that is this mistake ("1/seq_length");
+    sentence: what the student reads, a template of {d} (the items: dW, loss...), {is_}, {T}, {clip};
+    short: the summary's few words ({few}: the items in a few words).
     """
-    W, V = params["W"], params["V"]
-    T = len(x)
-    H, logP = forward(params, x, h0 if use_h0 else np.zeros_like(h0))
-    rows, scored = np.arange(T), (y if target == "y" else x)
-    loss = -(logP if score == "softmax" else H[1:] @ V.T + params["c"])[rows, scored].sum()
-    G = np.exp(logP)
-    G[rows, scored] -= 1.0
-    dH = G @ V
-    tanh_prime = {"h_t": 1.0 - H[1:] ** 2, "h_prev": 1.0 - H[:-1] ** 2, "none": np.ones_like(dH)}[derivative]
-    dA = np.empty_like(dH)
-    dh_next = np.zeros(W.shape[0])
-    for t in range(T - 1, -1, -1):
-        dA[t] = (dH[t] + dh_next) * tanh_prime[t]
-        dh_next = dA[t] @ W if carry else 0.0
-    onehot = np.zeros((T, V.shape[0]))
-    onehot[rows, x] = 1.0
-    grads = {"W": dA.T @ H[:-1], "U": dA.T @ onehot, "V": G.T @ H[1:], "b": dA.sum(axis=0), "c": G.sum(axis=0)}
-    return float(loss), grads, H[-1].copy()
+    name: str
+    sentence: str = ""
+    short: str = ""
+    switch: tuple = ()
+    affects: frozenset = frozenset()
+    factor: str = ""
 
 
-SWITCHES = {"carry": (True, False), "derivative": ("h_t", "h_prev", "none"), "use_h0": (True, False),
-            "target": ("y", "x"), "score": ("softmax", "raw")}
-ATOM = {("carry", False): "no_bptt", ("derivative", "h_prev"): "tanh_prev", ("derivative", "none"): "tanh_missing",
-        ("use_h0", False): "h0_ignored", ("target", "x"): "loss_input", ("score", "raw"): "loss_raw"}
-FORWARD = ("use_h0",)                                  # the switches that change h_last
-LOSS_SWITCHES = ("use_h0", "target", "score")          # ... the loss
-GRAD_SWITCHES = ("carry", "derivative", "use_h0", "target")
+ALL = frozenset({"loss", "grads", "h_last"})
+RECORDS = (
+    Mistake("h0_ignored", "From a random h0 your {d} {is_} the lab's from h0 = 0: your code ignores h0. Start the "
+            "recurrence from h0, the state carried over from the previous sequence.", "h0 ignored",
+            ("use_h0", False), ALL),
+    Mistake("loss_mean", "divided by seq_length = {T}: you average -log p_t[y_t] over the sequence instead of "
+            "summing it", "loss averaged", factor="1/seq_length"),
+    Mistake("loss_log2", "divided by ln 2: you take log base 2; use the natural log (np.log)", "loss in log2",
+            factor="1/ln 2"),
+    Mistake("loss_log10", "divided by ln 10: you take log base 10; use the natural log (np.log)", "loss in log10",
+            factor="1/ln 10"),
+    Mistake("loss_input", "Your {d} {is_} the lab's when the input x_t is scored instead of the target y_t: "
+            f"the lab's {LOSS}, with y_t the next character.", "scores x_t, not y_t", ("target", "x"),
+            frozenset({"loss", "grads"})),
+    Mistake("loss_raw", f"Your loss is -sum_t o_t[y_t], the raw scores without the softmax: the lab's {LOSS}.",
+            "loss without softmax", ("score", "raw"), frozenset({"loss"})),
+    Mistake("no_bptt", "Your {d} {is_} only each step's own contribution: the gradient through time is not carried "
+            "back. Add dh_next = W^T da_(t+1) to dh_t = V^T do_t before taking da_t.", "no BPTT",
+            ("carry", False), frozenset({"grads"})),
+    Mistake("tanh_prev", "Your {d} {is_} the lab's with the tanh derivative taken at h_(t-1): use da_t = dh_t * "
+            "(1 - h_t^2), with h_t the state step t produced.", "tanh' at t-1", ("derivative", "h_prev"),
+            frozenset({"grads"})),
+    Mistake("tanh_missing", "Your {d} {is_} the lab's without the tanh derivative: use da_t = dh_t * (1 - h_t^2), "
+            "not da_t = dh_t.", "tanh' missing", ("derivative", "none"), frozenset({"grads"})),
+    Mistake("no_onehot", "Your {d} {is_} the lab's with do_t = p_t: subtract the target, do_t = p_t - onehot(y_t), "
+            "the gradient of -log p_t[y_t] with respect to o_t.", "onehot(y_t) not subtracted",
+            ("subtract_onehot", False), frozenset({"grads"})),
+    Mistake("transposed", "Your {d} {is_} the transpose of the lab's: dW = sum_t da_t h_(t-1)^T has the receiving "
+            "unit as its row; swap the outer product's factors or drop the .T.", "{few} transposed"),
+    Mistake("sign", "Your {d} {is_} minus the lab's: the loss is the negative log-likelihood and the gradients are its "
+            "own (do_t = p_t - onehot(y_t)), not their negatives.", "{few} sign wrong"),
+    Mistake("factor"),                          # its sentence names the factor found (_factor_sentence)
+    Mistake("clipped", "Your {d} {is_} the lab's clipped to ±{clip} (seen where the lab's exceeds {clip} on large "
+            "weights): you clip inside loss_and_grads. Return them unclipped; labrnn clips.", "clipped"),
+)
+MISTAKES = tuple(r.name for r in RECORDS) + ("precision", "unexplained", "size", "training")
+_DEFAULTS = {k: p.default for k, p in inspect.signature(backward).parameters.items() if p.kind is p.KEYWORD_ONLY}
+SWITCHES = {k: (v,) + tuple(r.switch[1] for r in RECORDS if r.switch[:1] == (k,)) for k, v in _DEFAULTS.items()}
+ATOM = {r.switch: r.name for r in RECORDS if r.switch}
+LOSS_FACTOR = {r.factor: r for r in RECORDS if r.factor}
+
+
+def _switches(output: str) -> tuple[str, ...]:
+    """The switches whose variants change `output` ("loss", "grads", "h_last"), in backward's order."""
+    return tuple(k for k in _DEFAULTS if any(r.switch[:1] == (k,) and output in r.affects for r in RECORDS))
+
+
+FORWARD, LOSS_SWITCHES, GRAD_SWITCHES = _switches("h_last"), _switches("loss"), _switches("grads")
 
 
 def _bases(names):
@@ -228,7 +260,7 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
     y = np.asarray(data[1:seq_length + 1], dtype=np.int64)
     probes = _probes(K, m, sigma, seed, clip, x, y)
     theirs = [_call(loss_and_grads, p, x, y) for p in probes]
-    lab = [_outputs(*variant(p.params, x, y, p.h0)) for p in probes]
+    lab = [_outputs(*backward(p.params, x, y, p.h0)) for p in probes]
     comparison = tuple(Comparison(p.name, k, r, bool(r <= TOL)) for p, t, l in zip(probes, theirs, lab)
                        for k in ITEMS for r in [rel(t[k], l[k])])
     if all(r.matches for r in comparison):
@@ -241,7 +273,7 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
     def outputs(kw):
         key = tuple(sorted(kw.items()))
         if key not in variants:
-            variants[key] = [_outputs(*variant(p.params, x, y, p.h0, **kw)) for p in probes]
+            variants[key] = [_outputs(*backward(p.params, x, y, p.h0, **kw)) for p in probes]
         return variants[key]
 
     explained = {k: _explain(k, [t[k] for t in theirs], outputs, clip, seq_length) for k in ITEMS}
@@ -320,10 +352,10 @@ def explain(theirs: dict, params, x, y, h0, clip: float) -> str:
     def outputs(kw):
         key = tuple(sorted(kw.items()))
         if key not in variants:
-            variants[key] = [_outputs(*variant(params, x, y, h0, **kw))]
+            variants[key] = [_outputs(*backward(params, x, y, h0, **kw))]
         return variants[key]
 
-    mine = _outputs(*variant(params, x, y, h0))
+    mine = _outputs(*backward(params, x, y, h0))
     theirs = {k: np.float64(theirs[k]) if k == "loss" else np.asarray(theirs[k], dtype=float) for k in ITEMS}
     explained = {k: _explain(k, [theirs[k]], outputs, clip, len(x)) for k in ITEMS}
     return "; ".join(dict.fromkeys(f.short for f in _findings(explained, len(x), clip, None, [theirs], [mine])))
@@ -425,9 +457,6 @@ def _is(names):
     return "is" if len(names) == 1 else "are"
 
 
-LOSS_FACTOR = {"1/seq_length": "loss_mean", "1/ln 2": "loss_log2", "1/ln 10": "loss_log10"}
-
-
 def _findings(explained, T, clip, check, theirs, lab) -> list[Finding]:
     """One finding per mistake, naming every parameter it shows in."""
     groups: dict = {}
@@ -465,17 +494,13 @@ def _factor_sentence(names, value, label, T):
     return f"Your {_d(names)} {_is(names)} the lab's {what}."
 
 
-def _loss_factor(mistake, names, T, check, theirs, lab):
-    how = {"loss_mean": (f"divided by seq_length = {T}: you average -log p_t[y_t] over the sequence instead of "
-                         "summing it", "loss averaged"),
-           "loss_log2": ("divided by ln 2: you take log base 2; use the natural log (np.log)", "loss in log2"),
-           "loss_log10": ("divided by ln 10: you take log base 10; use the natural log (np.log)", "loss in log10")}
-    text, short = how[mistake]
+def _loss_factor(mistake: Mistake, names, T, check, theirs, lab):
+    text, short = mistake.sentence.format(T=T), mistake.short
     grads = [n for n in names if n in NAMES]
     sentence = f"Your loss is the lab's {text}. The lab's is {LOSS}."
     if grads:
         sentence += f" Your {_d(grads)} {_is(grads)} scaled the same way; they follow once the loss is fixed."
-    return Finding(mistake, tuple(names), sentence + _check_note(check, theirs, lab), short)
+    return Finding(mistake.name, tuple(names), sentence + _check_note(check, theirs, lab), short)
 
 
 def _check_note(check, theirs, lab):
@@ -501,27 +526,7 @@ def _sentence(template, short):
                                    short.format(few=_few(names)))
 
 
-_SENTENCES = {
-    "h0_ignored": _sentence("From a random h0 your {d} {is_} the lab's from h0 = 0: your code ignores h0. Start the "
-                            "recurrence from h0, the state carried over from the previous sequence.", "h0 ignored"),
-    "loss_input": _sentence("Your {d} {is_} the lab's when the input x_t is scored instead of the target y_t: "
-                            f"the lab's {LOSS}, with y_t the next character.", "scores x_t, not y_t"),
-    "loss_raw": _sentence("Your loss is -sum_t o_t[y_t], the raw scores without the softmax: the lab's "
-                          f"{LOSS}.", "loss without softmax"),
-    "no_bptt": _sentence("Your {d} {is_} only each step's own contribution: the gradient through time is not "
-                         "carried back. Add dh_next = W^T da_(t+1) to dh_t = V^T do_t before taking da_t.", "no BPTT"),
-    "tanh_missing": _sentence("Your {d} {is_} the lab's without the tanh derivative: use da_t = dh_t * "
-                              "(1 - h_t^2), not da_t = dh_t.", "tanh' missing"),
-    "tanh_prev": _sentence("Your {d} {is_} the lab's with the tanh derivative taken at h_(t-1): use "
-                           "da_t = dh_t * (1 - h_t^2), with h_t the state step t produced.", "tanh' at t-1"),
-    "transposed": _sentence("Your {d} {is_} the transpose of the lab's: dW = sum_t da_t h_(t-1)^T has the "
-                            "receiving unit as its row; swap the outer product's factors or drop the .T.",
-                            "{few} transposed"),
-    "sign": _sentence("Your {d} {is_} minus the lab's: the loss is the negative log-likelihood and the gradients are "
-                      "its own (do_t = p_t - onehot(y_t)), not their negatives.", "{few} sign wrong"),
-    "clipped": _sentence("Your {d} {is_} the lab's clipped to ±{clip} (seen where the lab's exceeds {clip} on large "
-                         "weights): you clip inside loss_and_grads. Return them unclipped; labrnn clips.", "clipped"),
-}
+_SENTENCES = {r.name: _sentence(r.sentence, r.short) for r in RECORDS if r.sentence and not r.factor}
 
 
 # ------------------------------------------------------------------------------------------ where no variant fits
@@ -539,7 +544,7 @@ def _locate(names, fn, probes, theirs, lab, x, y, check, comparison) -> list[Fin
             wanted = [k for k in wanted if first[k] > t]
             if not wanted:
                 break
-            mine = _outputs(*variant(probes[i].params, x[:t], y[:t], probes[i].h0))
+            mine = _outputs(*backward(probes[i].params, x[:t], y[:t], probes[i].h0))
             yours = _call(fn, probes[i], x[:t], y[:t])
             for k in wanted:
                 if rel(yours[k], mine[k]) > TOL:

@@ -60,20 +60,34 @@ def loss_and_grads(params: Mapping[str, np.ndarray], x, y, h0):
     x, y = np.asarray(x), np.asarray(y)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError("x and y must be 1-d index arrays of one length")
+    return backward(params, x, y, h0)
+
+
+def backward(params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, h0, *, carry=True, derivative="h_t",
+             use_h0=True, target="y", score="softmax", subtract_onehot=True):
+    """loss_and_grads with the lab's documented mistakes as switches (labrnn.diagnose's variants, one record
+    each there); at the defaults it is the lab's, so the diagnosis compares against this very computation.
+
+    carry=False drops dh_next; derivative "h_prev" or "none" takes tanh' at h_{t-1} or not at all; use_h0=False
+    starts from zeros; target "x" scores the input; score "raw" takes the loss of the raw scores (loss only);
+    subtract_onehot=False takes do_t = p_t.
+    """
     W, V = params["W"], params["V"]
     T = len(x)
-    H, logP = forward(params, x, h0)
-    rows = np.arange(T)
-    loss = float(-logP[rows, y].sum())
+    H, logP = forward(params, x, h0 if use_h0 else np.zeros_like(h0))
+    rows, scored = np.arange(T), (y if target == "y" else x)
+    loss = float(-(logP if score == "softmax" else H[1:] @ V.T + params["c"])[rows, scored].sum())
 
     G = np.exp(logP)                     # dL/do_t = p_t - onehot(y_t)
-    G[rows, y] -= 1.0
+    if subtract_onehot:
+        G[rows, scored] -= 1.0
     dH = G @ V                           # the outputs' share of dL/dh_t
+    tanh_prime = {"h_t": 1.0 - H[1:] ** 2, "h_prev": 1.0 - H[:-1] ** 2, "none": np.ones_like(dH)}[derivative]
     dA = np.empty_like(dH)
     dh_next = np.zeros(W.shape[0], dtype=W.dtype)
     for t in range(T - 1, -1, -1):
-        dA[t] = (dH[t] + dh_next) * (1.0 - H[t + 1] ** 2)
-        dh_next = dA[t] @ W
+        dA[t] = (dH[t] + dh_next) * tanh_prime[t]
+        dh_next = dA[t] @ W if carry else 0.0
     onehot = np.zeros((T, V.shape[0]), dtype=W.dtype)
     onehot[rows, x] = 1.0
     grads = {

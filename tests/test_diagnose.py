@@ -51,13 +51,18 @@ def test_a_correct_implementation_matches_everywhere(corpus, fn):
     assert all(r.matches and r.max_rel <= dg.TOL for r in d.comparison)
 
 
-def test_the_variant_at_its_defaults_is_the_lab_s(corpus):
-    """The known mistakes are switches of one computation; with none switched on it is labrnn.model's."""
+def test_the_diagnosis_compares_with_the_backward_pass_training_uses(corpus):
+    """The known mistakes are switches of labrnn.model.backward, the very pass loss_and_grads runs: each record's
+    switch exists there and changes what the record says it affects, and nothing else."""
     x, y = corpus.data[:T].astype(int), corpus.data[1:T + 1].astype(int)
-    for probe in dg._probes(corpus.K, M, 0.01, 1, 5.0, x, y):
-        mine = dg._outputs(*dg.variant(probe.params, x, y, probe.h0))
-        lab = dg._outputs(*model.loss_and_grads(probe.params, x, y, probe.h0))
-        assert max(dg.rel(mine[k], lab[k]) for k in ITEMS) < 1e-13
+    probe = dg._probes(corpus.K, M, 0.01, 1, 5.0, x, y)[2]       # large weights: h0 reaches h_last
+    lab = dg._outputs(*model.loss_and_grads(probe.params, x, y, probe.h0))
+    switched = [r for r in dg.RECORDS if r.switch]
+    assert switched and {r.switch[0] for r in switched} == set(dg.SWITCHES)
+    for r in switched:
+        mine = dg._outputs(*model.backward(probe.params, x, y, probe.h0, **dict([r.switch])))
+        changed = {k for k in ITEMS if dg.rel(mine[k], lab[k]) > dg.TOL}
+        assert {"grads" if k in GRADS else k for k in changed} == set(r.affects), r.name
 
 
 def test_the_probes_reach_beyond_the_clip_bound_and_start_where_the_check_does(corpus):
@@ -85,6 +90,7 @@ ONE = [
     ("log10", "loss_log10", {"loss"} | GRADS),
     ("input_target", "loss_input", {"loss"}),
     ("raw_scores", "loss_raw", {"loss"}),
+    ("no_onehot", "no_onehot", GRADS),
 ]
 
 

@@ -1,5 +1,7 @@
 import importlib
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from labrnn.gradcheck import MAX_ABS, MAX_REL
 from labrnn.model import NAMES, init_params, loss_and_grads
 
 pytestmark = pytest.mark.fast
+MODELS = Path(__file__).parent / "models"
 
 
 def _problem(rng, K=30, m=20, T=25, h_scale=0.3, sigma=0.1):
@@ -37,6 +40,30 @@ def test_matches_naive_reference(rng):
     for k in NAMES:
         np.testing.assert_allclose(grads[k], ref_grads[k], rtol=0, atol=1e-10, err_msg=k)
     np.testing.assert_allclose(h, ref_h, atol=1e-12)
+
+
+def _saved():
+    """tests/models/reference_rnn.py: labrnn.model's loss_and_grads as it was before the mistakes became switches
+    of its backward pass, saved as a standalone file."""
+    spec = importlib.util.spec_from_file_location("reference_rnn", MODELS / "reference_rnn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.loss_and_grads
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(4))
+def test_loss_and_grads_is_bit_identical_to_the_saved_copy(seed, dtype):
+    """One backward pass serves training and the diagnosis: at its defaults it gives the same bits as before."""
+    rng = np.random.default_rng(seed)
+    params, x, y, h0 = _problem(rng, T=1 + 10 * seed)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    if seed == 3:
+        params = {k: 30 * v for k, v in params.items()}     # saturated tanh, large scores
+    loss, grads, h = loss_and_grads(params, x, y, h0.astype(dtype))
+    old_loss, old_grads, old_h = _saved()(params, x, y, h0.astype(dtype))
+    assert loss == old_loss and h.tobytes() == old_h.tobytes() and h.dtype == old_h.dtype
+    assert all(grads[k].dtype == old_grads[k].dtype and grads[k].tobytes() == old_grads[k].tobytes() for k in NAMES)
 
 
 def test_compiled_kernel_matches_numpy(rng):
@@ -74,16 +101,13 @@ def test_gradient_check_passes(bible):
     assert result.passed and "PASSED" in result.table()
 
 
-def test_gradient_check_catches_a_wrong_term(bible, monkeypatch):
-    gc = importlib.import_module("labrnn.gradcheck")     # the module, not the function
-
+def test_gradient_check_catches_a_wrong_term(bible):
     def wrong(params, x, y, h0):
         loss, grads, h = loss_and_grads(params, x, y, h0)
-        grads["W"] = grads["W"] * 1.01                # a slightly wrong backward pass
+        grads["W"] = grads["W"] * 1.01                # a slightly wrong backward pass, the loss right
         return loss, grads, h
 
-    monkeypatch.setattr(gc, "loss_and_grads", wrong)
-    result = gc.gradcheck(bible)
+    result = labrnn.gradcheck(bible, loss_and_grads=wrong)
     assert not result.passed
     assert [r.name for r in result.rows if not r.passed] == ["W"]
 
