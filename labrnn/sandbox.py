@@ -64,10 +64,13 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class ModelFile:
-    """The bytes of a model file as read once: what is hashed is what runs."""
+    """The bytes of a model file as read once: what is hashed is what runs. A file that cannot run (unreadable,
+    too large) still has a name and a hash, so that a class's sweep plans it as its own row; `problem` says
+    why, and its sandbox refuses to start with that line."""
     path: str
     sha256: str
     source: bytes = field(repr=False)
+    problem: str | None = None
 
     @property
     def name(self) -> str:
@@ -85,11 +88,12 @@ def read_model(path: str) -> ModelFile:
         with open(path, "rb") as fh:
             source = fh.read(MAX_SOURCE + 1)
     except OSError as err:
-        raise ModelError(f"{shown(path)}: cannot read the model file ({err.strerror or err})") from None
-    if len(source) > MAX_SOURCE:
-        raise ModelError(f"{shown(path)}: the model file is larger than {MAX_SOURCE >> 20} MiB; it should hold "
-                         "loss_and_grads(params, x, y, h0) and what it needs")
-    return ModelFile(path, hashlib.sha256(source).hexdigest(), source)
+        source, problem = b"", f"{shown(path)}: cannot read the model file ({err.strerror or err})"
+    else:
+        problem = None if len(source) <= MAX_SOURCE else (
+            f"{shown(path)}: the model file is larger than {MAX_SOURCE >> 20} MiB; it should hold "
+            "loss_and_grads(params, x, y, h0) and what it needs")
+    return ModelFile(path, hashlib.sha256(source).hexdigest(), source, problem)
 
 
 def call_limit(m: int, K: int, seq_length: int) -> float:
@@ -541,4 +545,7 @@ def opened(settings, corpus):
 def sandboxed(settings, corpus=None) -> Sandbox:
     """The (unstarted) sandbox of settings.model, with the limits of its run and its SANDBOX setting."""
     steps = settings.total_steps(settings.split(corpus.size)) if corpus is not None else 0
-    return Sandbox(read_model(settings.model), Limits.of(steps, settings.limits), settings.sandbox == "strict")
+    model = read_model(settings.model)
+    if model.problem:
+        raise ModelError(model.problem)
+    return Sandbox(model, Limits.of(steps, settings.limits), settings.sandbox == "strict")

@@ -40,6 +40,7 @@ EXPECTED = {                                    # file -> what its row says
     "terminal.py": "RuntimeError",
     "protocol.py": "a reply labrnn cannot read",
     "uses_labrnn.py": "uses labrnn's implementation",
+    "huge_source.py": "huge_source.py: the model file is larger than 1 MiB",
 }
 
 
@@ -132,6 +133,7 @@ def test_a_hostile_class_costs_each_attack_its_own_row_and_nothing_else(tmp_path
                "delete": [str(home / "canary.txt"), str(old / "report.html"), str(subs / "honest_b.py")]}
     for path in HOSTILE.glob("*.py"):
         (subs / path.name).write_text(path.read_text().replace("T = {}", f"T = {json.dumps(targets)}", 1))
+    (subs / "huge_source.py").write_bytes(b"x = 1\n" * (2 << 20))       # planned as a row, never run
     watched = (ROOT / "labrnn", ROOT / "notebooks", MODELS, home / "canary.txt", home / "secret.txt", old, subs)
     before, pths = _tree(*watched), sorted(SITE.glob("*.pth"))
     done = subprocess.run(["make", "-s", "-C", str(ROOT), "sweep", f"MODEL={subs}/", f"DATA={genesis}",

@@ -107,6 +107,20 @@ def test_a_model_file_that_is_not_there_is_one_line(tmp_path, train_argv, capsys
     assert code == 2 and err.strip().count("\n") == 0 and "nope.py: cannot read the model file" in err
 
 
+def test_a_model_file_too_large_to_run_is_still_named_and_refused_only_when_run(tmp_path, train_argv, capsys):
+    """A class's sweep plans every file (name, hash) before any runs: a 2 MB file is its own failed row then,
+    not the end of the whole sweep; run on its own it is one line and exit 2, as before."""
+    big = tmp_path / "big.py"
+    big.write_bytes(b"x = 1\n" * (sandbox.MAX_SOURCE // 6 + 1))
+    model = read_model(str(big))
+    assert model.problem.endswith("big.py: the model file is larger than 1 MiB; it should hold "
+                                  "loss_and_grads(params, x, y, h0) and what it needs")
+    assert model.sha256 != read_model(str(MODELS / "reference_rnn.py")).sha256
+    code, err = _exit(train_argv(tmp_path / "out", "--model", str(big)), capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "big.py: the model file is larger than 1 MiB" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_labrnn_never_imports_the_students_file(tmp_path, train_argv, capsys):
     """The file prints the pid of the process that ran it (kept in run.json, never on the terminal): the child's."""
     assert main(train_argv(tmp_path / "out", "--model", str(MODELS / "touches.py"))) == 0
