@@ -309,3 +309,17 @@ def test_the_check_of_a_student_fails_on_the_parameters_concerned(corpus, name, 
     from h0 = 0 (the diagnosis's random h0 is what finds it)."""
     result = check_of(corpus, student(name))
     assert [r.name for r in result.rows if not r.passed] == failing
+
+
+def test_another_order_of_the_same_sums_matches_at_the_run_size(corpus):
+    """At m = 100 the large probe's weights amplify round-off from step to step: a correct loop that sums in
+    another order than labrnn's lands ~1e-8 away, beyond TOL; labrnn.diagnose.tolerance allows that much, and a
+    mistake still differs by far more."""
+    spec = importlib.util.spec_from_file_location("loop_rnn", MODELS / "loop_rnn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    d = diagnose(module.loss_and_grads, corpus.data, corpus.K, m=100, seq_length=25)
+    assert d.ok and d.summary() == "correct", d.table()
+    assert max(r.max_rel for r in d.comparison if r.probe == "large") > dg.TOL     # the case it is for
+    wrong = diagnose(student("no_bptt"), corpus.data, corpus.K, m=100, seq_length=25)
+    assert not wrong.ok and wrong.summary() == "no BPTT", wrong.summary()
