@@ -1,5 +1,5 @@
 """labrnn: the character-level vanilla RNN lab, as a reproducible report generator."""
-__version__ = "0.1.0"
+from .version import __version__
 
 from .corpus import Corpus, CorpusError, load_corpus
 from .gradcheck import GradCheck, gradcheck

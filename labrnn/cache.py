@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 from .corpus import Corpus, load_corpus
 from .diagnose import Diagnosis, at_run_size, diagnose, with_training
 from .gradcheck import GradCheck, check_size, gradcheck
@@ -56,7 +56,7 @@ def numerics_fingerprint() -> str:
     """A hash of the modules that make a run's numbers, so a cached run never outlives the code that made it."""
     digest = hashlib.sha256()
     for name in ("corpus", "model", "engines", "kernels", "train", "sample", "evaluate", "gradcheck", "diagnose",
-                 "grading", "sandbox", "child"):
+                 "limits", "grading", "sandbox", "child"):
         digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
     return digest.hexdigest()[:16]
 

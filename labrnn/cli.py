@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 from .cache import ReportError, check_model
 from .corpus import CorpusError, load_corpus
 from .rundir import RunDir, RunDirError

@@ -148,7 +148,7 @@ def _client(where: str):
 
 def identity() -> tuple[str, str]:
     """On a worker: the labrnn it runs, as (version, numerics fingerprint)."""
-    from . import __version__
+    from .version import __version__
     from .cache import numerics_fingerprint
     return __version__, numerics_fingerprint()
 

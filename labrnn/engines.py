@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import model
+from .limits import DIVERGE_FROM, DIVERGE_WINDOW
 from .model import NAMES
 from .sandbox import ModelError
 
-DIVERGE_FROM, DIVERGE_WINDOW = 2_000, 1_000
 # One loss above CEILING x seq_length x ln K (uniform guessing's) is divergence at any step: it means
 # p_t[y_t] < K^-100 on average, scores hundreds of nats apart. Honest runs stay below ~6x (the default run's
 # worst sequence: 2.4x; sigma = 1: 5.7x); eta = 5 reaches 54x and eta = 50 359x within 2,000 steps.

@@ -92,7 +92,7 @@ def _entry(run_dir: Path) -> dict | None:
 def _sweep_entry(sweep_dir: Path) -> dict | None:
     """What the index shows of one sweep or `labrnn compare` page, or None when the directory holds no finished
     comparison."""
-    from .sweep import COMPARISON, RECORD
+    from .layout import COMPARISON, RECORD
     if not (sweep_dir / RECORD).exists():
         return None
     record = json.loads((sweep_dir / RECORD).read_text(encoding="utf-8"))

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 from numba.core import event
 
-from .engines import DIVERGE_FROM, DIVERGE_WINDOW
+from .limits import DIVERGE_FROM, DIVERGE_WINDOW
 
 # Reassociation lets LLVM vectorize the dot products; NaN and inf keep their meaning.
 # error_model="numpy" drops the per-division zero check that blocks vectorization.

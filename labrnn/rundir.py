@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, execute
+from . import execute
+from .version import __version__
 from .corpus import shown
 from .diagnose import Diagnosis
 from .gradcheck import GradCheck

@@ -39,7 +39,7 @@ from .diagnose import Diagnosis
 from .gradcheck import GradCheck
 from .train import Run
 
-COMPARISON, RECORD = "comparison.html", "sweep.json"
+from .layout import COMPARISON, RECORD
 MAX_NAME = 150
 HIGHLIGHT = 5       # a comparison's best runs: in colour in its figure, their passages shown open
 
