@@ -50,9 +50,10 @@ def label(settings: Settings, names=SWEPT) -> str:
 
 
 def _fmt(value, name: str | None = None) -> str:
-    """A setting's value as tables and names show it; a model file by its name (labrnn: the built-in model)."""
+    """A setting's value as tables and names show it; a model file by its name, one printable line (labrnn: the
+    built-in model): a student names the file, and the log, legends and pages show it."""
     if name == "model":
-        return "labrnn" if value is None else Path(value).name
+        return "labrnn" if value is None else shown(Path(value).name)
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -428,7 +429,8 @@ def _row(rank: int, d: Done, out: Path) -> dict:
     best, final = run.best.smooth_loss, float(run.curve[-1]) if len(run.curve) else math.nan
     scored = [s for s in run.samples if s.heldout_bits_per_char is not None]
     heldout = scored[-1].heldout_bits_per_char if scored else None
-    return {"rank": rank, "settings": [(_fmt(getattr(p, n), n), getattr(p, n)) for n in SWEPT],
+    return {"rank": rank, "settings": [(_fmt(getattr(p, n), n), _fmt(p.model, n) if n == "model" else getattr(p, n))
+                                       for n in SWEPT],
             "gradients": _gradients(d.check), "diagnosis": d.diagnosis.summary() if d.diagnosis else "—",
             "min": number(best), "min_step": f"{run.best.step:,}", "min_char": number(best / p.seq_length, ".3f"),
             "final": number(final), "final_char": number(final / p.seq_length, ".3f"),
@@ -465,7 +467,7 @@ def confinement(done: list[Done]) -> list[str]:
             text = ", ".join(c.get("enforced", [])) or "none"
             if c.get("missing"):
                 text += f"; missing: {', '.join(c['missing'])}"
-            groups.setdefault(text, []).append(d.run.model["name"])
+            groups.setdefault(text, []).append(shown(d.run.model["name"]))
     return [f"{', '.join(sorted(names))}: {text}" for text, names in sorted(groups.items())]
 
 

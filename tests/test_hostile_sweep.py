@@ -165,3 +165,24 @@ def test_a_hostile_class_costs_each_attack_its_own_row_and_nothing_else(tmp_path
     assert f"honest_a.py, honest_b.py: {enforced}" in page
     report = (reports / runs["honest_b.py"]["dir"] / "report.html").read_text()
     assert "\\x1b[31mred\\x1b[0m and \\x1b]52;c;eA==\\x07" in report and "\x1b" not in report
+
+
+def test_a_file_name_with_escapes_and_a_newline_is_shown_as_one_printable_line(tmp_path, genesis, short_tmp):
+    """The teacher's terminal, the legend (matplotlib warns of glyphs it lacks, naming them) and the comparison
+    page show a student's file name escaped: the name is theirs to choose."""
+    subs, reports = tmp_path / "class", tmp_path / "reports"
+    subs.mkdir()
+    name = "esc\x1b[31mred\x07\nline\u2028.py"
+    (subs / name).write_text((MODELS / "reference_rnn.py").read_text())
+    done = subprocess.run(["make", "-s", "-C", str(ROOT), "sweep", f"MODEL={subs}/", f"DATA={genesis}",
+                           f"REPORTS={reports}", "STEPS=20", "SAMPLE_EVERY=10", "SAMPLE_LEN=10", "BEST_LEN=10",
+                           "M=4", "SEQ=10", "GRAD_M=3", "JOBS=1"],
+                          capture_output=True, env={**os.environ, "TMPDIR": str(short_tmp)}, timeout=600)
+    out = (done.stdout + done.stderr).decode("utf-8", "replace")
+    assert done.returncode == 0, out
+    ours = re.sub(r"\r(?=sweep:| {20}|\[)", "", out)                             # labrnn's progress bar
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028]", ours), ours
+    assert "esc\\x1b[31mred\\x07\\x0aline\\u2028.py" in out, out
+    page = next(reports.glob("sweep-*/comparison.html")).read_text()
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028]", page.replace("\n", "").replace("\t", ""))
+    assert "esc\\x1b[31mred\\x07\\x0aline\\u2028.py" in page
