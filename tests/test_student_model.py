@@ -400,6 +400,8 @@ def test_an_honest_file_confined_gives_the_numbers_it_gives_unconfined(tiny, gen
     assert all(np.array_equal(confined.best_params[k], free.best_params[k]) for k in confined.best_params)
     assert np.array_equal(confined.curve, free.curve) and confined.best == free.best
     assert [(s.step, s.text) for s in confined.samples] == [(s.step, s.text) for s in free.samples]
+    graded = confined.grading                  # the curve is labrnn's forward pass; theirs was compared at every step
+    assert graded.steps == 60 and graded.their_loss.max_rel <= 1e-12 and graded.their_h_last.max_rel <= 1e-12
 
 
 def test_a_missing_layer_is_one_warning_and_strict_refuses(own, monkeypatch, capsys):
