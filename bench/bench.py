@@ -80,7 +80,7 @@ def _trainer(contender: str, corpus):
 
     def run(n):
         state = engines.TrainState.start({k: v.copy() for k, v in params.items()}, n)
-        engine(state, data, 0, n, SEQ_LENGTH, 0.1, 5.0, np.inf, np.inf)
+        engine.train(state, data, 0, n, engines.Hyperparameters(SEQ_LENGTH, eta=0.1, clip=5.0))
     return run
 
 

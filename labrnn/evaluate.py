@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .corpus import BIG
-from .model import NAMES, forward
+from .engines import Engine
 from .progress import bar
 
 # Words are runs of two letters or more, split on whitespace, digits and punctuation: one-letter words and
@@ -52,16 +52,10 @@ def chance_share(corpus, data: np.ndarray, vocab: frozenset[str], length: int, r
     return sum(words(text[i:i + length], vocab)[0] for i in range(0, n * length, length)) / n
 
 
-def heldout_loss(params: Mapping[str, np.ndarray], data: np.ndarray, engine: str = "numba") -> float:
+def heldout_loss(params: Mapping[str, np.ndarray], data: np.ndarray, engine: Engine) -> float:
     """Mean loss per character, in nats, of predicting data[1:] from data[:-1], starting from h = 0."""
     x, y = data[:-1].astype(np.int64), data[1:].astype(np.int64)
-    if engine == "numba":
-        from .kernels import sequence_loss
-        total = sequence_loss(*(params[k] for k in NAMES), x, y)
-    else:
-        _, logP = forward(params, x, np.zeros(params["W"].shape[0]))
-        total = float(-logP[np.arange(len(y)), y].sum())
-    return total / len(y)
+    return engine.score(params, x, y) / len(y)
 
 
 def bits(nats: float) -> float:

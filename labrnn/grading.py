@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .diagnose import TOL, explain, rel, tolerance
+from .engines import NumpyEngine
 from .model import NAMES, forward, loss_and_grads as reference
 
 CHECKS = 8                  # gradient comparisons spread over the run, beside the one at step 0
@@ -80,12 +81,9 @@ class Grader:
         self.record = Record(checked_steps=check_steps(seed, total))
         self._checked = frozenset(self.record.checked_steps)
 
-    def driving(self, engine):
-        """The numpy engine calling this grader, from the chunk's first step on."""
-        def run(state, data, first, n, *args):
-            self.step = first
-            return engine(state, data, first, n, *args, loss_and_grads=self)
-        return run
+    def engine(self) -> GradedEngine:
+        """The numpy engine training with their gradients through this grader."""
+        return GradedEngine(self)
 
     def __call__(self, params, x, y, h0):
         H, logP = forward(params, x, h0)
@@ -107,3 +105,11 @@ class Grader:
             r.gradient_checks.append(check)
         r.steps, self.step = step + 1, step + 1
         return loss, grads, h_last
+
+
+class GradedEngine(NumpyEngine):
+    """The numpy engine with a Grader as its loss_and_grads, which it tells the first step of every chunk."""
+
+    def train(self, state, data, first, n, hyper):
+        self.loss_and_grads.step = first
+        return super().train(state, data, first, n, hyper)

@@ -1,5 +1,5 @@
 """Compiled training steps (numba): the same math as `labrnn.model` and
-`labrnn.train`'s numpy engine, fused into one loop per chunk of updates.
+`labrnn.engines`' numpy engine, fused into one loop per chunk of updates.
 
 Python's per-call overhead, not arithmetic, is what bounds a 100-unit RNN in
 numpy: a step is ~50 small array operations.  Here a whole chunk of updates
@@ -145,6 +145,7 @@ def _adagrad_columns(U, dU, mem, x, seen, eta, clip):
         seen[x[t]] = False
 
 
+# A deliberate pair with engines.NumpyEngine.train (the readable loop): change both or neither.
 @njit(cache=True, error_model="numpy")
 def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_length, eta, clip, limit,
               ceiling):
@@ -193,6 +194,7 @@ def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_len
     return done
 
 
+# A deliberate pair with engines.NumpyEngine.score (labrnn.model.loss from h = 0): change both or neither.
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
 def sequence_loss(W, U, V, b, c, x, y):
     """Summed loss of predicting y from x in one pass from h = 0 (forward only)."""
@@ -221,9 +223,10 @@ def sequence_loss(W, U, V, b, c, x, y):
     return loss
 
 
+# A deliberate pair with engines.NumpyEngine.synthesize (the readable loop): change both or neither.
 @njit(cache=True, error_model="numpy")
 def synthesize(W, U, V, b, c, h0, x0, u, temperature, out):
-    """`labrnn.sample.synthesize` compiled: out[t] is the character whose cumulative weight first exceeds
+    """The numpy engine's synthesize compiled: out[t] is the character whose cumulative weight first exceeds
     u[t] x the total, each fed back as the next input. Without fastmath the sums match numpy's to round-off
     (libm's tanh and exp against numpy's SIMD ones), so the same u draws the same characters unless a
     network amplifies a last-bit difference until one draw flips.

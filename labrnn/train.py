@@ -2,7 +2,7 @@
 model kept, checkpoints to resume from, and divergence detected.
 
 The loop advances in chunks between sample points and checkpoints; an engine
-(`labrnn.engines`, chosen by the `engine` setting) runs a chunk of updates.
+(`labrnn.engines`, chosen once from the `engine` setting) runs a chunk of updates, synthesizes and scores.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from . import engines, evaluate, grading
 from .corpus import Corpus
-from .engines import CEILING, DIVERGE_WINDOW, StepFailed, TrainState
+from .engines import CEILING, DIVERGE_WINDOW, Hyperparameters, StepFailed, TrainState
 from .model import NAMES, init_params
 from .progress import bar as progress_bar
 from .sample import synthesize
@@ -116,7 +116,6 @@ class Trainer:
         if (settings.model is None) != (model is None):
             raise ValueError("a Trainer takes the sandbox of settings.model, and only then")
         self.corpus, self.settings, self.model = corpus, settings, model
-        self.engine = engines.get(settings.engine)
         n_train = settings.split(corpus.size)
         self.data = corpus.data[:n_train]
         self.heldout = corpus.data[n_train:n_train + evaluate.HELDOUT_MAX]
@@ -127,11 +126,9 @@ class Trainer:
         self.spe = settings.steps_per_epoch(n_train)
         self.total = settings.total_steps(n_train)
         self.grader = None if model is None else grading.Grader(model, settings.seed, self.total, settings.clip)
-        if self.grader is not None:
-            self.engine = self.grader.driving(self.engine)
-        uniform = settings.seq_length * math.log(corpus.K)           # the loss of guessing uniformly
-        self.limit = math.inf if settings.keep_going else 2 * uniform
-        self.ceiling = math.inf if settings.keep_going else CEILING * uniform
+        # the engine, chosen once: the numpy engine through their grader, or the one the settings name
+        self.engine = engines.get(settings.engine) if self.grader is None else self.grader.engine()
+        self.hyper = Hyperparameters.of(settings, corpus.K)
         self.rng = np.random.default_rng(settings.seed)
         self.state = TrainState.start(init_params(corpus.K, settings.m, settings.sigma, self.rng), self.total)
         self.samples: list[Sample] = []
@@ -199,13 +196,13 @@ class Trainer:
         named, s = self.state.named(), self.settings
         t0 = time.perf_counter()
         text = self.corpus.decode(synthesize(named, self.state.h, int(self.data[self.state.pointer]),
-                                             s.sample_len, self.rng, s.temperature, s.engine))
+                                             s.sample_len, self.rng, s.temperature, self.engine))
         share, spans = evaluate.words(text, self.vocab)
         self.sample_seconds += time.perf_counter() - t0
         sample = Sample(step, text, round(share, 4), spans)
         if len(self.heldout) > 1:
             t0 = time.perf_counter()
-            nats = evaluate.heldout_loss(named, self.heldout, s.engine)
+            nats = evaluate.heldout_loss(named, self.heldout, self.engine)
             self.eval_seconds += time.perf_counter() - t0
             sample = replace(sample, heldout_loss_per_char=nats, heldout_bits_per_char=evaluate.bits(nats))
         return sample
@@ -213,17 +210,17 @@ class Trainer:
     def _compile(self, progress: bool) -> None:
         """Compile the numba kernels this run calls (or load them from numba's cache) before the clock starts,
         saying so in one line when it compiles: once per install, and never counted as updating."""
-        if self.settings.engine != "numba":
+        if not self.engine.compiled:
             return
         from .kernels import compiling
-        s, st = self.settings, self.state
+        st = self.state
         say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else (lambda line: None)
         t0 = time.perf_counter()
         with compiling(say) as compiled:
-            self.engine(st, self.data, self.step, 0, s.seq_length, s.eta, s.clip, self.limit, self.ceiling)
-            synthesize(st.named(), st.h, 0, 1, np.random.default_rng(0), s.temperature, s.engine)
+            self.engine.train(st, self.data, self.step, 0, self.hyper)
+            synthesize(st.named(), st.h, 0, 1, np.random.default_rng(0), self.settings.temperature, self.engine)
             if len(self.heldout) > 1:
-                evaluate.heldout_loss(st.named(), self.heldout[:2], s.engine)
+                evaluate.heldout_loss(st.named(), self.heldout[:2], self.engine)
         if compiled.happened:
             self.compile_seconds += time.perf_counter() - t0
 
@@ -262,8 +259,7 @@ class Trainer:
                 n = max(stop - self.step, 1)
                 t0 = time.perf_counter()
                 try:
-                    done = self.engine(st, self.data, self.step, n, s.seq_length, s.eta, s.clip, self.limit,
-                                       self.ceiling)
+                    done = self.engine.train(st, self.data, self.step, n, self.hyper)
                 except StepFailed as err:
                     done, self.broken = err.step - self.step, Broken(err.step, err.message)
                 self.train_seconds += time.perf_counter() - t0
@@ -288,16 +284,16 @@ class Trainer:
         return self._result(interrupted)
 
     def _diverge(self, step: int) -> None:
-        loss = self.state.losses[step]
+        loss, hyper = self.state.losses[step], self.hyper
         if not math.isfinite(loss):
             reason = f"the loss became {loss}"
-        elif loss > self.ceiling:
-            reason = (f"the loss, {loss:.4g}, is above {CEILING} x seq_length x ln K = {self.ceiling:,.0f}, "
+        elif loss > hyper.ceiling:
+            reason = (f"the loss, {loss:.4g}, is above {CEILING} x seq_length x ln K = {hyper.ceiling:,.0f}, "
                       "far beyond any a working model reaches")
         else:
             window = self.state.losses[step - DIVERGE_WINDOW + 1:step + 1].mean()
             reason = (f"the mean loss of the last {DIVERGE_WINDOW:,} steps, {window:.1f}, is above "
-                      f"2 x seq_length x ln K = {self.limit:.1f}")
+                      f"2 x seq_length x ln K = {hyper.limit:.1f}")
         self.diverged = {"step": step, "reason": reason}
 
     def _result(self, interrupted: bool) -> Run:
@@ -306,7 +302,7 @@ class Trainer:
         t0 = time.perf_counter()
         if math.isfinite(st.best):
             best_text = self.corpus.decode(synthesize(best_params, np.zeros(s.m), int(self.data[0]), s.best_len,
-                                                      np.random.default_rng([s.seed, 1]), s.temperature, s.engine))
+                                                      np.random.default_rng([s.seed, 1]), s.temperature, self.engine))
         else:
             best_text = ""
         share, spans = evaluate.words(best_text, self.vocab)

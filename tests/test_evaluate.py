@@ -3,7 +3,7 @@ import math
 import pytest
 
 import labrnn
-from labrnn import evaluate
+from labrnn import engines, evaluate
 from labrnn.model import init_params
 
 pytestmark = pytest.mark.fast
@@ -21,10 +21,10 @@ def test_words_by_hand():
 def test_heldout_loss_engines_agree(bible, rng):
     params = init_params(bible.K, 40, 0.1, rng)
     data = bible.data[-3000:]
-    nb = evaluate.heldout_loss(params, data, "numba")
-    np_ = evaluate.heldout_loss(params, data, "numpy")
+    nb = evaluate.heldout_loss(params, data, engines.get("numba"))
+    np_ = evaluate.heldout_loss(params, data, engines.get("numpy"))
     assert nb == pytest.approx(np_, rel=1e-12)
-    untrained = evaluate.heldout_loss(init_params(bible.K, 40, 0.01, rng), data)
+    untrained = evaluate.heldout_loss(init_params(bible.K, 40, 0.01, rng), data, engines.NumbaEngine())
     assert untrained == pytest.approx(math.log(bible.K), rel=0.01)
 
 

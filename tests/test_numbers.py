@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from labrnn import ConfigError
+from labrnn import ConfigError, engines
 from labrnn.cache import ensure_run
 from labrnn.cli import main
 from labrnn.model import init_params
@@ -135,7 +135,7 @@ def _greedy(params, h0, x0, n):
 @pytest.mark.parametrize("temperature", [1e-320, 5e-324, 1e-300])
 def test_a_tiny_temperature_draws_the_most_likely_character(engine, temperature):
     params, h0 = _network()
-    drawn = synthesize(params, h0, 2, 200, np.random.default_rng(0), temperature, engine)
+    drawn = synthesize(params, h0, 2, 200, np.random.default_rng(0), temperature, engines.get(engine))
     assert drawn.tolist() == _greedy(params, h0, 2, 200)
     assert len(set(drawn.tolist())) > 1
 
@@ -152,7 +152,7 @@ def test_the_draws_at_temperature_1_are_those_of_the_plain_softmax(engine):
         o = params["V"] @ h + params["c"]
         cdf = np.cumsum(np.exp(o - o.max()))
         expected.append(x := min(int(np.searchsorted(cdf, u[t] * cdf[-1], side="right")), len(cdf) - 1))
-    assert synthesize(params, h0, 4, 300, np.random.default_rng(9), 1.0, engine).tolist() == expected
+    assert synthesize(params, h0, 4, 300, np.random.default_rng(9), 1.0, engines.get(engine)).tolist() == expected
 
 
 def test_temperature_1e_320_trains_and_samples_more_than_newlines(genesis, tmp_path, capsys):

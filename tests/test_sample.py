@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 
 import labrnn
-from labrnn import render
+from labrnn import engines, render
 from labrnn.kernels import compiling
 from labrnn.model import init_params
 from labrnn.sample import synthesize
@@ -20,7 +20,7 @@ def test_compiled_synthesis_draws_the_same_characters(seed, temperature):
     the difference until a draw flips after ~200 characters: see the README.)"""
     params = init_params(65, 50, 0.1, np.random.default_rng(seed))
     h0 = np.tanh(np.random.default_rng(seed + 10).standard_normal(50))
-    drawn = {engine: synthesize(params, h0, 7, 3000, np.random.default_rng(seed), temperature, engine)
+    drawn = {engine: synthesize(params, h0, 7, 3000, np.random.default_rng(seed), temperature, engines.get(engine))
              for engine in ("numpy", "numba")}
     np.testing.assert_array_equal(drawn["numpy"], drawn["numba"])
     assert len(set(drawn["numba"].tolist())) > 20

@@ -6,7 +6,7 @@ import pytest
 
 import labrnn
 from labrnn import ConfigError, RunDir, Settings, engines
-from labrnn.engines import TrainState, adagrad_update
+from labrnn.engines import Hyperparameters, TrainState, adagrad_update
 from labrnn.model import NAMES, init_params
 
 pytestmark = pytest.mark.fast
@@ -92,7 +92,7 @@ def test_engines_agree(bible):
     """
     def run(engine, n):
         state = TrainState.start(init_params(bible.K, 50, 0.01, np.random.default_rng(1)), n)
-        engines.get(engine)(state, bible.data, 0, n, 25, 0.1, 5.0, np.inf, np.inf)
+        engines.get(engine).train(state, bible.data, 0, n, Hyperparameters(25, eta=0.1, clip=5.0))
         return state.params, state.curve, state.vector
 
     (p_np, c_np, s_np), (p_nb, c_nb, s_nb) = run("numpy", 4), run("numba", 4)
@@ -152,7 +152,7 @@ def test_clip_bounds_every_update(bible, engine):
     def first_update(clip):
         state = TrainState.start(init_params(bible.K, 20, 0.5, np.random.default_rng(3)), 1)
         before = [p.copy() for p in state.params]
-        engines.get(engine)(state, bible.data, 0, 1, 25, 0.1, clip, np.inf, np.inf)
+        engines.get(engine).train(state, bible.data, 0, 1, Hyperparameters(25, eta=0.1, clip=clip))
         return max(np.abs(p - b).max() for p, b in zip(state.params, before)), state.mems
     step_small, mems_small = first_update(0.01)
     step_big, mems_big = first_update(5.0)
