@@ -41,10 +41,9 @@ class Hyperparameters:
     @classmethod
     def of(cls, settings, K: int) -> "Hyperparameters":
         """A run's: the limits are 2 and CEILING times the loss of guessing uniformly, unless keep_going."""
-        uniform = settings.seq_length * math.log(K)
-        far = settings.keep_going
+        uniform, on = settings.seq_length * math.log(K), settings.keep_going     # uniform: guessing's loss
         return cls(settings.seq_length, settings.eta, settings.clip,
-                   math.inf if far else 2 * uniform, math.inf if far else CEILING * uniform)
+                   math.inf if on else 2 * uniform, math.inf if on else CEILING * uniform)
 
 
 class StepFailed(Exception):
