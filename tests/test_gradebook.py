@@ -1,6 +1,7 @@
 """The gradebook (labrnn.gradebook): grades.csv and grades.json, one row per submission, with stable columns, the
 right status, and no cell a spreadsheet could take for a formula."""
 import csv
+import hashlib
 import importlib.util
 import io
 import json
@@ -150,3 +151,24 @@ def test_a_real_run_is_graded(corpus):
     grade = graded("/class/own.py", "f" * 64, run, *checked(corpus, lab_loss_and_grads))
     assert grade.status == PASSED and grade.min_loss_per_char == pytest.approx(run.best.smooth_loss / T)
     assert grade.heldout_bits_per_char == run.samples[-1].heldout_bits_per_char is not None
+
+
+def test_a_sweep_s_entries_become_grades_with_identical_code_grouped(corpus, tmp_path):
+    """What the sweep holds (its Done entries, its (settings, reason) failures, each file's bytes) is all
+    of_sweep needs; copies group, labrnn's own model has no row."""
+    from labrnn.settings import Settings
+    from labrnn.sweep import Done
+    loop = (MODELS / "loop_rnn.py").read_bytes()
+    sources = {"/c/ann.py": loop, "/c/copy.py": loop.replace(b"dh_next", b"carry") + b"# mine\n",
+               "/c/ref.py": (MODELS / "reference_rnn.py").read_bytes(), "/c/bad.py": b"def f(:\n"}
+    good = checked(corpus, student("loop_rnn"))
+    done = [Done(Settings(model=path, seq_length=T), tmp_path / path[3:-3] / "report.html",
+                 SimpleNamespace(**vars(a_run()), model={"sha256": path[3] * 64}), *good)
+            for path in ["/c/ann.py", "/c/copy.py", "/c/ref.py"]]
+    done.append(Done(Settings(seq_length=T), tmp_path / "own" / "report.html", a_run(), *good))
+    grades = gradebook.of_sweep(done, [(Settings(model="/c/bad.py"), "bad.py:1: SyntaxError")], sources, tmp_path)
+    by = {g.student: g for g in grades}
+    assert sorted(by) == ["ann", "bad", "copy", "ref"]
+    assert (by["ann"].identical_code, by["copy"].identical_code, by["ref"].identical_code) == (1, 1, None)
+    assert by["bad"].status == NOT_RUN and by["bad"].sha256 == hashlib.sha256(b"def f(:\n").hexdigest()
+    assert by["ann"].status == PASSED and by["ann"].sha256 == "a" * 64 and by["ann"].report == "ann/report.html"
