@@ -2,8 +2,8 @@
 
 A teacher opens grades.csv in a spreadsheet, and its cells hold what students chose (their file names) and what
 their code printed (an error message): a text cell that begins with = + - @, a tab or a carriage return would be
-read as a formula (OWASP's "CSV injection"), so it is written with a leading apostrophe, which spreadsheets take
-as "text" and do not show.  Numbers are written as numbers (a negative one stays a number).  The column names in
+read as a formula (OWASP's "CSV injection"), so it is written with a leading apostrophe (as is one beginning with a
+line feed, a NUL or an apostrophe), which spreadsheets take as "text" and do not show.  Numbers are written as numbers (a negative one stays a number).  The column names in
 COLUMNS are stable: scripts and LMS imports may rely on them; grades.json holds the same rows with the same keys.
 """
 from __future__ import annotations
@@ -125,8 +125,9 @@ def write(out: Path, grades: list[Grade]) -> tuple[Path, Path]:
     writer.writerows([cell(row[c]) for c in COLUMNS] for row in rows)
     doc = json.dumps({"columns": COLUMNS, "grades": rows}, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     out = Path(out)
-    atomic_write(out / GRADES_CSV, lambda fh: fh.write(("\ufeff" + text.getvalue()).encode("utf-8")))
-    atomic_write(out / GRADES_JSON, lambda fh: fh.write(doc.encode("utf-8")))
+    # "replace": a lone surrogate in a message their code raised is no reason to lose the gradebook
+    atomic_write(out / GRADES_CSV, lambda fh: fh.write(("\ufeff" + text.getvalue()).encode("utf-8", "replace")))
+    atomic_write(out / GRADES_JSON, lambda fh: fh.write(doc.encode("utf-8", "replace")))
     return out / GRADES_CSV, out / GRADES_JSON
 
 

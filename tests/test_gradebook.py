@@ -172,3 +172,21 @@ def test_a_sweep_s_entries_become_grades_with_identical_code_grouped(corpus, tmp
     assert (by["ann"].identical_code, by["copy"].identical_code, by["ref"].identical_code) == (1, 1, None)
     assert by["bad"].status == NOT_RUN and by["bad"].sha256 == hashlib.sha256(b"def f(:\n").hexdigest()
     assert by["ann"].status == PASSED and by["ann"].sha256 == "a" * 64 and by["ann"].report == "ann/report.html"
+
+
+def test_any_message_is_written_whole_and_a_failed_write_keeps_the_old_files(tmp_path, monkeypatch):
+    """A reason with a lone surrogate, control characters and a newline is written (one cell, one JSON value);
+    when writing fails, the gradebook there stays as it was and no temporary file is left."""
+    reason = "x.py:3: \udcff \x1b[2J\nline 2,\"q\""
+    csv_path, json_path = gradebook.write(tmp_path, [not_run("/c/x.py", "0" * 64, reason)])
+    (row,) = read_csv(csv_path)[1:]
+    assert dict(zip(COLUMNS, row))["reason"] == reason.replace("\udcff", "?")
+    assert json.loads(json_path.read_text())["grades"][0]["reason"] == reason.replace("\udcff", "?")
+    before = csv_path.read_bytes(), json_path.read_bytes()
+    def full(fd):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("labrnn.iorw.os.fsync", full)       # the disk fills while the new file is written
+    with pytest.raises(OSError):
+        gradebook.write(tmp_path, [not_run("/c/y.py", "1" * 64, "other")])
+    assert (csv_path.read_bytes(), json_path.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grades.csv", "grades.json"]
