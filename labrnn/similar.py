@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import warnings
 from pathlib import Path
 
 STARTER = Path(__file__).resolve().parent / "templates" / "new_model.py"
@@ -32,23 +33,25 @@ CONTRACT = {"loss_and_grads"}   # the name labrnn calls: the starter's, never re
 def groups(sources: dict[str, bytes]) -> list[list[str]]:
     """The names of the submissions whose code is identical, two or more to a group: each group sorted, the
     groups by their first name.  `sources`: each file's bytes under the name the caller knows it by."""
-    starter = _starter()
     by_key: dict[str, list[str]] = {}
     for name, source in sources.items():
-        key = fingerprint(source, starter)
+        key = fingerprint(source)
         if key is not None:
             by_key.setdefault(key, []).append(name)
     return sorted(sorted(names) for names in by_key.values() if len(names) > 1)
 
 
-def fingerprint(source: bytes, starter: frozenset[str] | None = None) -> str | None:
+def fingerprint(source: bytes) -> str | None:
     """The sha256 of the file's normalized syntax tree, or None when it is not to be grouped (it does not parse,
     or holds fewer than MIN_OWN statements of its own)."""
-    starter = _starter() if starter is None else starter
+    starter = _starter()
     try:
-        tree = _normalized(ast.parse(source))
+        with warnings.catch_warnings():         # a SyntaxWarning would print their text on the terminal
+            warnings.simplefilter("ignore")
+            parsed = ast.parse(source)
+        tree = _normalized(parsed)
         _drop(tree, starter)
-        dump = ast.dump(tree) if _own(tree) >= MIN_OWN else None
+        dump = ast.dump(tree) if _own(tree, starter) >= MIN_OWN else None
     except (SyntaxError, ValueError, RecursionError, MemoryError):     # ValueError: a NUL; the others: too deep
         return None
     return dump and hashlib.sha256(dump.encode("utf-8")).hexdigest()
@@ -174,8 +177,7 @@ def _drop(tree: ast.Module, starter: frozenset[str]) -> None:
                         or [ast.Pass()])
 
 
-def _own(tree: ast.Module) -> int:
+def _own(tree: ast.Module, starter: frozenset[str]) -> int:
     """The statements of the file's own: all but the starter's function headers and the Pass left by _drop."""
-    starter = _starter()
     return sum(1 for s in ast.walk(tree) if isinstance(s, ast.stmt) and not isinstance(s, ast.Pass)
                and not (isinstance(s, FUNCTIONS) and _key(s) in starter))

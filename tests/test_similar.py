@@ -4,6 +4,8 @@ do not parse or hold little beyond the new-model starter."""
 import builtins
 import keyword
 import string
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -175,3 +177,13 @@ def test_hostile_sources_are_not_grouped_and_do_not_crash(deep):
     rest = b"".join(b"y%d = %d\n" % (i, i) for i in range(MIN_OWN))
     assert similar.groups({"a.py": rest, "b.py": rest}) == [["a.py", "b.py"]]
     assert similar.groups({"a.py": deep + rest, "b.py": deep + rest}) == []
+
+
+def test_parsing_prints_nothing_of_theirs():
+    """An invalid escape sequence is a SyntaxWarning, whose text is theirs (here an ESC): Python prints it on
+    stderr, raw, unless told not to (in a process of its own: pytest would capture the warning itself)."""
+    source = ORIGINAL.replace(b"import numpy as np\n", b'import numpy as np\nNOTE = "\\\x1b[2J"\n')
+    code = "import sys; from labrnn import similar; print(similar.fingerprint(sys.stdin.buffer.read()) is not None)"
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], input=source, capture_output=True,
+                          timeout=60)
+    assert (done.stdout, done.stderr) == (b"True\n", b"")
