@@ -22,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from .version import __version__
-from .cache import ReportError, check_model
+from .cache import ReportError, check_model, open_run
+from .gradebook import problems
 from .corpus import CorpusError, load_corpus
 from .rundir import RunDir, RunDirError
 from .sandbox import ModelError, opened, sandboxed
@@ -235,7 +236,8 @@ def cmd_report(given: dict, fail) -> int:
         print(f"labrnn report: error: {err}", file=sys.stderr)
         return 1
     print(result.report)
-    return 1 if result.run.broken else 0
+    rd = RunDir(result.run_dir)         # exit 1: the report is written, but the model failed a check or broke
+    return 1 if problems(result.run, rd.load_gradcheck(), rd.load_diagnosis()) else 0
 
 
 def cmd_sweep(given: dict, fail) -> int:
@@ -255,11 +257,13 @@ def cmd_sweep(given: dict, fail) -> int:
 
 def cmd_compare(given: dict, fail) -> int:
     from .sweep import compare
+    dirs = given.pop("dirs")
     try:
-        print(compare(given.pop("dirs"), Settings(**given).reports))
+        print(compare(dirs, Settings(**given).reports))
     except (ConfigError, RunDirError) as err:
         fail(str(err))
-    return 0
+    compared = (open_run(RunDir(d)) for d in dirs)      # exit 1: the page is written, but a run compared failed
+    return 1 if any(problems(c.run, c.check, c.diagnosis) for c in compared) else 0
 
 
 def cmd_new_model(path: str, fail) -> int:
