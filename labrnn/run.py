@@ -15,7 +15,6 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from .diagnose import Diagnosis, at_run_size, diagnose, with_training
 from .gradcheck import GradCheck, check_size, gradcheck
 from .iorw import DAMAGED
 from .model import loss_and_grads as own_loss_and_grads
-from .rundir import Key, RunDir, RunDirError
+from .rundir import Cached, Key, RunDir, RunDirError, open_run
 from .sandbox import ModelFile, Sandbox, opened, read_model
 from .settings import ConfigError, Settings
 from .train import CheckpointError, Run, Trainer
@@ -35,26 +34,15 @@ class ReportError(Exception):
     """A report that could not be made; the message is one line for the user."""
 
 
-@dataclass
-class Cached:
-    """What a run directory holds: the run, its gradient check and the model's comparison with labrnn's
-    reference (`Diagnosis`), and when it was trained."""
-    run: Run
-    check: GradCheck
-    run_dir: RunDir
-    trained_at: str
-    trained_now: bool
-    diagnosis: Diagnosis | None = None
-
-
 def ensure_run(settings: Settings, corpus: Corpus | None = None, *, progress: bool = False,
                model_file: ModelFile | None = None, sandbox: Sandbox | None = None) -> Cached:
     """The run and gradient check that `settings` describe: loaded from settings.run_dir, or made and saved there.
 
-    `model_file`: settings.model as the caller read it (read here otherwise); `sandbox`: its sandbox, when
-    the caller has opened it (`labrnn.sandbox.opened`), or it is opened here when the run has to be made."""
-    if model_file is None:
-        model_file = sandbox.model_file if sandbox is not None else read_model(settings.model)
+    `model_file`: settings.model as the caller read it at its boundary (`labrnn.sandbox.read_model`), None for
+    labrnn's own model; `sandbox`: its sandbox, when the caller has opened it (`labrnn.sandbox.opened`), or it
+    is opened here when the run has to be made."""
+    if (settings.model is None) != (model_file is None):
+        raise ValueError("ensure_run takes the model file settings.model names as read, and only then")
     if settings.run_dir is None:
         corpus = corpus or load_checked(settings)
     rd = run_dir(settings, corpus, model_file).make()
@@ -169,21 +157,13 @@ def save(rd: RunDir, settings: Settings, corpus: Corpus, model_file: ModelFile |
     return Cached(run, check, rd, trained_at, trained_now=True, diagnosis=diagnosis)
 
 
-def open_run(rd: RunDir) -> Cached:
-    """The complete run in rd, as it is."""
-    key = rd.read_key()
-    if key is None:
-        raise RunDirError(f"no complete run in {rd} (key.json is missing or damaged)")
-    return Cached(rd.load_run(), rd.load_gradcheck(), rd, key.trained_at, trained_now=False,
-                  diagnosis=rd.load_diagnosis())
-
-
 def notebook_run(parameters: Mapping) -> Cached:
     """What a notebook shows: the run in its `run_dir` parameter (the one `make report` made), or, when that
     is None, the run its other parameters describe, made once under the system's temporary directory."""
     if parameters.get("run_dir") is not None:
         return open_run(RunDir(parameters["run_dir"]))
-    return ensure_run(Settings.of(parameters))
+    settings = Settings.of(parameters)
+    return ensure_run(settings, model_file=read_model(settings.model))
 
 
 def interrupted(rd: RunDir, settings: Settings, corpus: Corpus, model_file: ModelFile | None = None) -> bool:

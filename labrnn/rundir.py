@@ -318,3 +318,24 @@ class RunDir:
         shutil.rmtree(failed, ignore_errors=True)
         os.replace(build, failed)
         return failed
+
+
+@dataclass
+class Cached:
+    """What a run directory holds: the run, its gradient check and the model's comparison with labrnn's
+    reference (`Diagnosis`), and when it was trained."""
+    run: Run
+    check: GradCheck
+    run_dir: RunDir
+    trained_at: str
+    trained_now: bool
+    diagnosis: Diagnosis | None = None
+
+
+def open_run(rd: RunDir) -> Cached:
+    """The complete run in rd, as it is."""
+    key = rd.read_key()
+    if key is None:
+        raise RunDirError(f"no complete run in {rd} (key.json is missing or damaged)")
+    return Cached(rd.load_run(), rd.load_gradcheck(), rd, key.trained_at, trained_now=False,
+                  diagnosis=rd.load_diagnosis())

@@ -32,8 +32,8 @@ from .iorw import atomic_write
 from .pipeline import make_report
 from .progress import bar as progress_bar
 from .render import href
-from .run import check_report, interrupted, load_checked, open_run
-from .rundir import RunDir, RunDirError, claim
+from .run import check_report, interrupted, load_checked
+from .rundir import RunDir, RunDirError, claim, open_run
 from .sandbox import ModelError, read_model
 from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
 from .diagnose import Diagnosis

@@ -11,12 +11,18 @@ import pytest
 import labrnn
 from labrnn import cache, grading, model, sandbox
 from labrnn.cli import main
-from labrnn.run import check_model, ensure_run, open_run
+from labrnn.rundir import open_run
+from labrnn.run import check_model, ensure_run
 from labrnn.sandbox import read_model
 from labrnn.diagnose import with_training
 from labrnn.train import Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
+
+
+def _ensure(s):
+    """The run of a model file, read at the boundary as a report reads it."""
+    return ensure_run(s, model_file=read_model(s.model))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,7 @@ def test_a_made_up_loss_is_replaced_by_labrnns_own_and_reported(settings, abc, t
     labrnn's, number for number those of labrnn's own function, and the mismatch is in run.json and the diagnosis."""
     corpus = labrnn.load_corpus(str(abc))
     own = Trainer(corpus, settings(engine="numpy")).run(progress=False)
-    cached = ensure_run(settings("cheat_loss"))
+    cached = _ensure(settings("cheat_loss"))
     run, record = cached.run, json.loads((tmp_path / "cheat_loss" / "run.json").read_text())
     np.testing.assert_array_equal(run.curve, own.curve)
     assert record["best"]["smooth_loss"] == own.best.smooth_loss > 1                 # not 0.001
@@ -102,7 +108,7 @@ def test_right_only_for_small_networks_is_found_out_before_training(settings, ab
 def test_right_only_at_the_start_is_found_out_in_training(settings, abc, tmp_path):
     """cheat_late.py is right for its first 100 calls, which cover every check before training; the training
     steps drawn from the seed find it out, in run.json, the diagnosis and its verdict."""
-    cached = ensure_run(settings("cheat_late"))
+    cached = _ensure(settings("cheat_late"))
     record = json.loads((tmp_path / "cheat_late" / "run.json").read_text())["grading"]
     checks = record["gradient_checks"]
     assert [c["step"] for c in checks] == record["checked_steps"] == grading.check_steps(1, 200)
@@ -186,7 +192,7 @@ def test_nothing_the_child_writes_is_read_back(settings, abc, tmp_path):
     s = labrnn.Settings(**{**vars(s), "model": str(path)})
     corpus = labrnn.load_corpus(str(abc))
     with sandbox.opened(read_model(s.model), s, corpus) as their:
-        cached = ensure_run(s, corpus, sandbox=their)
+        cached = ensure_run(s, corpus, model_file=their.model_file, sandbox=their)
         time.sleep(0.05)                                      # the thread, were it alive, would have written
         assert cached.trained_now and open_run(cached.run_dir).run.best == cached.run.best
         assert cache.run_key(s, corpus) == labrnn.RunDir(s.run_dir).read_key().key

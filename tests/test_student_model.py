@@ -307,10 +307,10 @@ def test_the_reference_as_a_file_gives_the_built_in_report_on_the_numpy_engine(t
     assert "own_rnn.py matches the reference everywhere" in page and "model <b>own_rnn.py (sha256" in page
     assert "labrnn.model matches the reference everywhere" in built_in.report.read_text(encoding="utf-8")
     assert "forward pass on the parameters it trained" in page
-    again = ensure_run(tiny(model=str(own), run_dir=str(theirs.run_dir)))
+    again = ensure_run(tiny(model=str(own), run_dir=str(theirs.run_dir)), model_file=read_model(str(own)))
     assert not again.trained_now and again.diagnosis.ok and again.run.model["name"] == "own_rnn.py"
     own.write_text(OWN + "# changed\n")                            # another file content: another run
-    assert ensure_run(tiny(model=str(own), run_dir=str(theirs.run_dir))).trained_now
+    assert ensure_run(tiny(model=str(own), run_dir=str(theirs.run_dir)), model_file=read_model(str(own))).trained_now
 
 
 def test_a_model_that_breaks_during_training_still_gets_its_report(tmp_path, tiny_argv, genesis, capsys):
