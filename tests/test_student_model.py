@@ -232,6 +232,17 @@ def test_the_files_content_is_in_the_run_name_and_the_cache_key(tmp_path, own, t
     assert cache.cache_key(tiny(), "x")["model_sha256"] is None
 
 
+def test_the_bytes_that_run_are_the_bytes_hashed(tmp_path, own, tiny, genesis):
+    """The file is read once: a change on disk after that read reaches neither the sandbox nor the run's key."""
+    settings = tiny(model=str(own), run_dir=str(tmp_path / "run"))
+    model_file = read_model(settings.model)
+    own.write_text("raise SystemExit('not the file that was read')\n")
+    cached = ensure_run(settings, model_file=model_file)
+    assert cached.run.model["sha256"] == model_file.sha256 != read_model(str(own)).sha256
+    assert cached.run_dir.read_key().key["model_sha256"] == model_file.sha256
+    assert cached.run.broken is None and cached.check.passed
+
+
 def test_a_checkpoint_resumes_only_with_the_model_it_was_trained_with(tiny, genesis, own):
     corpus = labrnn.load_corpus(str(genesis))
     settings = tiny(model=str(own))
