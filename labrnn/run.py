@@ -172,10 +172,10 @@ def interrupted(rd: RunDir, settings: Settings, corpus: Corpus, model_file: Mode
     return _unfinished(rd, corpus, model_file or read_model(settings.model))
 
 
-def _unfinished(rd: RunDir, corpus: Corpus, model) -> bool:
-    """Whether the checkpoint in rd is of training that stopped before its end; `model`, the sandbox or the
-    read file of settings.model (the checkpoint compares its hash)."""
+def _unfinished(rd: RunDir, corpus: Corpus, sandbox: Sandbox | ModelFile | None) -> bool:
+    """Whether the checkpoint in rd is of training that stopped before its end; `sandbox`, that of settings.model,
+    or its ModelFile when nothing is run (the checkpoint only compares its hash)."""
     try:
-        return not rd.resume(corpus, model).finished
+        return not rd.resume(corpus, sandbox).finished
     except (CheckpointError, ConfigError, *DAMAGED):
         return False                     # damaged or of another corpus: nothing worth resuming

@@ -247,12 +247,12 @@ class RunDir:
             raise CheckpointError(f"the checkpoint {self / self.CHECKPOINT} is damaged or of another version "
                                   f"({type(err).__name__}: {err})") from None
 
-    def resume(self, corpus, model=None) -> Trainer:
-        """The trainer exactly as the checkpoint left it; `model`, the sandbox of the model file it trains."""
+    def resume(self, corpus, sandbox=None) -> Trainer:
+        """The trainer exactly as the checkpoint left it; `sandbox`, that of the model file it trains."""
         meta = self.checkpoint_meta()
         try:
             with np.load(self / self.CHECKPOINT) as npz:
-                return Trainer.restore(corpus, npz, meta, str(self), model)
+                return Trainer.restore(corpus, npz, meta, str(self), sandbox)
         except CheckpointError:
             raise
         except DAMAGED as err:
