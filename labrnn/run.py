@@ -117,8 +117,7 @@ def check_model(settings: Settings, corpus: Corpus, sandbox: Sandbox | None = No
 def start_or_resume(settings: Settings, rd: RunDir, corpus: Corpus, sandbox: Sandbox | None) -> Trainer:
     """The one resume policy: the trainer the checkpoint in rd left when resume is asked (and its settings
     are these), a fresh one otherwise, but never over training that stopped before its end unless force
-    is asked.  The run's key goes first: no key, no trusted run."""
-    rd.remove(RunDir.KEY)
+    is asked."""
     if settings.resume and not settings.force:
         if not rd.has_checkpoint:
             raise ReportError(f"RESUME=1, but {rd} holds no checkpoint to resume; drop RESUME=1 to start the run")
@@ -134,12 +133,14 @@ def start_or_resume(settings: Settings, rd: RunDir, corpus: Corpus, sandbox: San
         step = rd.checkpoint_meta()["step"]
         raise ReportError(f"the run in {rd} was interrupted at step {step:,}: add RESUME=1 to continue it, "
                           "or FORCE=1 to start it again")
-    rd.remove(RunDir.CHECKPOINT, RunDir.RUN, RunDir.ARRAYS, RunDir.GRADCHECK)
+    rd.remove(RunDir.KEY, RunDir.CHECKPOINT, RunDir.RUN, RunDir.ARRAYS, RunDir.GRADCHECK)
     return Trainer(corpus, settings, sandbox)
 
 
 def train(trainer: Trainer, rd: RunDir, progress: bool, **checkpointing) -> Run:
-    """Train to the end (or Ctrl-C), checkpointing into rd, and save the run there."""
+    """Train to the end (or Ctrl-C), checkpointing into rd, and save the run there.  The run's key goes first:
+    no key, no trusted run."""
+    rd.remove(RunDir.KEY)
     run = trainer.run(progress=progress, checkpoint=rd.save_checkpoint, **checkpointing)
     rd.save_run(run)
     return run

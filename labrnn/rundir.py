@@ -13,6 +13,7 @@
 Every file is written under a temporary name and renamed, so the directory
 never holds half of one; readers get typed records, and one exception,
 RunDirError or CheckpointError, for a file that is missing or damaged.
+`open_run` reads a complete run directory as one `Cached` record.
 """
 from __future__ import annotations
 
