@@ -22,14 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from .version import __version__
-from .cache import ReportError, check_model, open_run
+from .corpus import Corpus, CorpusError, load_corpus
+from .run import ReportError, check_model, start_or_resume, train
 from .gradebook import problems
-from .corpus import CorpusError, load_corpus
-from .rundir import RunDir, RunDirError
-from .sandbox import ModelError, opened, sandboxed
+from .rundir import RunDir, RunDirError, open_run
+from .sandbox import ModelError, opened, read_model, sandboxed
 from .settings import (DEFAULTS, NAMES, SWEPT, TYPES, ConfigError, Settings, base_type, meta, parse_number,
                        parse_numbers)
-from .train import CheckpointError, Trainer
+from .train import CheckpointError, Run
 
 COMMANDS = {
     "train": ("train the RNN with AdaGrad and write a run directory (default: runs/<name from the settings>)",
@@ -146,55 +146,55 @@ def _load(path, keep_cr):
     return corpus
 
 
-def _resume(given: dict, fail, stack: ExitStack) -> tuple[RunDir, Trainer]:
-    """A trainer from the checkpoint in the run directory; flags may repeat its settings but not contradict them."""
-    rd = RunDir(given.pop("resume") if isinstance(given.get("resume"), str) else given.get("run_dir") or
-                fail("--resume needs the run's directory: --resume DIR"))
-    meta_ = rd.checkpoint_meta()
+def _resumed(given: dict, fail) -> tuple[Settings, Corpus]:
+    """The settings and corpus of the checkpoint in the run directory, to resume; flags may repeat its settings
+    but not contradict them."""
+    where = given.pop("resume") if isinstance(given.get("resume"), str) else given.get("run_dir") or \
+        fail("--resume needs the run's directory: --resume DIR")
+    meta_ = RunDir(where).checkpoint_meta()
     saved = meta_["settings"]
     for key, value in given.items():
         if key in saved and saved[key] != value:
-            fail(f"--{key.replace('_', '-')} {value} contradicts the checkpoint in {rd}, "
+            fail(f"--{key.replace('_', '-')} {value} contradicts the checkpoint in {where}, "
                  f"which has {saved[key]}; drop the flag to resume")
     corpus = _load(given.get("data") or meta_["corpus"].get("path"), Settings(**saved).keep_cr)
     path = given.get("model") or (meta_.get("model") or {}).get("path")
-    model = stack.enter_context(sandboxed(replace(Settings(**saved), model=path, **{k: given[k] for k in (
-        "sandbox", "limits") if k in given}), corpus)) if path else None
-    return rd, rd.resume(corpus, model)
+    return replace(Settings(**saved), model=path, run_dir=str(where), resume=True,
+                   **{k: given[k] for k in ("sandbox", "limits") if k in given}), corpus
+
+
+def _fresh(given: dict) -> tuple[Settings, Corpus]:
+    """The settings given and their corpus, checked against each other before the run's directory is made."""
+    settings = Settings(**given)
+    corpus = _load(settings.data, settings.keep_cr)
+    settings.check_corpus(corpus)
+    return settings, corpus
 
 
 def cmd_train(given: dict, fail) -> int:
+    """The run's life without its gradient check and key (`labrnn.run`): the same resume policy as a report."""
     with ExitStack() as stack:          # the model's child process lives as long as the training
-        return _train(given, fail, stack)
+        try:
+            settings, corpus = _resumed(given, fail) if given.get("resume") else _fresh(given)
+            model_file = read_model(settings.model)
+            rd = RunDir(settings.run_dir or Path("runs") / settings.name(corpus.info(),
+                                                                          model_file and model_file.info()))
+            sandbox = stack.enter_context(opened(model_file, settings, corpus))
+            trainer = start_or_resume(settings, rd.make(), corpus, sandbox)
+        except (ConfigError, CorpusError, CheckpointError, ModelError, RunDirError, ReportError) as err:
+            fail(str(err))
+        if settings.resume and trainer.finished:
+            print(f"the run in {rd} is complete ({trainer.step:,} steps); nothing to resume", file=sys.stderr)
+            return 0
+        print(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}", file=sys.stderr)
+        every = given.get("checkpoint_every", DEFAULTS["checkpoint_every"])
+        run = train(trainer, rd, not given.get("quiet", DEFAULTS["quiet"]), checkpoint_every=every)
+    _say_how_training_went(run, rd)
+    print(rd)
+    return 130 if run.interrupted else 1 if run.broken else 0
 
 
-def _train(given: dict, fail, stack: ExitStack) -> int:
-    resuming = bool(given.get("resume"))
-    try:
-        if resuming:
-            rd, trainer = _resume(given, fail, stack)
-            if trainer.finished:
-                print(f"the run in {rd} is complete ({trainer.step:,} steps); nothing to resume", file=sys.stderr)
-                return 0
-        else:
-            settings = Settings(**given)
-            corpus = _load(settings.data, settings.keep_cr)
-            model = stack.enter_context(opened(settings, corpus))
-            trainer = Trainer(corpus, settings, model)
-            rd = RunDir(settings.run_dir or Path("runs") / settings.name(corpus.info(), model and model.info()))
-    except (ConfigError, CorpusError, CheckpointError, ModelError) as err:
-        fail(str(err))
-    try:
-        rd.make()
-    except RunDirError as err:
-        fail(str(err))
-    quiet, every = given.get("quiet", DEFAULTS["quiet"]), given.get("checkpoint_every", DEFAULTS["checkpoint_every"])
-    corpus = trainer.corpus
-    print(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}", file=sys.stderr)
-    if resuming:
-        print(f"resuming {rd} at step {trainer.step:,} of {trainer.total:,}", file=sys.stderr)
-    run = trainer.run(progress=not quiet, checkpoint=rd.save_checkpoint, checkpoint_every=every)
-    rd.save_run(run)
+def _say_how_training_went(run: Run, rd: RunDir) -> None:
     if run.diverged:
         print(f"labrnn: training diverged at step {run.diverged['step']:,}: {run.diverged['reason']}; "
               f"stopped there (--keep-going trains on)", file=sys.stderr)
@@ -207,8 +207,6 @@ def _train(given: dict, fail, stack: ExitStack) -> int:
           f"at step {run.best.step:,}", file=sys.stderr)
     if run.interrupted:
         print(f"resume with: labrnn train --resume {rd}", file=sys.stderr)
-    print(rd)
-    return 130 if run.interrupted else 1 if run.broken else 0
 
 
 def cmd_gradcheck(given: dict, fail) -> int:
@@ -216,8 +214,9 @@ def cmd_gradcheck(given: dict, fail) -> int:
         s = Settings(**given)
         corpus = _load(s.data, s.keep_cr)
         with ExitStack() as stack:
-            model = stack.enter_context(sandboxed(s)) if s.model else None
-            check, diagnosis = check_model(s, corpus, model)
+            model_file = read_model(s.model)
+            sandbox = stack.enter_context(sandboxed(model_file, s)) if model_file else None
+            check, diagnosis = check_model(s, corpus, sandbox)
     except (CorpusError, ValueError, ModelError) as err:
         fail(str(err))
     print(check.table())

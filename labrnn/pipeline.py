@@ -1,4 +1,4 @@
-"""The report pipeline: settings -> corpus -> model -> run (trained once) -> notebooks -> report.html -> index.
+"""The report pipeline: settings -> corpus -> model file -> run (trained once) -> notebooks -> report.html -> index.
 
 `make_report` is a straight sequence of named steps, each timed; bad input
 raises ConfigError, CorpusError, ModelError or ReportError before any notebook runs, and
@@ -14,10 +14,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .cache import ReportError, ensure_run, load_checked
 from .execute import NotebookFailed, execute, kernels, notebook_dir
+from .run import ReportError, ensure_run, load_checked
 from .rundir import MARK, RunDir, owned
-from .sandbox import ModelError, opened
+from .sandbox import ModelError, opened, read_model
 from .settings import Settings
 from .train import Run
 
@@ -58,24 +58,26 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
         corpus = load_checked(settings)
     with ExitStack() as rendering:
         with ExitStack() as stack:
-            with timer("model"):            # their file, imported and called once in its child process
-                model = stack.enter_context(opened(settings, corpus))
-            rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info(), model and
-                                                                                        model.info())).absolute())
+            with timer("model"):            # their file, read once, then imported and called once in its child
+                model_file = read_model(settings.model)
+                sandbox = stack.enter_context(opened(model_file, settings, corpus))
+            model_info = model_file and model_file.info()
+            rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info(), model_info))
+                        .absolute())
             made = [p for p in (rd.path, *rd.path.parents) if not p.exists()]
             rd.make()
             settings = replace(settings, run_dir=str(rd))
             log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; "
-                f"{f'model {model.model.name}; ' if model else ''}report directory {rd}")
+                f"{f'model {model_file.name}; ' if model_file else ''}report directory {rd}")
             started = rendering.enter_context(kernels(rd.path))      # they start up while the run trains
             try:
                 with timer("run"):
-                    cached = ensure_run(settings, corpus, progress=progress, model=model)
+                    cached = ensure_run(settings, corpus, progress=progress, model_file=model_file, sandbox=sandbox)
             except ModelError:
                 _drop_if_empty(made)
                 raise
         _say_how_the_run_went(cached, log)
-        title = (f"{corpus.name}{f' · {model.model.name}' if model else ''}: η = {settings.eta:g}, "
+        title = (f"{corpus.name}{f' · {model_file.name}' if model_file else ''}: η = {settings.eta:g}, "
                  f"seq_length = {settings.seq_length}, m = {settings.m}, {cached.run.steps_done:,} steps")
         per_notebook = _render(notebooks, rd, settings, started, title, timer)
     pdf_error = None

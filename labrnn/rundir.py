@@ -13,6 +13,7 @@
 Every file is written under a temporary name and renamed, so the directory
 never holds half of one; readers get typed records, and one exception,
 RunDirError or CheckpointError, for a file that is missing or damaged.
+`open_run` reads a complete run directory as one `Cached` record.
 """
 from __future__ import annotations
 
@@ -247,12 +248,12 @@ class RunDir:
             raise CheckpointError(f"the checkpoint {self / self.CHECKPOINT} is damaged or of another version "
                                   f"({type(err).__name__}: {err})") from None
 
-    def resume(self, corpus, model=None) -> Trainer:
-        """The trainer exactly as the checkpoint left it; `model`, the sandbox of the model file it trains."""
+    def resume(self, corpus, sandbox=None) -> Trainer:
+        """The trainer exactly as the checkpoint left it; `sandbox`, that of the model file it trains."""
         meta = self.checkpoint_meta()
         try:
             with np.load(self / self.CHECKPOINT) as npz:
-                return Trainer.restore(corpus, npz, meta, str(self), model)
+                return Trainer.restore(corpus, npz, meta, str(self), sandbox)
         except CheckpointError:
             raise
         except DAMAGED as err:
@@ -318,3 +319,24 @@ class RunDir:
         shutil.rmtree(failed, ignore_errors=True)
         os.replace(build, failed)
         return failed
+
+
+@dataclass
+class Cached:
+    """What a run directory holds: the run, its gradient check and the model's comparison with labrnn's
+    reference (`Diagnosis`), and when it was trained."""
+    run: Run
+    check: GradCheck
+    run_dir: RunDir
+    trained_at: str
+    trained_now: bool
+    diagnosis: Diagnosis | None = None
+
+
+def open_run(rd: RunDir) -> Cached:
+    """The complete run in rd, as it is."""
+    key = rd.read_key()
+    if key is None:
+        raise RunDirError(f"no complete run in {rd} (key.json is missing or damaged)")
+    return Cached(rd.load_run(), rd.load_gradcheck(), rd, key.trained_at, trained_now=False,
+                  diagnosis=rd.load_diagnosis())

@@ -81,8 +81,11 @@ class ModelFile:
         return {"name": self.name, "path": self.path, "sha256": self.sha256}
 
 
-def read_model(path: str) -> ModelFile:
-    """The model file at `path`, or a ModelError saying in one line why it cannot be read."""
+def read_model(path: str | None) -> ModelFile | None:
+    """The model file at `path`, read once: the one value the cache key, the run name, the sandbox and the
+    report take (None for labrnn's own model).  A file that cannot be read carries its `problem`."""
+    if path is None:
+        return None
     path = str(Path(path).expanduser().absolute())
     try:
         with open(path, "rb") as fh:
@@ -230,8 +233,9 @@ class Sandbox:
     `limits` bound the child; `strict` refuses to run it without every layer of `labrnn.confine`; `confined`
     False runs it unconfined (the test suite's comparison only)."""
 
-    def __init__(self, model: ModelFile, limits: Limits | None = None, strict: bool = False, confined: bool = True):
-        self.model, self.limits, self.strict, self.confined = model, limits or Limits.of(), strict, confined
+    def __init__(self, model_file: ModelFile, limits: Limits | None = None, strict: bool = False,
+                 confined: bool = True):
+        self.model_file, self.limits, self.strict, self.confined = model_file, limits or Limits.of(), strict, confined
         self.line: int | None = None            # where their loss_and_grads is defined
         self.confinement: dict = {}             # what the child reported in force
         self._failed: ModelError | None = None
@@ -247,7 +251,7 @@ class Sandbox:
 
     def info(self) -> dict:
         """What run.json says of the file: its name and hash, the protections in force, its output."""
-        return {**self.model.info(), "confinement": self.confinement, "output": self.output()}
+        return {**self.model_file.info(), "confinement": self.confinement, "output": self.output()}
 
     def output(self) -> dict:
         """What their file printed (stdout and stderr together), its first OUTPUT_SHOWN bytes escaped."""
@@ -261,7 +265,7 @@ class Sandbox:
     def where(self, line: int | None = None) -> str:
         """`file:line` for a message; their function's definition when no other line is known."""
         line = line or self.line
-        return f"{shown(self.model.path)}:{line}" if line else shown(self.model.path)
+        return f"{shown(self.model_file.path)}:{line}" if line else shown(self.model_file.path)
 
     # -- the child ------------------------------------------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -300,10 +304,11 @@ class Sandbox:
         the directory is removed again when the child cannot be started."""
         self._scratch = ExitStack()     # a labrnn.scratch directory: its lock outlives no process of labrnn's
         work = self._scratch.enter_context(scratch.directory("labrnn-child-")) / "work"
-        copy = work / (self.model.name if self.model.name.endswith(".py") else "model.py")
+        name = self.model_file.name
+        copy = work / (name if name.endswith(".py") else "model.py")
         try:
             work.mkdir()                # theirs to write; the directory's lock beside it is out of their reach
-            copy.write_bytes(self.model.source)
+            copy.write_bytes(self.model_file.source)       # the bytes hashed, not the path again
             ours, theirs = socket.socketpair()
             self._trace = tempfile.TemporaryFile()        # where the child's faulthandler writes its stack
             self._out = tempfile.TemporaryFile()          # their stdout and stderr, never the terminal
@@ -528,24 +533,24 @@ def _remove(work: Path, scratch: ExitStack) -> None:
 
 
 @contextmanager
-def opened(settings, corpus):
-    """The sandbox of settings.model, started and checked with one call on the lab's starting point (its
-    initial parameters, the corpus's first seq_length characters, h0 = 0), so a broken file is refused before
-    anything is written; None without a model."""
-    if settings.model is None:
+def opened(model_file: ModelFile | None, settings, corpus):
+    """The sandbox of `model_file` (settings.model as read once), started and checked with one call on the lab's
+    starting point (its initial parameters, the corpus's first seq_length characters, h0 = 0), so a broken file
+    is refused before anything is written; None without a model."""
+    if model_file is None:
         yield None
         return
-    with sandboxed(settings, corpus) as sandbox:
+    with sandboxed(model_file, settings, corpus) as sandbox:
         K, m, T = corpus.K, settings.m, settings.seq_length
         params = init_params(K, m, settings.sigma, np.random.default_rng(settings.seed))
         sandbox(params, corpus.data[:T].astype(np.int64), corpus.data[1:T + 1].astype(np.int64), np.zeros(m))
         yield sandbox
 
 
-def sandboxed(settings, corpus=None) -> Sandbox:
-    """The (unstarted) sandbox of settings.model, with the limits of its run and its SANDBOX setting."""
+def sandboxed(model_file: ModelFile, settings, corpus=None) -> Sandbox:
+    """The (unstarted) sandbox of `model_file`, with the limits of the run `settings` describe and their
+    SANDBOX setting; a ModelError when the file could not be read."""
+    if model_file.problem:
+        raise ModelError(model_file.problem)
     steps = settings.total_steps(settings.split(corpus.size)) if corpus is not None else 0
-    model = read_model(settings.model)
-    if model.problem:
-        raise ModelError(model.problem)
-    return Sandbox(model, Limits.of(steps, settings.limits), settings.sandbox == "strict")
+    return Sandbox(model_file, Limits.of(steps, settings.limits), settings.sandbox == "strict")

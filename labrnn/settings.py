@@ -116,7 +116,8 @@ class Settings:
                                   only={"train": ("--out",)})
     reports: str = setting("reports", "the directory of reports, the index and sweeps", numbers=False,
                            commands=REPORT | {"compare"}, only={"sweep": ("--run-dir",)})
-    force: bool = setting(False, "train again even if the run is cached", numbers=False, commands=REPORT)
+    force: bool = setting(False, "train again even over a cached or an interrupted run", numbers=False,
+                          commands=REPORT | {"train"})
     resume: bool = setting(False, "continue the interrupted run in the run directory from its checkpoint",
                            numbers=False)
     format: tuple[str, ...] = setting(("html",), "output formats, space-separated: html, pdf "
@@ -187,16 +188,17 @@ class Settings:
         """The settings that change a run's numbers: run.json's params and, with the corpus, the cache key."""
         return {k: getattr(self, k) for k in NAMES if meta(k).numbers}
 
-    def name(self, corpus: dict, model: dict | None = None) -> str:
+    def name(self, corpus: dict, model_info: dict | None = None) -> str:
         """A readable directory name: corpus and its sha256 prefix, the model file's stem and sha256 prefix
-        (read from the file unless `model` gives them), then eta, seq, m, sigma, length, seed, then every
-        other setting that changes the numbers and differs from its default."""
+        (`model_info`: the file as the run reads it, `ModelFile.info()`; read here only for a sweep's plan,
+        which names runs before any is made), then eta, seq, m, sigma, length, seed, then every other setting
+        that changes the numbers and differs from its default."""
         parts = [_slug(corpus["name"], corpus["sha256"])]
         if self.model is not None:
-            if model is None:
+            if model_info is None:
                 from .sandbox import read_model
-                model = read_model(self.model).info()
-            parts.append(_slug(Path(model["name"]).stem, model["sha256"]))
+                model_info = read_model(self.model).info()
+            parts.append(_slug(Path(model_info["name"]).stem, model_info["sha256"]))
         for k, value in self.numbers().items():
             m = meta(k)
             if (m.in_name and value is not None) or (not m.in_name and value != DEFAULTS[k]):

@@ -26,13 +26,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import cluster, render, task
-from .cache import check_report, interrupted, load_checked, open_run, run_key
+from .cache import run_key
 from .corpus import Corpus, shown
 from .iorw import atomic_write
 from .pipeline import make_report
 from .progress import bar as progress_bar
 from .render import href
-from .rundir import RunDir, RunDirError, claim
+from .run import check_report, interrupted, load_checked
+from .rundir import RunDir, RunDirError, claim, open_run
 from .sandbox import ModelError, read_model
 from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
 from .diagnose import Diagnosis

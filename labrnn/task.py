@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from . import scratch
-from .cache import ReportError
 from .corpus import CorpusError, shown
+from .run import ReportError
 from .rundir import RunDir, RunDirError
 from .sandbox import ModelError
 from .settings import NAMES, ConfigError, Settings, meta

@@ -15,8 +15,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labrnn import cache, iorw, pipeline
+from labrnn import iorw, pipeline
 from labrnn.cli import main
+from labrnn.run import ReportError
 from labrnn.execute import notebook_dir
 
 
@@ -81,7 +82,7 @@ def _make_report(tiny, run_dir: Path, notebooks: Path, **changes) -> Path:
 def test_kernel_dies_mid_run(good, tiny, tmp_path, capsys):
     corpus, run_dir, before = good
     notebooks = _notebooks_with(tmp_path, "3-text-evolution.ipynb", "import os\nos._exit(1)  # the kernel dies")
-    with pytest.raises(cache.ReportError, match=r"notebook 3-text-evolution.ipynb failed.*no report written"):
+    with pytest.raises(ReportError, match=r"notebook 3-text-evolution.ipynb failed.*no report written"):
         _make_report(tiny, run_dir, notebooks)
     assert (run_dir / "report.html").read_bytes() == before
     assert _leftovers(run_dir) == []
@@ -198,7 +199,7 @@ def test_a_cell_past_its_time_limit_fails_its_notebook(good, tiny, tmp_path):
     corpus, run_dir, before = good
     notebooks = _notebooks_with(tmp_path, "2-training.ipynb", "import time\ntime.sleep(60)  # a kernel that hangs")
     t0 = time.monotonic()
-    with pytest.raises(cache.ReportError, match=r"notebook 2-training.ipynb failed: cell In \[\d+\] "
+    with pytest.raises(ReportError, match=r"notebook 2-training.ipynb failed: cell In \[\d+\] "
                                                 r"\('import time'\) did not finish within 3 s \(CELL_TIMEOUT"):
         _make_report(tiny, run_dir, notebooks, cell_timeout=3)
     assert time.monotonic() - t0 < 45

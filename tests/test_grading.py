@@ -11,10 +11,18 @@ import pytest
 import labrnn
 from labrnn import cache, grading, model, sandbox
 from labrnn.cli import main
+from labrnn.rundir import open_run
+from labrnn.run import check_model, ensure_run
+from labrnn.sandbox import read_model
 from labrnn.diagnose import with_training
 from labrnn.train import Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
+
+
+def _ensure(s):
+    """The run of a model file, read at the boundary as a report reads it."""
+    return ensure_run(s, model_file=read_model(s.model))
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +46,7 @@ def settings(abc, tmp_path):
 
 
 def _train(settings, corpus):
-    with sandbox.opened(settings, corpus) as their:
+    with sandbox.opened(read_model(settings.model), settings, corpus) as their:
         return Trainer(corpus, settings, their).run(progress=False)
 
 
@@ -56,7 +64,7 @@ def test_a_made_up_loss_is_replaced_by_labrnns_own_and_reported(settings, abc, t
     labrnn's, number for number those of labrnn's own function, and the mismatch is in run.json and the diagnosis."""
     corpus = labrnn.load_corpus(str(abc))
     own = Trainer(corpus, settings(engine="numpy")).run(progress=False)
-    cached = cache.ensure_run(settings("cheat_loss"))
+    cached = _ensure(settings("cheat_loss"))
     run, record = cached.run, json.loads((tmp_path / "cheat_loss" / "run.json").read_text())
     np.testing.assert_array_equal(run.curve, own.curve)
     assert record["best"]["smooth_loss"] == own.best.smooth_loss > 1                 # not 0.001
@@ -82,14 +90,14 @@ def test_right_only_for_small_networks_is_found_out_before_training(settings, ab
     grad_m, and fails at the run's m, in the diagnosis, `labrnn gradcheck --model` (exit 1) and in training."""
     s = settings("cheat_small_m")
     corpus = labrnn.load_corpus(str(abc))
-    with sandbox.opened(s, corpus) as their:
-        check, d = cache.check_model(s, corpus, their)
+    with sandbox.opened(read_model(s.model), s, corpus) as their:
+        check, d = check_model(s, corpus, their)
     assert check.passed and all(r.matches for r in d.comparison if not r.probe.startswith("run "))
     assert not d.ok and d.run_m == 8 and d.summary() == "wrong at m = 8 only (no BPTT)"
     assert d.findings[-1].sentence.startswith("Your function matches the reference at the gradient check's m = 2, "
                                               "but not at the run's m = 8, the size it trains at.")
-    with sandbox.opened(s, corpus) as their:                    # a run at m = 5: right, nothing to find
-        assert cache.check_model(settings("cheat_small_m", m=5), corpus, their)[1].ok
+    with sandbox.opened(read_model(s.model), s, corpus) as their:       # a run at m = 5: right, nothing to find
+        assert check_model(settings("cheat_small_m", m=5), corpus, their)[1].ok
     assert main(["gradcheck", "--data", str(abc), "--grad-m", "2", "--seq-length", "10", "--model", s.model]) == 1
     out = capsys.readouterr().out                               # labrnn gradcheck: at the lab's m = 100
     assert "gradient check PASSED" in out and "DIFFERS (wrong at m = 100 only (no BPTT))" in out
@@ -100,7 +108,7 @@ def test_right_only_for_small_networks_is_found_out_before_training(settings, ab
 def test_right_only_at_the_start_is_found_out_in_training(settings, abc, tmp_path):
     """cheat_late.py is right for its first 100 calls, which cover every check before training; the training
     steps drawn from the seed find it out, in run.json, the diagnosis and its verdict."""
-    cached = cache.ensure_run(settings("cheat_late"))
+    cached = _ensure(settings("cheat_late"))
     record = json.loads((tmp_path / "cheat_late" / "run.json").read_text())["grading"]
     checks = record["gradient_checks"]
     assert [c["step"] for c in checks] == record["checked_steps"] == grading.check_steps(1, 200)
@@ -139,9 +147,9 @@ def test_the_record_survives_a_checkpoint(settings, abc):
             arrays, meta = trainer.checkpoint()
             saved.append(({k: np.copy(v) for k, v in arrays.items()}, json.loads(json.dumps(meta))))
 
-    with sandbox.opened(s, corpus) as their:
+    with sandbox.opened(read_model(s.model), s, corpus) as their:
         Trainer(corpus, s, their).run(progress=False, checkpoint=keep, checkpoint_every=50)
-    with sandbox.opened(s, corpus) as their:
+    with sandbox.opened(read_model(s.model), s, corpus) as their:
         resumed = Trainer.restore(corpus, *saved[0], "memory", their)
         assert resumed.grader.record.steps == 50 and len(resumed.grader.record.gradient_checks) == 3
         record = resumed.run(progress=False).grading
@@ -183,12 +191,12 @@ def test_nothing_the_child_writes_is_read_back(settings, abc, tmp_path):
     path.write_text(FORGER.format(run_dir=s.run_dir) + source.split('"""', 2)[2])
     s = labrnn.Settings(**{**vars(s), "model": str(path)})
     corpus = labrnn.load_corpus(str(abc))
-    with sandbox.opened(s, corpus) as their:
-        cached = cache.ensure_run(s, corpus, model=their)
+    with sandbox.opened(read_model(s.model), s, corpus) as their:
+        cached = ensure_run(s, corpus, model_file=their.model_file, sandbox=their)
         time.sleep(0.05)                                      # the thread, were it alive, would have written
-        assert cached.trained_now and cache.open_run(cached.run_dir).run.best == cached.run.best
+        assert cached.trained_now and open_run(cached.run_dir).run.best == cached.run.best
         assert cache.run_key(s, corpus) == labrnn.RunDir(s.run_dir).read_key().key
-        assert cache.open_run(cached.run_dir).diagnosis == cached.diagnosis
+        assert open_run(cached.run_dir).diagnosis == cached.diagnosis
 
 
 def test_the_diagnosis_keeps_the_run_size_and_training_through_json_and_table_1b(settings, abc):
@@ -197,8 +205,8 @@ def test_the_diagnosis_keeps_the_run_size_and_training_through_json_and_table_1b
     from labrnn.diagnose import Diagnosis
     s = settings("cheat_late")
     corpus = labrnn.load_corpus(str(abc))
-    with sandbox.opened(s, corpus) as their:
-        check, d = cache.check_model(s, corpus, their)
+    with sandbox.opened(read_model(s.model), s, corpus) as their:
+        check, d = check_model(s, corpus, their)
         d = with_training(d, Trainer(corpus, s, their).run(progress=False).grading)
     again = Diagnosis.from_dict(json.loads(json.dumps(d.to_dict(), allow_nan=False)))
     assert again == d and again.run_m == 8 and again.training["steps"] == 200

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from labrnn import ConfigError, engines
-from labrnn.cache import ensure_run
 from labrnn.cli import main
+from labrnn.run import ensure_run
 from labrnn.model import init_params
 from labrnn.sample import synthesize
 from labrnn.settings import parse_number, parse_numbers

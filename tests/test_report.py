@@ -14,8 +14,9 @@ import nbformat
 import papermill
 import pytest
 
-from labrnn import cache, pipeline, render
+from labrnn import pipeline, render
 from labrnn.cli import main
+from labrnn.run import ReportError
 from labrnn.execute import NOTEBOOKS, notebook_dir
 from labrnn.rundir import RunDir
 from labrnn.settings import DEFAULTS, Settings, meta
@@ -153,7 +154,7 @@ def test_a_failing_notebook_leaves_no_report(tiny, tmp_path):
     nb = nbformat.read(broken, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('boom')"))
     nbformat.write(nb, broken)
-    with pytest.raises(cache.ReportError) as exc:
+    with pytest.raises(ReportError) as exc:
         pipeline.make_report(tiny(reports=tmp_path / "reports"), notebooks=notebooks, log=lambda m: None)
     message = str(exc.value)
     assert "3-text-evolution.ipynb" in message and "In [" in message and "RuntimeError: boom" in message

@@ -39,7 +39,7 @@ def test_killed_run_resumes_number_for_number(tmp_path, numbers):
 
     resumed = _labrnn("train", "--resume", str(killed), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming {killed} at step {step:,}" in resumed.stderr
+    assert f"resuming the run in {killed} at step {step:,}" in resumed.stderr
     assert numbers(killed) == numbers(whole)
     a, b = labrnn.RunDir(whole).load_run(), labrnn.RunDir(killed).load_run()
     np.testing.assert_array_equal(a.curve, b.curve)
@@ -141,3 +141,18 @@ def test_a_damaged_checkpoint_is_one_line_and_left_as_it_was(interrupted, tmp_pa
     errors = [line for line in lines if "error" in line]
     assert errors == lines[-1:] and f"{run / 'checkpoint.npz'}" in errors[0] and "damaged" in errors[0], lines
     assert (run / "checkpoint.npz").read_bytes() == before
+
+
+def test_train_keeps_an_interrupted_run_as_a_report_does(interrupted, tmp_path):
+    """One resume policy (`labrnn.run.start_or_resume`): a new `labrnn train` into the directory of an interrupted
+    run is refused, its checkpoint left as it was; --force starts it again."""
+    run = tmp_path / "run"
+    shutil.copytree(interrupted, run)
+    before = (run / "checkpoint.npz").read_bytes()
+    argv = ["train", "--m", "8", "--steps", "400", "--sample-every", "100", "--quiet", "--out", str(run)]
+    refused = _labrnn(*argv)
+    assert refused.returncode == 2 and "interrupted at step 200" in refused.stderr and "RESUME=1" in refused.stderr
+    assert (run / "checkpoint.npz").read_bytes() == before
+    forced = _labrnn(*argv, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert labrnn.RunDir(run).checkpoint_meta()["step"] == 400

@@ -14,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 import labrnn
 from labrnn import cache, render, sandbox
 from labrnn.cli import main
+from labrnn.run import ensure_run
 from labrnn.sandbox import ModelError, Sandbox, read_model
 from labrnn.train import CheckpointError, Trainer
 
@@ -190,7 +191,7 @@ def test_an_implementation_in_another_style_trains_to_the_same_losses(tiny, gene
     corpus = labrnn.load_corpus(str(genesis))
     built_in = Trainer(corpus, tiny(engine="numpy")).run(progress=False)
     settings = tiny(model=str(MODELS / "correct_columns.py"))
-    with sandbox.opened(settings, corpus) as model:
+    with sandbox.opened(read_model(settings.model), settings, corpus) as model:
         theirs = Trainer(corpus, settings, model).run(progress=False)
     assert theirs.steps_done == built_in.steps_done == 300
     np.testing.assert_allclose(theirs.curve[:10], built_in.curve[:10], rtol=1e-12)
@@ -231,10 +232,21 @@ def test_the_files_content_is_in_the_run_name_and_the_cache_key(tmp_path, own, t
     assert cache.cache_key(tiny(), "x")["model_sha256"] is None
 
 
+def test_the_bytes_that_run_are_the_bytes_hashed(tmp_path, own, tiny, genesis):
+    """The file is read once: a change on disk after that read reaches neither the sandbox nor the run's key."""
+    settings = tiny(model=str(own), run_dir=str(tmp_path / "run"))
+    model_file = read_model(settings.model)
+    own.write_text("raise SystemExit('not the file that was read')\n")
+    cached = ensure_run(settings, model_file=model_file)
+    assert cached.run.model["sha256"] == model_file.sha256 != read_model(str(own)).sha256
+    assert cached.run_dir.read_key().key["model_sha256"] == model_file.sha256
+    assert cached.run.broken is None and cached.check.passed
+
+
 def test_a_checkpoint_resumes_only_with_the_model_it_was_trained_with(tiny, genesis, own):
     corpus = labrnn.load_corpus(str(genesis))
     settings = tiny(model=str(own))
-    with sandbox.opened(settings, corpus) as model:
+    with sandbox.opened(read_model(settings.model), settings, corpus) as model:
         trainer = Trainer(corpus, settings, model)
         arrays, meta = trainer.checkpoint()
         assert meta["model"]["sha256"] == read_model(str(own)).sha256
@@ -306,10 +318,10 @@ def test_the_reference_as_a_file_gives_the_built_in_report_on_the_numpy_engine(t
     assert "own_rnn.py matches the reference everywhere" in page and "model <b>own_rnn.py (sha256" in page
     assert "labrnn.model matches the reference everywhere" in built_in.report.read_text(encoding="utf-8")
     assert "forward pass on the parameters it trained" in page
-    again = cache.ensure_run(tiny(model=str(own), run_dir=str(theirs.run_dir)))
+    again = ensure_run(tiny(model=str(own), run_dir=str(theirs.run_dir)), model_file=read_model(str(own)))
     assert not again.trained_now and again.diagnosis.ok and again.run.model["name"] == "own_rnn.py"
     own.write_text(OWN + "# changed\n")                            # another file content: another run
-    assert cache.ensure_run(tiny(model=str(own), run_dir=str(theirs.run_dir))).trained_now
+    assert ensure_run(tiny(model=str(own), run_dir=str(theirs.run_dir)), model_file=read_model(str(own))).trained_now
 
 
 def test_a_model_that_breaks_during_training_still_gets_its_report(tmp_path, tiny_argv, genesis, capsys):
@@ -420,7 +432,7 @@ def test_a_missing_layer_is_one_warning_and_strict_refuses(own, monkeypatch, cap
 
 def test_sandbox_strict_is_a_setting_of_train_report_and_gradcheck(tiny, own, genesis):
     settings = tiny(model=str(own), sandbox="strict", limits=2.0)
-    box = sandbox.sandboxed(settings, labrnn.load_corpus(str(genesis)))
+    box = sandbox.sandboxed(read_model(settings.model), settings, labrnn.load_corpus(str(genesis)))
     assert box.strict and box.limits.memory == 2 * sandbox.MEMORY and box.limits.wall == 2 * box.limits.cpu
     with pytest.raises(Exception, match="sandbox"):
         tiny(sandbox="off")
