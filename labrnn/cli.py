@@ -95,7 +95,7 @@ def _add_setting(parser: argparse.ArgumentParser, command: str, name: str) -> No
     elif kind is tuple:
         kw["type"] = _words
     elif kind is str:
-        kw["metavar"] = "ADDRESS" if name == "scheduler" else "PATH"
+        kw["metavar"] = {"scheduler": "ADDRESS", "author": "NAME", "title": "TEXT", "course": "NAME"}.get(name, "PATH")
     else:
         several = command == "sweep" and m.sweep and kind is not str     # a path is one value, spaces and all
         kw["type"] = _several(kind) if several else _number(kind)

@@ -59,19 +59,23 @@ def sections(nb: nbformat.NotebookNode) -> list[dict]:
     return found
 
 
-def export_html(paths: list[Path], out: Path, title: str) -> None:
-    """report.html, with a table of contents before the first section (templates/labrnn/index.html.j2)."""
+def export_html(paths: list[Path], out: Path, title: str, extend=None) -> None:
+    """report.html, with a table of contents before the first section (templates/labrnn/index.html.j2);
+    `extend(nb)` adds to the merged notebook first (labrnn.handin.insert: the student's parts)."""
     from nbconvert import HTMLExporter
     exporter = HTMLExporter(template_name="labrnn", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             anchor_link_text="#")
     nb = merge(paths, title)
+    if extend:
+        extend(nb)
     body, _ = exporter.from_notebook_node(nb, resources={"labrnn_sections": sections(nb)})
     atomic_write(out, lambda fh: fh.write(body.encode("utf-8")))
 
 
 def _entry(run_dir: Path) -> dict | None:
     """What the index shows of one report, or None when the directory holds no finished report."""
+    from .handin import read_record
     from .rundir import RunDir
     rd = RunDir(run_dir)
     if not (rd / RunDir.REPORT).exists() and not (rd / RunDir.KEY).exists():
@@ -86,7 +90,7 @@ def _entry(run_dir: Path) -> dict | None:
             "eta": f"{s.eta:g}", "seq": s.seq_length, "m": s.m, "sigma": f"{s.sigma:g}",
             "length": f"{s.epochs} epochs" if s.epochs else f"{run.steps_done:,} steps",
             "seed": s.seed, "min_loss": f"{run.best.smooth_loss:.2f}", "min_step": f"{run.best.step:,}",
-            "date": key.trained_at, "date_shown": _date(key.trained_at)}
+            "date": key.trained_at, "date_shown": _date(key.trained_at), "handin": read_record(rd.path)}
 
 
 def _sweep_entry(sweep_dir: Path) -> dict | None:

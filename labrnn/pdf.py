@@ -70,15 +70,19 @@ def _quiet_log() -> logging.Logger:
     return log
 
 
-def export_pdf(paths: list[Path], out: Path, title: str) -> None:
-    """report.pdf from the executed notebooks, written under a temporary name and renamed."""
+def export_pdf(paths: list[Path], out: Path, title: str, extend=None) -> None:
+    """report.pdf from the executed notebooks, written under a temporary name and renamed; `extend(nb)` adds
+    to the merged notebook first, as for report.html."""
     missing = missing_tools()
     if missing:
         raise PdfError(f"report.pdf not made: {' and '.join(missing)} not found; install TeX and pandoc "
                        f"({INSTALL})")
     from nbconvert import PDFExporter
     from nbconvert.exporters.pdf import LatexFailed
-    nb, subtitle = for_latex(merge(paths, title))
+    nb = merge(paths, title)
+    if extend:
+        extend(nb)
+    nb, subtitle = for_latex(nb)
     exporter = PDFExporter(template_name="labrnn-latex", extra_template_basedirs=[str(TEMPLATES)],
                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                            raw_mimetypes=["text/latex"], latex_command=XELATEX, latex_count=LATEX_RUNS,

@@ -12,8 +12,10 @@ import sys
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
+from . import handin
 from .execute import NotebookFailed, execute, kernels, notebook_dir
 from .run import ReportError, ensure_run, load_checked
 from .rundir import MARK, RunDir, owned
@@ -54,6 +56,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     timer, t_start = _Timer(), time.perf_counter()
     _skip_iri_grammar()
     notebooks = _find_notebooks(notebooks)
+    hand = handin.of(settings)          # their text checked before anything runs
     with timer("corpus"):
         corpus = load_checked(settings)
     with ExitStack() as rendering:
@@ -79,11 +82,13 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
         _say_how_the_run_went(cached, log)
         title = (f"{corpus.name}{f' · {model_file.name}' if model_file else ''}: η = {settings.eta:g}, "
                  f"seq_length = {settings.seq_length}, m = {settings.m}, {cached.run.steps_done:,} steps")
-        per_notebook = _render(notebooks, rd, settings, started, title, timer)
+        extend = partial(handin.insert, handin=replace(hand, model_file=model_file), run=cached.run)
+        per_notebook = _render(notebooks, rd, settings, started, title, timer, extend)
+        handin.write_record(rd.path, hand)
     pdf_error = None
     if "pdf" in settings.format:
         with timer("pdf"):
-            pdf_error = make_pdf(rd, title)
+            pdf_error = make_pdf(rd, title, extend)
     else:
         rd.remove(RunDir.PDF)           # an older render's PDF would no longer match report.html
     with timer("index"):
@@ -97,7 +102,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     return result
 
 
-def _render(notebooks: Path, rd: RunDir, settings: Settings, started: dict, title: str, timer) -> list:
+def _render(notebooks: Path, rd: RunDir, settings: Settings, started: dict, title: str, timer, extend) -> list:
     """The notebooks executed and exported in a staging directory, then published into rd; the seconds each
     notebook took."""
     build = rd.staging()
@@ -105,7 +110,7 @@ def _render(notebooks: Path, rd: RunDir, settings: Settings, started: dict, titl
         with timer("notebooks"):
             per_notebook = _execute(notebooks, build, settings, rd, started)
         with timer("export"):
-            _export_html(build, title)
+            _export_html(build, title, extend)
         rd.publish(build, [*RunDir.NOTEBOOKS, RunDir.REPORT])
     finally:
         shutil.rmtree(build, ignore_errors=True)
@@ -173,16 +178,17 @@ def _execute(notebooks: Path, build: Path, settings: Settings, rd: RunDir, start
                           f"partly executed notebook: {partial if partial.exists() else '(none)'}") from None
 
 
-def _export_html(build: Path, title: str) -> None:
+def _export_html(build: Path, title: str, extend=None) -> None:
     from .export import export_html
-    export_html([build / n for n in RunDir.NOTEBOOKS], build / RunDir.REPORT, title)
+    export_html([build / n for n in RunDir.NOTEBOOKS], build / RunDir.REPORT, title, extend)
 
 
-def make_pdf(rd: RunDir, title: str) -> str | None:
-    """report.pdf from the executed notebooks in rd; why not, when it could not be made."""
+def make_pdf(rd: RunDir, title: str, extend=None) -> str | None:
+    """report.pdf from the executed notebooks in rd (`extend`: the hand-in's parts); why not, when it could not
+    be made."""
     from .pdf import PdfError, export_pdf
     try:
-        export_pdf([rd / n for n in RunDir.NOTEBOOKS], rd / RunDir.PDF, title)
+        export_pdf([rd / n for n in RunDir.NOTEBOOKS], rd / RunDir.PDF, title, extend)
     except PdfError as err:
         return str(err)
     return None

@@ -194,9 +194,9 @@ def settings(run) -> Display:
     """Corpus and settings: everything that fixes the run's numbers (the schema's labelled settings)."""
     c = run.corpus
     return _rows([
-        ("Corpus", f"{c['name']} ({c['path'] or 'built in'}), sha256 {c['sha256'][:12]}…"),
+        ("Corpus", f"{c['name']}{'' if c['path'] else ' (built in)'}, sha256 {c['sha256'][:12]}…"),   # no path: shared
         ("Size", f"{c['size']:,} characters, K = {c['K']} distinct"),
-        *([("Model", f"{run.model['name']} ({run.model['path']}), sha256 {run.model['sha256'][:12]}…")]
+        *([("Model", f"{run.model['name']}, sha256 {run.model['sha256'][:12]}…")]
           if run.model else []),
         *table_rows(run.settings, run.settings.total_steps(run.train_chars)),
     ])

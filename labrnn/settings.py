@@ -109,6 +109,15 @@ class Settings:
     model: str | None = setting(None, "a Python file with your own loss_and_grads(params, x, y, h0), run in a child "
                                 "process and trained through the numpy engine (labrnn new-model FILE starts one); for a sweep, also a directory: one report per .py file in it",
                                 file=True, numbers=False, sweep=True, symbol="model", commands=RUN | {"gradcheck"})
+    # -- whose report: shown in it, never in the run (labrnn.handin) ---------------------------------------------
+    author: str | None = setting(None, "your name, in the report's title block, the PDF's title and the index",
+                                 numbers=False, commands=frozenset({"report"}))
+    title: str | None = setting(None, "the report's title (default: labrnn's)", numbers=False,
+                                commands=frozenset({"report"}))
+    course: str | None = setting(None, "the course, beside your name", numbers=False, commands=frozenset({"report"}))
+    text: str | None = setting(None, "a Markdown file of your sections (# Introduction, # Discussion, ...), with "
+                               "$math$ and {{ best.smooth_loss }}-style citations of this run's numbers",
+                               numbers=False, commands=frozenset({"report"}))
     # -- how labrnn runs: none of these changes the numbers -----------------------------------------------
     run_dir: str | None = setting(None, "the run's directory (default: <name from the settings> in REPORTS for a "
                                   "report, in runs/ for labrnn train)",
@@ -146,7 +155,7 @@ class Settings:
                             "may use", numbers=False, commands=RUN | {"gradcheck"})
 
     def __post_init__(self):
-        for k in ("data", "model", "run_dir", "reports"):     # paths as strings, so run.json and the key can hold them
+        for k in ("data", "model", "text", "run_dir", "reports"):     # paths as strings, so run.json and the key can hold them
             if isinstance(getattr(self, k), os.PathLike):
                 object.__setattr__(self, k, os.fspath(getattr(self, k)))
         if isinstance(self.format, (list, str)):
@@ -154,12 +163,16 @@ class Settings:
                                                      else self.format))
         for f in fields(self):
             _check(f.name, getattr(self, f.name), TYPES[f.name], meta(f.name))
-        for k in ("data", "model", "run_dir", "reports"):
+        for k in ("data", "model", "text", "run_dir", "reports"):
             if getattr(self, k) is not None and "\x00" in getattr(self, k):
                 raise ConfigError(f"{k} must be a path without NUL bytes, got {getattr(self, k)!r}")
         for k in ("scheduler", "scheduler_file"):    # given but blank: the default would be a silent guess
             if getattr(self, k) is not None and not getattr(self, k).strip():
                 raise ConfigError(f"{k} is blank ({getattr(self, k)!r}); name one, or leave it out for the default")
+        for k in ("author", "title", "course"):    # one printable line of the title block
+            value = getattr(self, k)
+            if value is not None and (not value.strip() or not value.isprintable()):
+                raise ConfigError(f"{k} must be one line of printable text, got {value!r}")
         for k in ("run_dir", "reports"):            # the notebooks record where they ran, in UTF-8 JSON
             if getattr(self, k) is not None and not _utf8(getattr(self, k)):
                 raise ConfigError(f"{k} must be a path in UTF-8, got {getattr(self, k)!r}")

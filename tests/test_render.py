@@ -25,7 +25,7 @@ def test_a_corpus_named_with_markup_is_text_in_the_settings_table():
     assert (r'<b>bold</\allowbreak{}b> \& "q" \textquotesingle{}a\textquotesingle{} \{x\} \textbackslash{}y \$1 50\% '
             r"\#2 a\_b \textasciicircum{} \textasciitilde{} \labrnnctl{07}") in shown.latex
     assert "&lt;" not in shown.latex and "&amp;" not in shown.latex           # no HTML escaping in LaTeX
-    assert shown.plain.splitlines()[0] == f"Corpus: {NAME} (/data/{NAME}.txt), sha256 000000000000…"
+    assert shown.plain.splitlines()[0] == f"Corpus: {NAME}, sha256 000000000000…"      # a shared file: no path
 
 
 def test_the_title_block_escapes_the_name_in_both_formats():
@@ -68,7 +68,7 @@ def test_a_students_model_and_its_failure_are_text_in_both_formats():
     assert '<pre class="failure">/home/&lt;b&gt;bold&lt;/b&gt;' in shown.html
     assert "model <b>&lt;b&gt;bold&lt;/b&gt;" in shown.html and "Training stopped at step 7" in shown.html
     assert r"\{oops\} 100\%" in shown.latex and "&lt;" not in shown.latex
-    assert render.settings(fake_run(model=model)).plain.splitlines()[2].startswith(f"Model: {NAME}.py (/home/")
+    assert render.settings(fake_run(model=model)).plain.splitlines()[2] == f"Model: {NAME}.py, sha256 {'ab' * 6}…"
 
 
 def test_the_comparison_with_the_reference_names_the_model_escaped():
