@@ -24,6 +24,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
+from .public import public
 from .settings import table_rows
 
 CONTROL = re.compile(r"([\x00-\x08\x0b-\x1f\x7f-\x9f])")      # a group: CONTROL.split keeps them
@@ -155,6 +156,11 @@ MODEL_NOTE = ("Its loss_and_grads, run in a process of its own, gave the gradien
               "compared with them (Table 1b).")
 
 
+def _files(run) -> dict[str, str]:
+    """The run's files by absolute path, and the names a shared report gives them."""
+    return {f["path"]: f["name"] for f in (run.model, run.corpus) if f and f.get("path")}
+
+
 def title_block(run, trained_at: str, check=None, diagnosis=None) -> Display:
     """The report's byline (corpus, the student's model file, date of the run), and a warning when the run did
     not finish normally or its model fails the gradient check or differs from the reference (a student who
@@ -176,7 +182,7 @@ def title_block(run, trained_at: str, check=None, diagnosis=None) -> Display:
                      ("" if diagnosis is None or diagnosis.ok else
                       f", and the model differs from labrnn's reference ({diagnosis.summary()})") +
                      ": Tables 1 and 1b below say where.")
-    failure = run.broken.message if run.broken else None
+    failure = public(run.broken.message, _files(run)) if run.broken else None
     if failure:
         notes.append(f"Training stopped at step {run.broken.step:,}, where the model failed as shown below; the "
                      "curves, the samples and the best model come from before it.")
@@ -249,7 +255,7 @@ def appendix(run) -> Display:
     m, c, out = run.model, run.model.get("confinement") or {}, run.model.get("output") or {}
     enforced = [LAYERS.get(k, k) for k in c.get("enforced", [])]
     missing = [f"{LAYERS.get(k, k)}: {why}" for k, why in (c.get("missing") or {}).items()]
-    size, text = out.get("bytes", 0), out.get("text", "")
+    size, text = out.get("bytes", 0), public(out.get("text", ""), _files(run))
     printed = (f"It printed {size:,} bytes (stdout and stderr together)"
                + (f", of which the first {OUTPUT_SHOWN >> 10} KiB are kept" if out.get("cut") else "")
                + (f"; the PDF shows their first {PDF_SHOWN:,} characters" if len(text) > PDF_SHOWN else "")

@@ -164,3 +164,80 @@ def test_the_hand_in_renders_in_chromium(browser, tiny, tmp_path, write):
     assert page.locator("math").count() >= 3
     assert page.locator("math[display=block]").first.bounding_box()["height"] > 20     # typeset, not raw text
     page.close()
+
+
+LEAKY = '''
+_calls = 0
+_lab = loss_and_grads
+
+
+def loss_and_grads(params, x, y, h0):
+    """loop_rnn's, printing where it runs and who runs it, then failing in training with a traceback."""
+    global _calls
+    import getpass, os, socket
+    if params["W"].shape[0] == 8:
+        _calls += 1
+    if _calls == 1:
+        try:
+            user = getpass.getuser()
+        except Exception:
+            user = "?"
+        print("here:", __file__, os.getcwd(), socket.gethostname(), user, os.path.expanduser("~"))
+    if _calls > 120:
+        raise ValueError("broke in " + __file__)
+    return _lab(params, x, y, h0)
+'''
+
+
+def _private_words(tmp_path) -> list[str]:
+    import getpass
+    import socket
+    from pathlib import Path
+    words = [str(Path.home()), str(tmp_path), str(Path(labrnn.__file__).resolve().parent.parent)]
+    return words + [w for w in (getpass.getuser(), socket.gethostname()) if len(w) >= 3]
+
+
+def _leaks(text: str, words: list[str]) -> list[str]:
+    import re
+    text = re.sub(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+", "", text)     # figures: bytes, not words
+    text = re.sub(r"<(style|script)\b.*?</\1>", "", text, flags=re.S)      # CSS's :root is no user name
+    return [w for w in words if re.search(rf"(?<![\w]){re.escape(w)}(?![\w])", text)]
+
+
+def test_nothing_private_in_the_shared_files(tiny, tmp_path, require):
+    """A student's file that prints its path, the working directory, host and user, then fails in training
+    with a traceback: report.html, report.pdf and the index name no absolute path, home, user or host."""
+    source = (labrnn.__path__[0] + "/../tests/models/loop_rnn.py")
+    model = tmp_path / "my_rnn.py"
+    model.write_text(open(source).read() + LEAKY)
+    fmt = ("html", "pdf") if shutil.which("xelatex") else ("html",)
+    result = pipeline.make_report(tiny(model=str(model), reports=tmp_path / "reports", format=fmt),
+                                  log=lambda m: None)
+    assert result.run.broken is not None                     # the traceback is in the report
+    page = result.report.read_text(encoding="utf-8")
+    assert "here:" in page and "broke in" in page and "my_rnn.py" in page
+    words = _private_words(tmp_path)
+    assert _leaks(page, words) == []
+    assert _leaks((tmp_path / "reports" / "index.html").read_text(encoding="utf-8"), words) == []
+    assert "beside this file" not in page
+    if "pdf" in fmt:
+        pdf = subprocess.run([require("pdftotext"), str(result.pdf), "-"], capture_output=True, text=True,
+                             check=True).stdout
+        assert "broke in" in pdf and _leaks(pdf, words) == []
+        raw = result.pdf.read_bytes().decode("latin-1")
+        assert [w for w in words if w.startswith("/") and w in raw] == []
+
+
+@pytest.mark.fast
+def test_public_names_files_and_hides_the_machine():
+    import getpass
+    from pathlib import Path
+
+    from labrnn.public import public
+    home = str(Path.home())
+    text = (f'File "/srv/class/ann/my_rnn.py", line 3\n  {home}/notes.txt /usr/lib/python3/site-packages/np/a.py:12 '
+            f"{getpass.getuser()}")
+    shown = public(text, {"/srv/class/ann/my_rnn.py": "my_rnn.py"})
+    assert shown.startswith('File "my_rnn.py", line 3') and "~/notes.txt" in shown and " a.py:12" in shown
+    assert "/srv" not in shown and "/usr" not in shown and home not in shown
+    assert public("a/b and 1/2 stay") == "a/b and 1/2 stay"

@@ -65,7 +65,7 @@ def test_a_students_model_and_its_failure_are_text_in_both_formats():
     message = f"/home/{NAME}.py:3: the call raised ValueError\n<script>alert(1)</script> {{oops}} 100%"
     shown = render.title_block(fake_run(model=model, broken=Broken(7, message)), "2024-05-01T12:00:00+00:00")
     assert "<script>" not in shown.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown.html
-    assert '<pre class="failure">/home/&lt;b&gt;bold&lt;/b&gt;' in shown.html
+    assert '<pre class="failure">&lt;b&gt;bold&lt;/b&gt; &amp;' in shown.html and "/home" not in shown.html   # a name
     assert "model <b>&lt;b&gt;bold&lt;/b&gt;" in shown.html and "Training stopped at step 7" in shown.html
     assert r"\{oops\} 100\%" in shown.latex and "&lt;" not in shown.latex
     assert render.settings(fake_run(model=model)).plain.splitlines()[2] == f"Model: {NAME}.py, sha256 {'ab' * 6}…"
