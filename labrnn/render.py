@@ -254,7 +254,7 @@ def appendix(run) -> Display:
     from .sandbox import OUTPUT_SHOWN
     m, c, out = run.model, run.model.get("confinement") or {}, run.model.get("output") or {}
     enforced = [LAYERS.get(k, k) for k in c.get("enforced", [])]
-    missing = [f"{LAYERS.get(k, k)}: {why}" for k, why in (c.get("missing") or {}).items()]
+    missing = [f"{LAYERS.get(k, k)}: {public(why)}" for k, why in (c.get("missing") or {}).items()]
     size, text = out.get("bytes", 0), public(out.get("text", ""), _files(run))
     printed = (f"It printed {size:,} bytes (stdout and stderr together)"
                + (f", of which the first {OUTPUT_SHOWN >> 10} KiB are kept" if out.get("cut") else "")
@@ -277,6 +277,34 @@ def gradient_table(check) -> Display:
     caption = (f"Table 1: analytic against numerical gradients (m = {check.m}, seq_length = {check.seq_length}, "
                f"h = {check.h:g}).")
     return Display(plain=check.table(), **_both("gradient_table", check, head, caption))
+
+
+def _power(x: float) -> str:
+    """10⁻⁸ for 1e-08: a bound as the lab writes it."""
+    exponent = str(int(f"{x:.0e}".split("e")[1]))
+    return "10" + exponent.translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def gradient_note(check, model: dict | None) -> Display:
+    """What the numbers of Table 1 mean, measured on this check: the bounds it applies, the range this run's
+    largest errors fall in, and what a wrong gradient gives under the same formula."""
+    from .gradcheck import MAX_ABS, MAX_REL
+    who = f"{model['name']}'s" if model else "labrnn's own"
+    rels = [r.max_rel for r in check.rows]
+    verdict = ("every parameter passes" if check.passed else
+               f"{', '.join(r.name for r in check.rows if not r.passed)} fail")
+    text = (f"A parameter passes when its largest absolute error is below {_power(MAX_ABS)} and its largest "
+            f"relative error below {_power(MAX_REL)}. On this check {who} gradients give largest relative errors from "
+            f"{min(rels):.1e} to {max(rels):.1e} and absolute errors up to {max(r.max_abs for r in check.rows):.1e}: "
+            f"{verdict}. Correct gradients leave only round-off of float64 and of the centred difference, "
+            "largest in relative terms where a gradient's entries are tiny (the relative error divides by them: "
+            "10⁻⁶ can be correct)" + (", and labrnn's own gradients, correct by construction, "
+            "give the range above" if model is None else "") + "; a gradient off by a factor of 2 gives 0.33 on "
+            "every entry the "
+            "loss moves (|2g − g| / (|2g| + |g|)), one of the wrong sign 1; a term missing where it "
+            "matters little can sit just above the bound." +
+            (" Table 1b sets the same file against labrnn's reference as relative differences." if model else ""))
+    return Display(plain=text, **_both("paragraph", text))
 
 
 PROBE_HEADS = {"start": "the lab's start, h₀ = 0", "h0": "from a random h₀", "large": "large weights",
@@ -306,6 +334,11 @@ def diagnosis(d, model: dict | None) -> Display:
                 if d.training else "") +
                f". Each entry is the largest difference over the larger of the two's largest "
                f"entries; up to {TOL:.1e} is round-off, and they match.")
+    if d.ok and model is None:          # the reference against itself: a table of zeros says nothing
+        text = (f"labrnn's own model is the reference's computation, so Table 1b, which sets a model file against "
+                f"it at the same probes, would show differences of 0 everywhere; a report on a student's file "
+                f"shows it.")
+        return Display(plain=text, **_both("paragraph", text))
     if d.ok:
         sentences = [f"{who} matches the reference everywhere: the same loss, gradients and last hidden state at "
                      "every probe" + (" and at every training step compared." if d.training else ".")]
@@ -319,13 +352,14 @@ WORDS_NOTE = ("Words are runs of two letters or more (one-letter words and initi
               "without a model, scores on this corpus.")
 
 
-def _heading(entry, title: str, chance: float) -> str:
-    """A passage's heading: its step and what was measured there, the word share beside its chance level."""
+def _heading(entry, title: str, chance: float, at: str = "") -> str:
+    """A passage's heading: its step and what was measured there, the word share beside its chance level
+    (one decimal, as Figure 3 and Table 2 give it; `at`: why the best passage's differs)."""
     parts = [f"{title} {entry.step:,}", f"smooth loss {entry.smooth_loss:.2f}"]
     heldout = getattr(entry, "heldout_bits_per_char", None)      # a Sample's; the best passage has none
     if heldout is not None:
         parts.append(f"held-out {heldout:.2f} bits/char")
-    parts.append(f"{100 * entry.word_share:.0f}% corpus words (chance {100 * chance:.0f}%)")
+    parts.append(f"{100 * entry.word_share:.0f}% corpus words (chance {100 * chance:.1f}%{at})")
     return " · ".join(parts)
 
 
@@ -341,7 +375,9 @@ def samples(run) -> Display:
 
 def best_passage(run) -> Display:
     """The passage synthesized by the best model, with the step and smooth loss it was kept at."""
-    heading = _heading(run.best, "Best model, step", run.best.chance_share)
+    at = "" if f"{run.best.chance_share:.3f}" == f"{run.chance_share:.3f}" else \
+        f" for {len(run.best.text):,} characters"
+    heading = _heading(run.best, "Best model, step", run.best.chance_share, at)
     return Display(_html.sample(run.best, "best", heading), _plain(run.best, heading),
                    latex=_tex.sample(run.best, heading))
 
@@ -362,7 +398,7 @@ def evolution_table(run) -> Display:
     caption = ("Table 2: at every sample, the smooth training loss, the loss on held-out text"
                if heldout else "Table 2: at every sample, the smooth training loss")
     caption += (f" and the share of generated words that are words of the corpus (by chance: "
-                f"{100 * run.chance_share:.0f}%). {WORDS_NOTE}")
+                f"{100 * run.chance_share:.1f}%). {WORDS_NOTE}")
     plain = "\n".join(" | ".join(r) for r in [head, *rows])
     return Display(plain=plain, **_both("evolution_table", head, rows, caption))
 
@@ -390,7 +426,8 @@ def heldout_plot(run) -> Display:
     from . import plots
     scored = [s for s in run.samples if s.heldout_loss_per_char is not None]
     if not scored:
-        text = "This run held no text out (holdout 0), so there is no held-out loss."
+        text = ("This run held no text out (HOLDOUT=0 trains on the whole corpus), so there is no held-out loss: "
+                "no curve here and no held-out columns in Table 2.")
         return Display(plain="no held-out loss (holdout 0)", **_both("paragraph", text))
     last = scored[-1]
     fig = plots.heldout_figure(run.curve, scored, run.settings.seq_length)

@@ -180,6 +180,8 @@ class Settings:
             object.__setattr__(self, "steps", None)
         elif self.steps is None:
             raise ConfigError("give a number of steps or of epochs")
+        if self.holdout == 0:                        # -0 and 0.0 are HOLDOUT=0: one run name, one key
+            object.__setattr__(self, "holdout", 0.0)
         if not self.holdout < 0.5:
             raise ConfigError(f"holdout must be a share from 0 up to 0.5, got {self.holdout!r}")
         unknown = [f for f in self.format if f not in FORMATS]

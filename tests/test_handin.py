@@ -241,3 +241,14 @@ def test_public_names_files_and_hides_the_machine():
     assert shown.startswith('File "my_rnn.py", line 3') and "~/notes.txt" in shown and " a.py:12" in shown
     assert "/srv" not in shown and "/usr" not in shown and home not in shown
     assert public("a/b and 1/2 stay") == "a/b and 1/2 stay"
+
+
+def test_holdout_0_gives_a_report_without_held_out_parts(tiny, tmp_path):
+    """HOLDOUT=0 (0.0, -0 alike) once failed in notebook 2; now the report says why nothing is held out."""
+    corpus = {"name": "g", "sha256": "0" * 64}
+    assert tiny(holdout=-0.0).name(corpus) == tiny(holdout=0).name(corpus) == tiny(holdout=0.0).name(corpus)
+    result = pipeline.make_report(tiny(holdout=-0.0, reports=tmp_path / "reports"), log=lambda m: None)
+    page = result.report.read_text(encoding="utf-8")
+    assert "HOLDOUT=0 trains on the whole corpus" in page
+    assert "held-out bits/char" not in page and "held-out nats/char" not in page
+    assert "Figure 2" not in page

@@ -41,11 +41,13 @@ def test_generated_text_is_text_in_each_format():
     samples, best, table = render.samples(run), render.best_passage(run), render.evolution_table(run)
     assert ('<pre class="generated sample"><b class="word">the</b> &lt;end&gt;<span class="ctl" '
             'title="control character U+001B">\\x1b</span></pre>') in samples.html
-    assert samples.plain == "Step 1,000 · smooth loss 42.00 · 50% corpus words (chance 4%)\nthe <end>\\x1b"
-    assert best.plain.startswith("Best model, step 1,000 · smooth loss 42.00 · 50% corpus words (chance 6%)")
+    assert samples.plain == "Step 1,000 · smooth loss 42.00 · 50% corpus words (chance 4.0%)\nthe <end>\\x1b"
+    assert best.plain.startswith("Best model, step 1,000 · smooth loss 42.00 · 50% corpus words "
+                                 "(chance 6.0% for 10 characters)")      # its length's chance, one decimal
+    assert "(by chance: 4.0%)" in table.plain or "by chance: 4.0%" in table.html
     assert r"\textbf{the} <end>\labrnnctl{1b}" in best.latex and 'id="best-1000"' in best.html
     assert table.plain == "step | smooth loss | per character | corpus words\n1,000 | 42.00 | 1.680 | 50%"
-    assert "(by chance: 4%). Words are runs of two letters or more" in table.html
+    assert "(by chance: 4.0%). Words are runs of two letters or more" in table.html
 
 
 def test_numbers_are_readable_without_mathjax():
@@ -86,7 +88,27 @@ def test_the_comparison_with_the_reference_names_the_model_escaped():
     assert shown.plain.startswith("Table 1b: ") and shown.plain.endswith(d.table())
     ok = Diagnosis.from_dict({"m": 3, "seq_length": 8, "seed": 1, "clip": 5.0, "findings": [],
                               "comparison": [dict(r, max_rel=0.0, matches=True) for r in rows]})
-    assert "labrnn.model matches the reference everywhere" in render.diagnosis(ok, None).html
+    own = render.diagnosis(ok, None)        # the reference against itself: one sentence, not a table of zeros
+    assert "<table" not in own.html and "labrnn's own model is the reference's computation" in own.plain
+    assert "theirs.py matches the reference everywhere" in render.diagnosis(ok, {"name": "theirs.py"}).html
+
+
+def test_the_gradient_note_states_its_bounds_and_this_checks_numbers():
+    from labrnn.gradcheck import GradCheck, Row
+    check = GradCheck((Row("W", 2.5e-6, 1e-7, 2e-10, 1e-11), Row("U", 3e-8, 1e-9, 2e-10, 1e-11)), 5, 25, 1e-4, 1)
+    note = render.gradient_note(check, None).plain
+    assert "below 10⁻⁸" in note and "below 10⁻⁴" in note and "from 3.0e-08 to 2.5e-06" in note
+    assert "factor of 2 gives 0.33" in note and "every parameter passes" in note
+    broken = GradCheck((Row("W", 0.33, 0.3, 1e-3, 1e-4),), 5, 25, 1e-4, 1)
+    assert "W fail" in render.gradient_note(broken, {"name": "my.py"}).plain
+
+
+def test_no_words_of_ours_a_student_would_delete():
+    from pathlib import Path
+    root = Path(render.__file__).resolve().parent
+    texts = [p.read_text(encoding="utf-8") for p in [*root.parent.joinpath("notebooks").glob("*.ipynb"),
+                                                      *root.joinpath("templates").rglob("*.j2"), root / "render.py"]]
+    assert not [t for t in texts if "seed report" in t]
 
 
 def test_the_title_block_says_when_the_model_fails_its_check():

@@ -46,7 +46,7 @@ def test_report_has_what_a_reader_needs(made, pre_blocks):
     assert base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n")
     assert "<figcaption>Figure 1: smooth loss" in page
     headings = re.findall(r'<h4 class="sample-heading">Step ([\d,]+) · smooth loss \d+\.\d\d · '
-                          r'held-out \d\.\d\d bits/char · \d+% corpus words \(chance \d+%\)</h4>', page)
+                          r'held-out \d\.\d\d bits/char · \d+% corpus words \(chance \d+\.\d%\)</h4>', page)
     assert headings == ["0", "100", "200", "300"]
     best = pre_blocks(page, "best")
     assert best == [run["best"]["text"]] and len(best[0]) == 150
