@@ -38,11 +38,15 @@ def visible(ch: str) -> str:
 
 # The LaTeX that escaped text relies on, defined where it is used (\providecommand: once per document), so a
 # notebook's text/latex also compiles with nbconvert's stock template.  A character the current font lacks is
-# shown as its code point in a box instead of vanishing (xelatex would only log it).
+# shown as its code point in a box instead of vanishing (xelatex would only log it).  \labrnnneed{h} starts a
+# new page when less than h is left on this one (needspace's \Needspace, without the package): a heading never
+# ends a page.
 LATEX_MACROS = (
     r'\providecommand{\labrnnchar}[1]{\iffontchar\font"#1 \char"#1 \else\labrnnmissing{#1}\fi}'
     r"\providecommand{\labrnnmissing}[1]{\fbox{\scriptsize U+#1}\allowbreak}"
     r"\providecommand{\labrnnctl}[1]{\textcolor[rgb]{0.64,0.05,0.15}{\textbackslash x#1}}"
+    r"\providecommand{\labrnnneed}[1]{\par\penalty-100\begingroup\dimen0=#1\relax\dimen2=\pagegoal"   # needspace's
+    r"\advance\dimen2 by -\pagetotal\ifdim\dimen0>\dimen2 \ifdim\dimen2>0pt\vfil\fi\penalty-10000\fi\endgroup}"
     "\n")
 _LATEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "%": r"\%", "#": r"\#", "&": r"\&",
           "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "'": r"\textquotesingle{}",

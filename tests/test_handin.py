@@ -252,3 +252,39 @@ def test_holdout_0_gives_a_report_without_held_out_parts(tiny, tmp_path):
     assert "HOLDOUT=0 trains on the whole corpus" in page
     assert "held-out bits/char" not in page and "held-out nats/char" not in page
     assert "Figure 2" not in page
+
+
+HEADING = (r"(Step [\d,]+|Best model, step [\d,]+) · smooth loss|Table \d+b?:|Figure \d+:|Contents$|Run summary$|"
+           r"Gradient check$|Against the reference$|Training$|Held-out loss$|Evolution of the synthesized text$|"
+           r"The best model$|Introduction$|Results of mine$|Discussion$|Appendix")
+
+
+def _pages(pdftotext, pdf) -> list[list[str]]:
+    """Each page's lines as pdftotext -layout reads them, blank lines and page numbers dropped."""
+    import re
+    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [[line.strip() for line in page.splitlines() if line.strip() and not re.fullmatch(r"\s*\d+\s*", line)]
+            for page in text.split("\f") if page.strip()]
+
+
+def test_the_pdf_is_print_ready(tiny, tmp_path, write, require):
+    """Title block first; no heading, table caption or sample heading last on a page; every figure on the page
+    of its caption. Many samples, so that page breaks fall among them."""
+    import re
+    require("xelatex")
+    pdftotext, pdfimages = require("pdftotext"), require("pdfimages")
+    settings = tiny(author="Ada Lovelace", title="Assignment 4", course="DD2424", text=str(write(TEXT, "t.md")),
+                    steps=3000, sample_every=100, sample_until=3000, format=("html", "pdf"),
+                    reports=tmp_path / "reports")
+    pdf = pipeline.make_report(settings, log=lambda m: None).pdf
+    pages = _pages(pdftotext, pdf)
+    assert len(pages) > 6
+    assert pages[0][1:3] == ["Assignment 4", pages[0][2]] and "Ada Lovelace · DD2424" in pages[0][:6]
+    toc = next(i for i, p in enumerate(pages) if "Contents" in p)
+    for number, page in enumerate(pages[:-1], 1):
+        if number - 1 > toc:
+            assert not re.match(HEADING, page[-1]), f"page {number} ends with a heading: {page[-1]!r}"
+    images = subprocess.run([pdfimages, "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    on = [int(line.split()[0]) for line in images.splitlines()[2:] if line.split()[2] == "image"]
+    captions = [n for n, page in enumerate(pages, 1) for line in page if re.match(r"Figure \d+:", line)]
+    assert on == captions and len(on) == 3

@@ -54,9 +54,9 @@ def test_pdf_has_what_the_html_has(made, pdf_text, require):
                       table, re.M)
     assert rows == [(p, "pass") for p in "WUVbc"]
     assert "Figure 1: smooth loss" in text and "Table 1: analytic against numerical gradients" in text
-    steps = re.findall(r"^Step ([\d,]+) · smooth loss (\d+\.\d\d)", text, re.M)
+    steps = re.findall(r"^\f?Step ([\d,]+) · smooth loss (\d+\.\d\d)", text, re.M)     # \f: a page's first line
     assert steps == [(f"{s['step']:,}", f"{s['smooth_loss']:.2f}") for s in run["samples"]]
-    assert re.search(rf"^Best model, step {run['best']['step']:,} · smooth loss {run['best']['smooth_loss']:.2f}",
+    assert re.search(rf"^\f?Best model, step {run['best']['step']:,} · smooth loss {run['best']['smooth_loss']:.2f}",
                      text, re.M)
     images = subprocess.run([require("pdfimages"), "-list", str(run_dir / "report.pdf")],
                             capture_output=True, text=True, check=True).stdout
