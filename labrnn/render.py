@@ -160,6 +160,17 @@ MODEL_NOTE = ("Its loss_and_grads, run in a process of its own, gave the gradien
               "compared with them (Table 1b).")
 
 
+def _degenerate(run, kind: str | None = None) -> list:
+    """The run's degenerate outcomes (labrnn.degenerate), of one kind or all."""
+    from .degenerate import findings
+    return [f for f in findings(run) if kind is None or f.kind == kind]
+
+
+def _warned(caption: str, run, kind: str) -> str:
+    """A figure's caption with what is degenerate in it, where it shows."""
+    return " ".join([caption, *(f"Warning: {f.sentence}" for f in _degenerate(run, kind))])
+
+
 def _files(run) -> dict[str, str]:
     """The run's files by absolute path, and the names a shared report gives them."""
     return {f["path"]: f["name"] for f in (run.model, run.corpus) if f and f.get("path")}
@@ -177,6 +188,7 @@ def title_block(run, trained_at: str, check=None, diagnosis=None) -> Display:
     if run.diverged:
         notes.append(f"Training diverged at step {run.diverged['step']:,} ({run.diverged['reason']}) and stopped "
                      "there; the samples and the best model come from before it.")
+    notes += [f"Degenerate outcome: {f.sentence}" for f in _degenerate(run) if f.kind != "diverged"]
     if run.interrupted:
         notes.append(f"Training was interrupted at step {run.steps_done:,}; the report shows what was reached.")
     failing = [r.name for r in check.rows if not r.passed] if check is not None else []
@@ -422,7 +434,7 @@ def loss_plot(run) -> Display:
               if run.epoch_boundaries else "")
     caption = (f"Figure 1: smooth loss at each of the {run.steps_done:,} update steps{epochs}. "
                f"Its minimum, {b.smooth_loss:.2f}, is reached at step {b.step:,}.")
-    return figure(plots.png(fig), caption, alt="smooth loss against update step")
+    return figure(plots.png(fig), _warned(caption, run, "jump"), alt="smooth loss against update step")
 
 
 def heldout_plot(run) -> Display:
@@ -439,7 +451,8 @@ def heldout_plot(run) -> Display:
                f"{100 * run.settings.holdout:g}%, never trained on), in nats; the right axis reads bits. At step "
                f"{last.step:,} the held-out loss is {last.heldout_loss_per_char:.3f} nats "
                f"({last.heldout_bits_per_char:.3f} bits) per character.")
-    return figure(plots.png(fig), caption, alt="training and held-out loss per character against update step")
+    return figure(plots.png(fig), _warned(caption, run, "heldout"),
+                  alt="training and held-out loss per character against update step")
 
 
 def word_share_plot(run) -> Display:
@@ -447,5 +460,5 @@ def word_share_plot(run) -> Display:
     from . import plots
     caption = (f"Figure 3: share of the words in each sample that are words of the corpus; the dashed line is "
                f"chance, {100 * run.chance_share:.1f}%. {WORDS_NOTE}")
-    return figure(plots.png(plots.word_share_figure(run.samples, run.chance_share)), caption,
+    return figure(plots.png(plots.word_share_figure(run.samples, run.chance_share)), _warned(caption, run, "words"),
                   alt="share of corpus words against update step")

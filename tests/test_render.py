@@ -15,7 +15,9 @@ def fake_run(**kw):
     corpus = {"name": NAME, "path": f"/data/{NAME}.txt", "sha256": "0" * 64, "size": 1234, "K": 40}
     return SimpleNamespace(**{"corpus": corpus, "settings": Settings(steps=1000), "diverged": None,
                               "interrupted": False, "broken": None, "model": None, "steps_done": 1000,
-                              "train_chars": 1200, **kw})
+                              "train_chars": 1200, "samples": [], "curve": [50.0], "epoch_boundaries": [],
+                              "chance_share": 0.05, "best": SimpleNamespace(step=0, word_share=0.0, chance_share=0.05),
+                              **kw})
 
 
 def test_a_corpus_named_with_markup_is_text_in_the_settings_table():

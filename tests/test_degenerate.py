@@ -1,0 +1,80 @@
+"""Degenerate outcomes (labrnn.degenerate): each kind found, stated at the report's top and where it shows,
+and marked in the index; healthy runs, the default corpus at several seeds included, raise none."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import labrnn
+from labrnn import degenerate, pipeline, render
+
+
+def _run(**kw):
+    """A run as the detection reads it: healthy unless told otherwise."""
+    sample = SimpleNamespace(step=2000, word_share=0.3, heldout_loss_per_char=2.0)
+    base = {"corpus": {"K": 40}, "samples": [SimpleNamespace(step=0, word_share=0.05, heldout_loss_per_char=3.8),
+                                              sample], "chance_share": 0.05,
+            "best": SimpleNamespace(step=2000, word_share=0.3, chance_share=0.05), "curve": np.full(3000, 40.0),
+            "epoch_boundaries": [1000, 2000], "diverged": None}
+    return SimpleNamespace(**{**base, **kw})
+
+
+@pytest.mark.fast
+def test_a_healthy_run_and_step_0_raise_nothing():
+    assert degenerate.findings(_run()) == []          # step 0 at ln K and at chance is by construction
+
+
+@pytest.mark.fast
+def test_each_kind_is_found_with_its_step():
+    curve = np.full(3000, 40.0)
+    curve[2000:2400] = np.linspace(40, 55, 400)       # +37% after the reset at step 2,000
+    found = degenerate.findings(_run(curve=curve))
+    assert [(f.kind, f.step) for f in found] == [("jump", 2000)] and "from 40.00 to 55.00" in found[0].sentence
+    slight = np.full(3000, 40.0)
+    slight[2000:2100] = 43.9                           # +9.75%: within the margin
+    assert degenerate.findings(_run(curve=slight)) == []
+    tabs = SimpleNamespace(step=2000, word_share=0.0, chance_share=0.06)
+    assert [(f.kind, f.step) for f in degenerate.findings(_run(best=tabs))] == [("words", 2000)]
+    late = SimpleNamespace(step=2000, word_share=0.01, heldout_loss_per_char=4.0)     # ln 40 = 3.69
+    assert sorted(f.kind for f in degenerate.findings(_run(samples=[late]))) == ["heldout", "words"]
+    diverged = degenerate.findings(_run(diverged={"step": 1500, "reason": "the smooth loss exploded"}))
+    assert [(f.kind, f.step) for f in diverged] == [("diverged", 1500)]
+
+
+def test_a_held_out_text_the_model_never_saw_is_stated_everywhere(tmp_path, tiny):
+    """A corpus whose held-out end is letters training never shows: the held-out loss goes above ln K; the
+    report says so at its top and under Figure 2, the index marks the run."""
+    rng = np.random.default_rng(3)
+    text = "".join(rng.choice(list("abcde "), 5700)) + "".join(rng.choice(list("vwxyz"), 300))
+    data = tmp_path / "unseen-end.txt"
+    data.write_text(text, encoding="utf-8")
+    result = pipeline.make_report(tiny(data, steps=1000, sample_every=250, sample_until=1000,
+                                       reports=tmp_path / "reports"), log=lambda m: None)
+    kinds = {f.kind for f in degenerate.findings(result.run)}
+    assert "heldout" in kinds
+    page = result.report.read_text(encoding="utf-8")
+    top = page[:page.index('id="Run-summary"')]
+    assert "Degenerate outcome: At step 250 the held-out loss" in top
+    assert "Warning: At step 250 the held-out loss" in page[page.index("Figure 2:"):]
+    index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "degenerate, not to be ranked: held-out loss above uniform guessing" in index
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_default_runs_raise_none(seed, bible, genesis_text):
+    """The built-in corpus at the default settings (20,000 steps: a sample every 1,000) and a small corpus over
+    many epochs (27 boundaries) at three seeds: nothing degenerate."""
+    run = labrnn.train(bible, labrnn.Settings(seed=seed, steps=20_000, sample_every=1_000), progress=False)
+    assert degenerate.findings(run) == []
+    small = labrnn.Corpus(genesis_text, "genesis")
+    run = labrnn.train(small, labrnn.Settings(seed=seed, steps=6_000, sample_every=500), progress=False)
+    assert len(run.epoch_boundaries) > 20 and degenerate.findings(run) == []
+
+
+@pytest.mark.fast
+def test_the_title_block_states_them_first():
+    from test_render import fake_run
+    curve = np.full(3000, 40.0)
+    curve[2000:2400] = 55.0
+    shown = render.title_block(fake_run(curve=curve, epoch_boundaries=[1000, 2000]), "2024-05-01T12:00:00+00:00")
+    assert "Degenerate outcome: At the epoch boundary at step 2,000" in shown.plain
