@@ -71,6 +71,7 @@ def export_html(paths: list[Path], out: Path, title: str, extend=None) -> None:
     nb = merge(paths, title)
     if extend:
         extend(nb)
+        nb.metadata["title"] = nb.metadata.get("labrnn_title") or title     # the browser's tab: their title
     body, _ = exporter.from_notebook_node(nb, resources={"labrnn_sections": sections(nb)})
     atomic_write(out, lambda fh: fh.write(body.encode("utf-8")))
 

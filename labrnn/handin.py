@@ -281,7 +281,13 @@ def of(settings, model_file=None) -> Handin:
 
 
 def write_record(run_dir: Path, handin: Handin) -> None:
-    atomic_write(Path(run_dir) / RECORD, lambda fh: fh.write(json.dumps(handin.record()).encode("utf-8")))
+    """handin.json for the index, only when the report is someone's (a sweep's worker never writes one, so its
+    run directory holds only the files labrnn.task accepts back); an older one goes with a render without."""
+    path = Path(run_dir) / RECORD
+    if any(handin.record().values()):
+        atomic_write(path, lambda fh: fh.write(json.dumps(handin.record()).encode("utf-8")))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def read_record(run_dir: Path) -> dict:
@@ -348,6 +354,8 @@ def insert(nb, handin: Handin, run) -> None:
         nb.cells[first:first] = [nbformat.v4.new_markdown_cell(title),
                                  *([_cell(Display(byline, handin.byline, latex=""))] if handin.byline else [])]
         nb.metadata["labrnn_byline"] = handin.byline
+        nb.metadata["labrnn_handin"] = True          # their document: no "labrnn lab report" above their title
+        nb.metadata["labrnn_title"] = handin.title or ""
     sections = handin.text.sections if handin.text else []
     for place, anchor, after in (
             ("introduction", lambda c: c.cell_type == "markdown" and c.source.startswith("## Gradient check"), 0),
