@@ -295,3 +295,15 @@ def test_the_pdf_is_print_ready(tiny, tmp_path, write, require):
     on = [int(line.split()[0]) for line in images.splitlines()[2:] if line.split()[2] == "image"]
     captions = [n for n, page in enumerate(pages, 1) for line in page if re.match(r"Figure \d+:", line)]
     assert on == captions and len(on) == 3
+
+
+@pytest.mark.fast
+def test_an_unknown_citation_exits_2_in_one_line_and_writes_nothing(write, tmp_path, tiny_argv, genesis, capsys):
+    from labrnn.cli import main
+    text = write("# Discussion\n\nThe loss was {{ best.loss }}.\n", "my-report.md")
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", *tiny_argv(), f"--data={genesis}", f"--text={text}", f"--reports={tmp_path / 'r'}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert "my-report.md line 3: no number is named 'best.loss'" in err
+    assert not (tmp_path / "r").exists()
