@@ -329,7 +329,8 @@ def listing(model_file) -> Display:
     code = CONTROL.sub(lambda m: visible(m.group()), model_file.source.decode("utf-8", errors="replace"))
     about = f"{model_file.name}, sha256 {model_file.sha256}"
     html = highlight(code, PythonLexer(), HtmlFormatter(linenos="inline", noclasses=True, wrapcode=True))
-    latex = highlight(code, PythonLexer(), LatexFormatter(linenos=True, verboptions="fontsize=\\small"))
+    size = "\\small" if max(map(len, code.splitlines()), default=0) <= 80 else "\\scriptsize"   # no fvextra: no wraps
+    latex = highlight(code, PythonLexer(), LatexFormatter(linenos=True, verboptions=f"fontsize={size}"))
     return Display(Markup('<h2 id="appendix-code">Appendix: the code of {}</h2><p class="byline">{}</p>'
                           '<div class="listing">{}</div>').format(model_file.name, about, Markup(html)),
                    f"Appendix: the code of {model_file.name}\n{about}\n{code}",
