@@ -334,7 +334,7 @@ def test_a_model_that_breaks_during_training_still_gets_its_report(tmp_path, tin
     assert report.is_file() and "training stopped at step 40, where the model failed" in err.err
     page = report.read_text(encoding="utf-8")
     assert "Training stopped at step 40, where the model failed as shown below" in page
-    assert f'<pre class="failure">{MODELS / "bad_nan_later.py"}:11: loss_and_grads returned the loss nan' in page
+    assert '<pre class="failure">bad_nan_later.py:11: loss_and_grads returned the loss nan' in page   # name, no path
     assert json.loads((report.parent / "run.json").read_text())["broken"]["step"] == 40
 
 
