@@ -6,7 +6,7 @@ error, and every figure drawn at a real size.
 """
 import pytest
 
-from labrnn import sweep
+from labrnn import grid, sweep
 
 
 def assert_renders(browser, html, screenshot) -> dict:
@@ -72,7 +72,7 @@ def test_index_renders_in_chromium(browser, made, tmp_path):
 
 def test_comparison_renders_in_chromium(browser, tiny, tmp_path):
     fixed = {k: v for k, v in vars(tiny(reports=tmp_path / "reports", jobs=2)).items() if k != "eta"}
-    result = sweep.make_sweep(sweep.grid({"eta": [0.05, 0.1]}, **fixed), log=lambda m: None)
+    result = sweep.make_sweep(grid.grid({"eta": [0.05, 0.1]}, **fixed), log=lambda m: None)
     counts = assert_renders(browser, result.comparison, tmp_path / "comparison.png")
     assert counts["images"] >= 1
 
