@@ -252,7 +252,7 @@ def cmd_sweep(given: dict, fail) -> int:
         fail(str(err))
     if result.comparison:
         print(result.comparison)
-    return 1 if result.failed else 0
+    return 1 if result.problems else 0     # a combination failed, or a model fails its check or broke
 
 
 def cmd_compare(given: dict, fail) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -18,15 +19,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cluster, task
+from . import cluster, gradebook, task
 from .cache import run_key
 from .comparison import Done, index, number, write_comparison
 from .corpus import Corpus
-from .grid import check, label, sweep_name, varied
+from .grid import check, fmt, label, sweep_name, varied
 from .pipeline import make_report
 from .progress import bar as progress_bar
-from .run import interrupted
-from .rundir import RunDir, RunDirError, claim
+from .run import check_model, interrupted
+from .rundir import MARK, RunDir, RunDirError, claim
+from .sandbox import opened, read_model
 from .settings import Settings
 
 RETRIES = 2         # a task that raises (not a report's own failure) runs again, on any worker, twice at most
@@ -37,6 +39,12 @@ class SweepResult:
     comparison: Path | None             # None when every combination failed
     done: list[Done]
     failed: list[tuple[Settings, str]]
+    grades: list[gradebook.Grade] = field(default_factory=list)     # a class's sweep: one per submission
+
+    @property
+    def problems(self) -> bool:
+        """Whether a combination failed or a finished run's model fails its check or broke (exit code 1)."""
+        return bool(self.failed) or any(gradebook.problems(d.run, d.check, d.diagnosis) for d in self.done)
 
 
 def work(s: Settings, corpus: Corpus) -> int:
@@ -190,6 +198,40 @@ class Sender:
                 self.tally.fail(settings, outcome.error)
         finally:
             future.release()
+            _drop_if_empty(rd)
+
+
+def check_first(plan: Plan, tally: Tally) -> Plan:
+    """Every model file the cluster is to train, imported and checked here (contract, gradient check, diagnosis)
+    before any training starts, one line per file as it is checked; a file that fails is failed at once in
+    every combination, and the plan keeps only the others.  Each report checks its model again on its own."""
+    first: dict[str, Settings] = {}
+    for settings in plan.there:
+        if settings.model is not None:
+            first.setdefault(settings.model, settings)
+    refused: dict[str, str] = {}
+    for i, (path, settings) in enumerate(sorted(first.items()), 1):
+        model_file = read_model(path)
+        try:
+            with opened(model_file, settings, plan.corpus) as sandbox:
+                check, diagnosis = check_model(settings, plan.corpus, sandbox)
+        except task.OURS as err:
+            refused[path] = task.one_line(err)
+            tally.log(f"[check {i}/{len(first)}] {fmt(path, 'model')}: did not run: {refused[path]}")
+            continue
+        failing = [r.name for r in check.rows if not r.passed]
+        tally.log(f"[check {i}/{len(first)}] {fmt(path, 'model')}: gradients "
+                  f"{'FAIL ' + ' '.join(failing) if failing else 'pass'}, {diagnosis.summary()}")
+    for settings in plan.there:
+        if settings.model in refused:
+            tally.fail(settings, refused[settings.model])
+    return replace(plan, there=[s for s in plan.there if s.model not in refused])
+
+
+def _drop_if_empty(rd: RunDir) -> None:
+    """Remove a run directory that holds nothing but labrnn's mark and lock: no directory for no report."""
+    if rd.path.is_dir() and {p.name for p in rd.path.iterdir()} <= {MARK, RunDir.LOCK}:
+        shutil.rmtree(rd.path, ignore_errors=True)
 
 
 def remake(settings: Settings, plan: Plan, tally: Tally, notebooks: Path | None) -> None:
@@ -225,6 +267,7 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
         bar = stack.enter_context(progress_bar(total=len(plan.combos), desc="sweep", unit="report",
                                                enabled=progress))
         tally = Tally(len(plan.combos), plan.names, log, bar)
+        plan = check_first(plan, tally)
         if client is not None:
             sender = Sender(client, allowed, plan, tally, notebooks)
             sender.top_up()
@@ -240,14 +283,18 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
 
 
 def compared(plan: Plan, tally: Tally) -> SweepResult:
-    """The comparison of what finished (and the index), the failures named."""
-    comparison = None
+    """The comparison of what finished (and the index), a class's gradebook beside it, the failures named."""
+    comparison, grades, out = None, [], plan.reports / f"sweep-{plan.name}"
     if tally.done:
-        comparison = write_comparison(plan.reports / f"sweep-{plan.name}", plan.name, plan.corpus.info(),
-                                      tally.done, tally.failed, plan.names)
+        comparison = write_comparison(out, plan.name, plan.corpus.info(), tally.done, tally.failed, plan.names)
         tally.log(f"comparison of {len(tally.done)} runs: {comparison}")
         index(plan.reports)
+    models = sorted({c.model for c in plan.combos if c.model is not None})
+    if models:
+        sources = {path: read_model(path).source for path in models}     # keyed as the settings name them
+        grades = gradebook.of_sweep(tally.done, tally.failed, sources, claim(out))
+        tally.log(f"gradebook: {gradebook.write(out, grades)[0]}")
     if tally.failed:
         tally.log(f"{len(tally.failed)} of {len(plan.combos)} failed: "
                   + "; ".join(label(p, plan.names) for p, _ in tally.failed))
-    return SweepResult(comparison, tally.done, tally.failed)
+    return SweepResult(comparison, tally.done, tally.failed, grades)
