@@ -11,7 +11,9 @@ import base64
 import json
 import math
 import os
+import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +27,7 @@ from .grid import fmt, label, sweep_name, varied
 from .gradcheck import GradCheck
 from .iorw import atomic_write
 from .layout import COMPARISON, RECORD
+from .model import NAMES
 from .render import href
 from .rundir import RunDir, RunDirError, claim, open_run
 from .settings import SWEPT, ConfigError, Settings, meta
@@ -216,32 +219,66 @@ def record(name: str, command: str, made_at: str, corpus: dict, names: list[str]
             "failed": [{"params": p.numbers(), "model": p.model, "error": e} for p, e in failed]}
 
 
+def class_page(name: str, command: str, corpus: dict, ranked: list[Done], failed: list[tuple[Settings, str]],
+               names: list[str], out: Path, made_at: str) -> str:
+    """The page of a class's sweep (MODEL a folder): one row per submission, file first, then its verdicts,
+    diagnosis, losses and report; the settings every row shares stated once above; the class's summary first
+    (passes per parameter, a bar per diagnosis, what did not run and why)."""
+    varying = [n for n in names if n != "model"]
+    by_file = sorted(ranked, key=lambda d: (fmt(d.settings.model, "model"), d.report.parent.name))
+    rows = [{**row(i, d, out), "file": fmt(d.settings.model, "model"),
+             "settings": [(fmt(getattr(d.settings, n), n), getattr(d.settings, n)) for n in varying]}
+            for i, d in enumerate(by_file, 1)]
+    checks = [d.check for d in ranked if d.check is not None]
+    passes = [(k, sum(r.passed for c in checks for r in c.rows if r.name == k), len(checks)) for k in NAMES]
+    diagnoses = Counter(r["diagnosis"] for r in rows).most_common() + ([("did not run", len(failed))] if failed else [])
+    reasons = Counter(re.sub(r"^.*?\.py(:\d+)?: ", "", e) for _, e in failed).most_common()  # the file named once
+    settings = [d.settings for d in ranked] + [p for p, _ in failed]
+    common = [f"{meta(n).symbol} = {fmt(getattr(settings[0], n), n)}" for n in SWEPT if n not in names]
+    lengths = sorted({f"{s.epochs:,} epochs" if s.epochs else f"{s.steps:,} steps" for s in settings})
+    return render.HTML.get_template("class-comparison.html.j2").render(
+        name=name, command=command, corpus=corpus["name"], made_at=made_at[:16].replace("T", " "),
+        files=len({s.model for s in settings}), common=", ".join([*common, " and ".join(lengths)]),
+        passes=passes, diagnoses=diagnoses, reasons=reasons, most=max([c for _, c in diagnoses] or [1]), rows=rows,
+        varying=[meta(n).symbol for n in varying],
+        failed=[{"file": fmt(p.model, "model"), "error": e,
+                 "settings": [(fmt(getattr(p, n), n), getattr(p, n)) for n in varying]} for p, e in failed],
+        confinement=confinement(ranked))
+
+
 def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], failed: list[tuple[Settings, str]],
                      names: list[str], command: str = "sweep") -> Path:
     """comparison.html and sweep.json in `out`, each written under a temporary name and renamed; `corpus` is
-    the runs' corpus as Corpus.info() gives it, `command` the one that made the page (sweep or compare)."""
-    from .plots import png
+    the runs' corpus as Corpus.info() gives it, `command` the one that made the page (sweep or compare).  Runs of
+    students' files make a class's page (`class_page`)."""
     ranked = sorted(done, key=lambda d: (per_char(d), d.report.parent.name))    # ties: not by finishing order
     made_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rows = [row(i, d, out) for i, d in enumerate(ranked, 1)]
-    shown_passages = passages(ranked, names)
-    lengths = sorted({(d.settings.epochs is not None, d.settings.epochs or d.settings.steps) for d in done})
-    length = " and ".join(f"{n:,} {'epochs' if epochs else 'steps'}" for epochs, n in lengths)
-    grid = " × ".join(f"{meta(n).symbol} "
-                      f"{', '.join(fmt(v, n) for v in sorted({getattr(d.settings, n) for d in done}, key=str))}"
-                      for n in names)
-    page = render.HTML.get_template("sweep-comparison.html.j2").render(
-        name=name, command=command, corpus=corpus["name"], grid=grid, length=length, runs=len(done), rows=rows,
-        passages=shown_passages[:HIGHLIGHT], others=shown_passages[HIGHLIGHT:],
-        made_at=made_at[:16].replace("T", " "),
-        failed=[{"label": label(p, names), "error": e, "settings": [(fmt(getattr(p, n), n), getattr(p, n))
-                                                                   for n in SWEPT]} for p, e in failed],
-        png=base64.b64encode(png(figure(ranked, names))).decode("ascii"), columns=[meta(n).symbol for n in SWEPT],
-        models=any(d.settings.model is not None for d in done) or any(p.model is not None for p, _ in failed),
-        confinement=confinement(done))
+    if any(d.settings.model is not None for d in done) or any(p.model is not None for p, _ in failed):
+        page = class_page(name, command, corpus, ranked, failed, names, out, made_at)
+    else:
+        page = ranking_page(name, command, corpus, ranked, rows, failed, names, made_at)
     claim(out)
     atomic_write(out / COMPARISON, lambda fh: fh.write(page.encode("utf-8")))
     text = json.dumps(record(name, command, made_at, corpus, names, rows, ranked, failed), indent=1,
                       ensure_ascii=False, allow_nan=False) + "\n"
     atomic_write(out / RECORD, lambda fh: fh.write(text.encode("utf-8")))
     return out / COMPARISON
+
+
+def ranking_page(name: str, command: str, corpus: dict, ranked: list[Done], rows: list[dict],
+                 failed: list[tuple[Settings, str]], names: list[str], made_at: str) -> str:
+    """The page of a grid of settings: the figure, the ranking, the best passages."""
+    from .plots import png
+    shown_passages = passages(ranked, names)
+    lengths = sorted({(d.settings.epochs is not None, d.settings.epochs or d.settings.steps) for d in ranked})
+    length = " and ".join(f"{n:,} {'epochs' if epochs else 'steps'}" for epochs, n in lengths)
+    grid = " × ".join(f"{meta(n).symbol} "
+                      f"{', '.join(fmt(v, n) for v in sorted({getattr(d.settings, n) for d in ranked}, key=str))}"
+                      for n in names)
+    return render.HTML.get_template("sweep-comparison.html.j2").render(
+        name=name, command=command, corpus=corpus["name"], grid=grid, length=length, runs=len(ranked), rows=rows,
+        passages=shown_passages[:HIGHLIGHT], others=shown_passages[HIGHLIGHT:],
+        made_at=made_at[:16].replace("T", " "),
+        failed=[{"label": label(p, names), "error": e} for p, e in failed],
+        png=base64.b64encode(png(figure(ranked, names))).decode("ascii"), columns=[meta(n).symbol for n in SWEPT])
