@@ -9,7 +9,7 @@ from pathlib import Path
 from labrnn.cli import main
 
 MODELS = Path(__file__).resolve().parent / "models"
-MISTAKES = ["mistake_no_bptt", "mistake_tanh_missing", "mistake_transposed", "mistake_sign", "mistake_clipped"]
+MISTAKES = sorted(p.stem for p in MODELS.glob("mistake_*.py"))       # each documented mistake, and two at once
 
 
 def renamed(source: str) -> str:
