@@ -28,7 +28,7 @@ from .pipeline import make_report
 from .progress import bar as progress_bar
 from .run import check_model, interrupted
 from .rundir import MARK, RunDir, RunDirError, claim
-from .sandbox import opened, read_model
+from .sandbox import ModelFile, opened, read_model
 from .settings import Settings
 
 RETRIES = 2         # a task that raises (not a report's own failure) runs again, on any worker, twice at most
@@ -83,6 +83,7 @@ class Plan:
     where: str | None           # the scheduler's address; None: a cluster on this machine
     workers: int
     window: int                 # reports in flight at once
+    model_files: dict[str, ModelFile]   # each model file as read once here, by its path as the settings name it
 
     @classmethod
     def of(cls, combos: list[Settings]) -> "Plan":
@@ -96,8 +97,9 @@ class Plan:
         jobs = combos[0].jobs
         workers = max(1, min(jobs or cluster.cores(), len(there)))
         window = jobs or (workers if where is None else max(1, len(there)))
+        model_files = {c.model: read_model(c.model) for c in combos if c.model is not None}
         return cls(combos, corpus, varied(combos), sweep_name(combos, corpus.info()), reports, here, there,
-                   where, workers, window)
+                   where, workers, window, model_files)
 
     def run_dir(self, settings: Settings) -> RunDir:
         return RunDir(self.reports / settings.name(self.corpus.info()))
@@ -211,7 +213,7 @@ def check_first(plan: Plan, tally: Tally) -> Plan:
             first.setdefault(settings.model, settings)
     refused: dict[str, str] = {}
     for i, (path, settings) in enumerate(sorted(first.items()), 1):
-        model_file = read_model(path)
+        model_file = plan.model_files[path]
         try:
             with opened(model_file, settings, plan.corpus) as sandbox:
                 check, diagnosis = check_model(settings, plan.corpus, sandbox)
@@ -289,9 +291,8 @@ def compared(plan: Plan, tally: Tally) -> SweepResult:
         comparison = write_comparison(out, plan.name, plan.corpus.info(), tally.done, tally.failed, plan.names)
         tally.log(f"comparison of {len(tally.done)} runs: {comparison}")
         index(plan.reports)
-    models = sorted({c.model for c in plan.combos if c.model is not None})
-    if models:
-        sources = {path: read_model(path).source for path in models}     # keyed as the settings name them
+    if plan.model_files:
+        sources = {path: f.source for path, f in plan.model_files.items()}     # keyed as the settings name them
         grades = gradebook.of_sweep(tally.done, tally.failed, sources, claim(out))
         tally.log(f"gradebook: {gradebook.write(out, grades)[0]}")
     if tally.failed:
