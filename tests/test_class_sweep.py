@@ -6,6 +6,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from labrnn.cli import main
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -69,3 +71,23 @@ def test_a_class_is_checked_first_graded_and_its_copies_grouped(genesis, tiny_ar
     runs = [d.name for d in reports.iterdir() if d.is_dir() and not d.name.startswith("sweep-")]
     assert len(runs) == len(expected) - 1 and not [n for n in runs if "_fay-" in n]    # none for no report
     assert (sweep_dir / "grades.json").exists() and (sweep_dir / "comparison.html").exists()
+
+
+@pytest.mark.fast
+def test_a_sweep_exits_1_when_a_model_that_ran_fails_its_check_or_broke():
+    """SweepResult.problems, which cmd_sweep's exit code reads: a failed combination, a failing gradient, a
+    diagnosis that differs or training that broke each count; a clean run does not."""
+    from types import SimpleNamespace
+
+    from labrnn.sweep import SweepResult
+
+    def done(passed=True, ok=True, broken=None):
+        check = SimpleNamespace(rows=[SimpleNamespace(name="W", passed=passed)])
+        diagnosis = SimpleNamespace(ok=ok, summary=lambda: "no BPTT")
+        run = SimpleNamespace(broken=broken)
+        return SimpleNamespace(run=run, check=check, diagnosis=diagnosis)
+    assert not SweepResult(None, [done(), done()], []).problems
+    assert SweepResult(None, [done()], [("settings", "did not import")]).problems
+    assert SweepResult(None, [done(), done(passed=False)], []).problems
+    assert SweepResult(None, [done(ok=False)], []).problems
+    assert SweepResult(None, [done(broken=SimpleNamespace(step=5, message="boom"))], []).problems
