@@ -38,6 +38,7 @@ import numpy as np
 
 from . import confine, scratch
 from .corpus import shown
+from .engines import ModelFailed
 from .model import NAMES, init_params
 
 START_SECONDS = 60.0            # importing their file, numpy and whatever they import
@@ -58,7 +59,7 @@ DTYPES = {f"{e}{k}{n}" for e in "<|" for k, sizes in (("f", "248"), ("i", "1248"
 _warned: set[str] = set()
 
 
-class ModelError(Exception):
+class ModelError(ModelFailed):
     """Their model file failed: the message names the file and line (for an exception, their traceback)."""
 
 
