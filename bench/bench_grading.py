@@ -42,7 +42,8 @@ def main() -> None:
     x, y = rng.integers(0, K, T), rng.integers(0, K, T)
     h0 = np.tanh(rng.standard_normal(M))
     reply = loss_and_grads(params, x, y, h0)
-    grader = grading.Grader(lambda *args: reply, seed=1, total=10**9, clip=5.0)   # its checked steps lie far beyond
+    grader = grading.Grader(lambda *args: reply)
+    grader.plan(seed=1, total=10**9, clip=5.0)             # its checked steps lie far beyond
     grader.step = 1
     times = {"stand-in alone": [], "Grader around the stand-in": [], "their sandboxed call": []}
     with Sandbox(read_model(str(MODEL))) as theirs:

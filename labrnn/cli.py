@@ -241,7 +241,8 @@ def cmd_report(given: dict, fail) -> int:
 
 def cmd_sweep(given: dict, fail) -> int:
     from .cluster import ClusterError
-    from .sweep import grid, make_sweep, submissions
+    from .grid import grid, submissions
+    from .sweep import make_sweep
     try:
         swept = {n: given.pop(n, [DEFAULTS[n]]) for n in SWEPT if n != "model"}
         swept["model"] = submissions(given.pop("model", None))
@@ -251,11 +252,11 @@ def cmd_sweep(given: dict, fail) -> int:
         fail(str(err))
     if result.comparison:
         print(result.comparison)
-    return 1 if result.failed else 0
+    return 1 if result.problems else 0     # a combination failed, or a model fails its check or broke
 
 
 def cmd_compare(given: dict, fail) -> int:
-    from .sweep import compare
+    from .comparison import compare
     dirs = given.pop("dirs")
     try:
         print(compare(dirs, Settings(**given).reports))

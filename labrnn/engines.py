@@ -18,7 +18,6 @@ import numpy as np
 from . import model
 from .limits import DIVERGE_FROM, DIVERGE_WINDOW
 from .model import NAMES
-from .sandbox import ModelError
 
 # One loss above CEILING x seq_length x ln K (uniform guessing's) is divergence at any step: it means
 # p_t[y_t] < K^-100 on average, scores hundreds of nats apart. Honest runs stay below ~6x (the default run's
@@ -44,6 +43,11 @@ class Hyperparameters:
         uniform, on = settings.seq_length * math.log(K), settings.keep_going     # uniform: guessing's loss
         return cls(settings.seq_length, settings.eta, settings.clip,
                    math.inf if on else 2 * uniform, math.inf if on else CEILING * uniform)
+
+
+class ModelFailed(Exception):
+    """The loss_and_grads an engine trains with failed: a student's, whose sandbox raises this as
+    `labrnn.sandbox.ModelError`, naming their file and line."""
 
 
 class StepFailed(Exception):
@@ -157,7 +161,7 @@ class NumbaEngine(Engine):
 @dataclass(frozen=True)
 class NumpyEngine(Engine):
     """The readable reference. `loss_and_grads` is the function it trains with (a student's, through
-    `labrnn.sandbox` and `labrnn.grading`); where that raises ModelError, `train` raises StepFailed with the
+    `labrnn.sandbox` and `labrnn.grading`); where that raises ModelFailed, `train` raises StepFailed with the
     steps before it done."""
     loss_and_grads: Callable = model.loss_and_grads
 
@@ -172,7 +176,7 @@ class NumpyEngine(Engine):
             y = data[e + 1:e + hyper.seq_length + 1].astype(np.int64)
             try:
                 loss, grads, h_last = self.loss_and_grads(named, x, y, h)
-            except ModelError as err:
+            except ModelFailed as err:
                 v[:5] = e, epoch, smooth, best, best_step
                 raise StepFailed(s, str(err)) from None
             smooth = loss if s == 0 else 0.999 * smooth + 0.001 * loss

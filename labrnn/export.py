@@ -17,9 +17,7 @@ import nbformat
 
 from .corpus import shown
 from .iorw import atomic_write
-from .render import href
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+from .render import HTML, TEMPLATES, href
 HIDDEN_TAG = "remove-cell"
 
 
@@ -124,12 +122,10 @@ def _readable(entry, directory: Path) -> dict | None:
 
 def build_index(reports: Path) -> Path:
     """reports/index.html: every report, and every sweep and comparison, newest first."""
-    import jinja2
     dirs = [d for d in sorted(Path(reports).iterdir()) if d.is_dir()]
     entries = sorted((e for d in dirs if (e := _readable(_entry, d))), key=lambda e: e["date"], reverse=True)
     sweeps = sorted((e for d in dirs if (e := _readable(_sweep_entry, d))), key=lambda e: e["date"], reverse=True)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
-    html = env.get_template("reports-index.html.j2").render(entries=entries, sweeps=sweeps)
+    html = HTML.get_template("reports-index.html.j2").render(entries=entries, sweeps=sweeps)
     out = Path(reports) / "index.html"
     atomic_write(out, lambda fh: fh.write(html.encode("utf-8")))
     return out

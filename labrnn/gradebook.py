@@ -104,7 +104,7 @@ def with_groups(grades: list[Grade], groups: list[list[str]]) -> list[Grade]:
 
 def of_sweep(done, failed, sources: dict[str, bytes], out: Path) -> list[Grade]:
     """A class's sweep as grades, identical code grouped: `done` its finished entries (each with settings.model,
-    run, check, diagnosis and report, as `labrnn.sweep.Done`), `failed` its (settings, reason) pairs, `sources`
+    run, check, diagnosis and report, as `labrnn.comparison.Done`), `failed` its (settings, reason) pairs, `sources`
     every model file's bytes by its path as the settings name it, `out` the gradebook's directory.  Entries
     without a model file (labrnn's own) have no row."""
     from .similar import groups

@@ -76,10 +76,15 @@ class Grader:
     """Their sandboxed loss_and_grads as the numpy engine calls it, returning labrnn's loss and h_last with
     their gradients; `step` is the training step of the next call."""
 
-    def __init__(self, sandbox, seed: int, total: int, clip: float):
-        self.sandbox, self.step, self.clip = sandbox, 0, clip
-        self.record = Record(checked_steps=check_steps(seed, total))
-        self._checked = frozenset(self.record.checked_steps)
+    def __init__(self, sandbox):
+        self.sandbox, self.step = sandbox, 0
+
+    def plan(self, seed: int, total: int, clip: float, record: dict | None = None) -> None:
+        """The run it grades, as the Trainer knows it: the steps compared with the reference, drawn from the seed
+        (`record`: what a checkpoint kept of an earlier part of the run)."""
+        self.clip = clip
+        self.record = Record.from_dict(record) if record else Record(checked_steps=check_steps(seed, total))
+        self._checked = frozenset(check_steps(seed, total))
 
     def engine(self) -> GradedEngine:
         """The numpy engine training with their gradients through this grader."""

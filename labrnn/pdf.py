@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from . import render
-from .export import TEMPLATES, merge, sections
+from .export import merge, sections
 from .iorw import atomic_write
 
 TOOLS = ("xelatex", "pandoc")
@@ -79,7 +79,7 @@ def export_pdf(paths: list[Path], out: Path, title: str) -> None:
     from nbconvert import PDFExporter
     from nbconvert.exporters.pdf import LatexFailed
     nb, subtitle = for_latex(merge(paths, title))
-    exporter = PDFExporter(template_name="labrnn-latex", extra_template_basedirs=[str(TEMPLATES)],
+    exporter = PDFExporter(template_name="labrnn-latex", extra_template_basedirs=[str(render.TEMPLATES)],
                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                            raw_mimetypes=["text/latex"], latex_command=XELATEX, latex_count=LATEX_RUNS,
                            log=_quiet_log(),

@@ -7,9 +7,10 @@ or corrupting the page.  Each display object carries a mime bundle: text/html
 for the report and JupyterLab, text/latex for report.pdf (nbconvert's LaTeX
 exporter prefers it, so it never sees HTML), text/plain for terminals and nbval.
 
-The markup is in templates/displays: macros of an autoescaping HTML environment
-and of a LaTeX one whose every value is LaTeX-escaped unless it is Markup
-(here: LaTeX already).  This module keeps the words and numbers, the plain
+The markup is in templates/displays: macros of the autoescaping HTML environment
+and of the LaTeX one, whose every value is LaTeX-escaped unless it is Markup
+(here: LaTeX already).  `HTML` and `LATEX` are the package's only Jinja
+environments: the comparison page and the index render through `HTML` too.  This module keeps the words and numbers, the plain
 text, and what templates cannot do: escaping and marking generated text.
 """
 from __future__ import annotations
@@ -92,23 +93,29 @@ def scientific(x: float, digits: int = 2) -> tuple[str, str]:
 
 _LATEX_SYNTAX = {"block_start_string": "((*", "block_end_string": "*))", "variable_start_string": "(((",
                  "variable_end_string": ")))", "comment_start_string": "((=", "comment_end_string": "=))"}
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def _macros(template: str, fmt: str, **syntax):
-    """The macros of templates/displays/`template`, callable from Python (they return Markup).
+def _environment(fmt: str, **syntax) -> jinja2.Environment:
+    """The one Jinja environment of an output format, over templates/: the displays' macros, the comparison
+    page and the index all render through it.
 
     Every value a template prints goes through `escape` for `fmt` unless it is Markup already (a macro's
-    output, `escape`'s or `marked`'s); autoescape then leaves it alone, so LaTeX never gets HTML escaping."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates" / "displays"),
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    output, `escape`'s or `marked`'s); autoescape then leaves it alone, so LaTeX never gets HTML escaping.
+    The `plain` filter gives text for an HTML attribute: control characters as visible escapes, no markup."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                              finalize=lambda value: value if isinstance(value, Markup) else escape(str(value), fmt),
                              **syntax)
     env.globals.update(marked=marked, scientific=scientific)
-    return env.get_template(template).module
+    env.filters["plain"] = lambda value: escape(str(value), "plain")
+    return env
 
 
-_html = _macros("displays.html.j2", "html")
-_tex = _macros("displays.tex.j2", "latex", **_LATEX_SYNTAX)
+HTML = _environment("html")
+LATEX = _environment("latex", **_LATEX_SYNTAX)
+_html = HTML.get_template("displays/displays.html.j2").module     # the macros, callable from Python (Markup)
+_tex = LATEX.get_template("displays/displays.tex.j2").module
 
 
 def href(*parts: str) -> str:

@@ -22,6 +22,7 @@ from .cache import cache_key, matches
 from .corpus import Corpus, load_corpus
 from .diagnose import Diagnosis, at_run_size, diagnose, with_training
 from .gradcheck import GradCheck, check_size, gradcheck
+from .grading import Grader
 from .iorw import DAMAGED
 from .model import loss_and_grads as own_loss_and_grads
 from .rundir import Cached, Key, RunDir, RunDirError, open_run
@@ -134,7 +135,7 @@ def start_or_resume(settings: Settings, rd: RunDir, corpus: Corpus, sandbox: San
         raise ReportError(f"the run in {rd} was interrupted at step {step:,}: add RESUME=1 to continue it, "
                           "or FORCE=1 to start it again")
     rd.remove(RunDir.KEY, RunDir.CHECKPOINT, RunDir.RUN, RunDir.ARRAYS, RunDir.GRADCHECK)
-    return Trainer(corpus, settings, sandbox)
+    return Trainer(corpus, settings, sandbox and Grader(sandbox))
 
 
 def train(trainer: Trainer, rd: RunDir, progress: bool, **checkpointing) -> Run:

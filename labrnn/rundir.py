@@ -32,7 +32,7 @@ from .version import __version__
 from .corpus import shown
 from .diagnose import Diagnosis
 from .gradcheck import GradCheck
-from .grading import Record
+from .grading import Grader, Record
 from .iorw import DAMAGED, atomic_write
 from .model import NAMES
 from .settings import Settings
@@ -253,7 +253,7 @@ class RunDir:
         meta = self.checkpoint_meta()
         try:
             with np.load(self / self.CHECKPOINT) as npz:
-                return Trainer.restore(corpus, npz, meta, str(self), sandbox)
+                return Trainer.restore(corpus, npz, meta, str(self), sandbox and Grader(sandbox))
         except CheckpointError:
             raise
         except DAMAGED as err:

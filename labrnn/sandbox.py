@@ -39,6 +39,7 @@ import numpy as np
 from . import confine, scratch
 from .child import HEADER, LENGTH
 from .corpus import shown
+from .engines import ModelFailed
 from .model import NAMES, init_params
 
 START_SECONDS = 60.0            # importing their file, numpy and whatever they import
@@ -59,7 +60,7 @@ DTYPES = {f"{e}{k}{n}" for e in "<|" for k, sizes in (("f", "248"), ("i", "1248"
 _warned: set[str] = set()
 
 
-class ModelError(Exception):
+class ModelError(ModelFailed):
     """Their model file failed: the message names the file and line (for an exception, their traceback)."""
 
 

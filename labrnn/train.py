@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from . import engines, evaluate, grading
+from . import engines, evaluate
 from .corpus import Corpus
 from .engines import CEILING, DIVERGE_WINDOW, Hyperparameters, StepFailed, TrainState
 from .model import NAMES, init_params
@@ -86,7 +86,7 @@ class Run:
     diverged: dict | None = None
     broken: Broken | None = None                # the step where their model failed, when it did
     model: dict | None = None                   # their model file (name, path, sha256); None: labrnn's own
-    grading: grading.Record | None = None       # their model: what labrnn compared with its own numbers
+    grading: object = None                      # their model: what labrnn compared (labrnn.grading.Record)
     wall_seconds: float = 0.0                   # the loop, compiling excluded
     train_seconds: float = 0.0                  # updating
     eval_seconds: float = 0.0                   # scoring the held-out text
@@ -108,14 +108,15 @@ class Run:
 class Trainer:
     """The whole state of a run: what a checkpoint holds, and the loop that advances it."""
 
-    def __init__(self, corpus: Corpus, settings: Settings, model=None):
-        """`model`, for settings that name a model file: its `labrnn.sandbox.Sandbox`, which the numpy
-        engine calls at every step through a `labrnn.grading.Grader`: their gradients train, labrnn's forward
-        pass gives every loss and the hidden state carried on."""
+    def __init__(self, corpus: Corpus, settings: Settings, grader=None, record: dict | None = None):
+        """`grader`, for settings that name a model file: the `labrnn.grading.Grader` of its sandbox, which
+        the numpy engine calls at every step: their gradients train, labrnn's forward pass gives every loss and
+        the hidden state carried on (`record`: what a checkpoint kept of its grading)."""
         settings.check_corpus(corpus)
-        if (settings.model is None) != (model is None):
-            raise ValueError("a Trainer takes the sandbox of settings.model, and only then")
-        self.corpus, self.settings, self.model = corpus, settings, model
+        if (settings.model is None) != (grader is None):
+            raise ValueError("a Trainer takes the grader of settings.model, and only then")
+        self.corpus, self.settings, self.grader = corpus, settings, grader
+        self.model = grader and grader.sandbox
         n_train = settings.split(corpus.size)
         self.data = corpus.data[:n_train]
         self.heldout = corpus.data[n_train:n_train + evaluate.HELDOUT_MAX]
@@ -125,7 +126,8 @@ class Trainer:
                                          for n in (settings.sample_len, settings.best_len))
         self.spe = settings.steps_per_epoch(n_train)
         self.total = settings.total_steps(n_train)
-        self.grader = None if model is None else grading.Grader(model, settings.seed, self.total, settings.clip)
+        if grader is not None:
+            grader.plan(settings.seed, self.total, settings.clip, record)
         # the engine, chosen once: the numpy engine through their grader, or the one the settings name
         self.engine = engines.get(settings.engine) if self.grader is None else self.grader.engine()
         self.hyper = Hyperparameters.of(settings, corpus.K)
@@ -156,8 +158,9 @@ class Trainer:
         return arrays, meta
 
     @classmethod
-    def restore(cls, corpus: Corpus, arrays, meta: dict, where: str, model=None) -> "Trainer":
-        """The trainer the checkpoint describes; `model`, the sandbox of the model file it was trained with."""
+    def restore(cls, corpus: Corpus, arrays, meta: dict, where: str, grader=None) -> "Trainer":
+        """The trainer the checkpoint describes; `grader`, that of the model file it was trained with."""
+        model = grader and grader.sandbox
         if meta["corpus"]["sha256"] != corpus.sha256:
             raise CheckpointError(f"the corpus differs from the one the run in {where} was trained on "
                                   f"(sha256 {corpus.sha256[:12]} vs {meta['corpus']['sha256'][:12]})")
@@ -168,7 +171,7 @@ class Trainer:
             raise CheckpointError(f"the run in {where} was trained with {said(saved)}, not with {said(given)}; "
                                   "resume it with the file it was trained with")
         settings = Settings(**meta["settings"], model=model and model.info()["path"])
-        self = cls(corpus, settings, model)
+        self = cls(corpus, settings, grader, meta.get("grading"))
         st, step = self.state, meta["step"]
         for k, p, mem, best in zip(NAMES, st.params, st.mems, st.bests):
             p[:], mem[:], best[:] = arrays[f"param_{k}"], arrays[f"mem_{k}"], arrays[f"best_{k}"]
@@ -177,8 +180,6 @@ class Trainer:
         self.step, self.diverged = step, meta["diverged"]
         self.broken = Broken(**meta["broken"]) if meta.get("broken") else None
         self.samples = [Sample(**x) for x in meta["samples"]]
-        if self.grader is not None and meta.get("grading"):
-            self.grader.record = grading.Record.from_dict(meta["grading"])
         self.rng.bit_generator.state = meta["rng"]
         self.train_seconds, self.wall_seconds = meta["train_seconds"], meta["wall_seconds"]
         self.eval_seconds = meta["eval_seconds"]

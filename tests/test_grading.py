@@ -15,6 +15,7 @@ from labrnn.rundir import open_run
 from labrnn.run import check_model, ensure_run
 from labrnn.sandbox import read_model
 from labrnn.diagnose import with_training
+from labrnn.grading import Grader
 from labrnn.train import Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -47,7 +48,7 @@ def settings(abc, tmp_path):
 
 def _train(settings, corpus):
     with sandbox.opened(read_model(settings.model), settings, corpus) as their:
-        return Trainer(corpus, settings, their).run(progress=False)
+        return Trainer(corpus, settings, Grader(their)).run(progress=False)
 
 
 def test_the_checked_steps_are_drawn_from_the_seed_over_the_whole_run():
@@ -148,9 +149,9 @@ def test_the_record_survives_a_checkpoint(settings, abc):
             saved.append(({k: np.copy(v) for k, v in arrays.items()}, json.loads(json.dumps(meta))))
 
     with sandbox.opened(read_model(s.model), s, corpus) as their:
-        Trainer(corpus, s, their).run(progress=False, checkpoint=keep, checkpoint_every=50)
+        Trainer(corpus, s, Grader(their)).run(progress=False, checkpoint=keep, checkpoint_every=50)
     with sandbox.opened(read_model(s.model), s, corpus) as their:
-        resumed = Trainer.restore(corpus, *saved[0], "memory", their)
+        resumed = Trainer.restore(corpus, *saved[0], "memory", Grader(their))
         assert resumed.grader.record.steps == 50 and len(resumed.grader.record.gradient_checks) == 3
         record = resumed.run(progress=False).grading
     assert record.to_dict() == whole.to_dict() and record.steps == 200
@@ -207,7 +208,7 @@ def test_the_diagnosis_keeps_the_run_size_and_training_through_json_and_table_1b
     corpus = labrnn.load_corpus(str(abc))
     with sandbox.opened(read_model(s.model), s, corpus) as their:
         check, d = check_model(s, corpus, their)
-        d = with_training(d, Trainer(corpus, s, their).run(progress=False).grading)
+        d = with_training(d, Trainer(corpus, s, Grader(their)).run(progress=False).grading)
     again = Diagnosis.from_dict(json.loads(json.dumps(d.to_dict(), allow_nan=False)))
     assert again == d and again.run_m == 8 and again.training["steps"] == 200
     shown = render.diagnosis(d, {"name": "cheat_late.py"})

@@ -16,7 +16,7 @@ from labrnn.run import ensure_run
 from labrnn.model import init_params
 from labrnn.sample import synthesize
 from labrnn.settings import parse_number, parse_numbers
-from labrnn.sweep import number
+from labrnn.comparison import number
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = settings(max_examples=60, deadline=None, derandomize=True,

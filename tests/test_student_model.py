@@ -16,6 +16,7 @@ from labrnn import cache, render, sandbox
 from labrnn.cli import main
 from labrnn.run import ensure_run
 from labrnn.sandbox import ModelError, Sandbox, read_model
+from labrnn.grading import Grader
 from labrnn.train import CheckpointError, Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -192,7 +193,7 @@ def test_an_implementation_in_another_style_trains_to_the_same_losses(tiny, gene
     built_in = Trainer(corpus, tiny(engine="numpy")).run(progress=False)
     settings = tiny(model=str(MODELS / "correct_columns.py"))
     with sandbox.opened(read_model(settings.model), settings, corpus) as model:
-        theirs = Trainer(corpus, settings, model).run(progress=False)
+        theirs = Trainer(corpus, settings, Grader(model)).run(progress=False)
     assert theirs.steps_done == built_in.steps_done == 300
     np.testing.assert_allclose(theirs.curve[:10], built_in.curve[:10], rtol=1e-12)
     np.testing.assert_allclose(theirs.curve, built_in.curve, rtol=1e-6)
@@ -247,10 +248,10 @@ def test_a_checkpoint_resumes_only_with_the_model_it_was_trained_with(tiny, gene
     corpus = labrnn.load_corpus(str(genesis))
     settings = tiny(model=str(own))
     with sandbox.opened(read_model(settings.model), settings, corpus) as model:
-        trainer = Trainer(corpus, settings, model)
+        trainer = Trainer(corpus, settings, Grader(model))
         arrays, meta = trainer.checkpoint()
         assert meta["model"]["sha256"] == read_model(str(own)).sha256
-        assert Trainer.restore(corpus, arrays, meta, "here", model).settings.model == str(own)
+        assert Trainer.restore(corpus, arrays, meta, "here", Grader(model)).settings.model == str(own)
     with pytest.raises(CheckpointError, match="trained with the model file of sha256 .*, not with labrnn's own"):
         Trainer.restore(corpus, arrays, meta, "here")
 
@@ -400,7 +401,7 @@ def test_the_report_s_appendix_shows_what_the_file_printed_escaped(tmp_path, tin
 # -- confinement: the same numbers, what was in force, what a missing layer does ------------------------------------
 def _train(settings, corpus, **kw):
     with Sandbox(read_model(settings.model), **kw) as model:
-        run = Trainer(corpus, settings, model).run(progress=False)
+        run = Trainer(corpus, settings, Grader(model)).run(progress=False)
         return run, model.info()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import labrnn
-from labrnn import RunDir, cache, load_corpus, render, sweep
+from labrnn import RunDir, cache, comparison, grid, load_corpus, render, sweep
 from labrnn.cli import build_parser, from_make, main
 
 # Markup and control characters everywhere, so the best passages are sure to contain some.
@@ -36,7 +36,7 @@ def swept(corpus_file, tiny, tmp_path_factory):
     reports = tmp_path_factory.mktemp("reports")
     fixed = {k: v for k, v in vars(tiny(corpus_file, best_len=300, reports=reports, jobs=2)).items()
              if k not in ("eta", "seq_length")}
-    combos = sweep.grid({"eta": [0.1, 0.05], "seq_length": [12, 8]}, **fixed)
+    combos = grid.grid({"eta": [0.1, 0.05], "seq_length": [12, 8]}, **fixed)
     messages = []
     result = sweep.make_sweep(combos, log=messages.append)
     return result, combos, reports, messages
@@ -47,7 +47,7 @@ def run_json(run_dir: Path) -> dict:
 
 
 def test_grid_sorts_and_drops_duplicates():
-    combos = sweep.grid({"eta": [0.1, 0.05, 0.1], "seq_length": [25]}, steps=100)
+    combos = grid.grid({"eta": [0.1, 0.05, 0.1], "seq_length": [25]}, steps=100)
     assert [(p.eta, p.seq_length, p.steps) for p in combos] == [(0.05, 25, 100), (0.1, 25, 100)]
 
 
@@ -146,9 +146,9 @@ def test_a_failing_combination_does_not_lose_the_others(corpus_file, tiny, tiny_
 def test_make_sweep_takes_several_clip_values():
     args = build_parser()._subparsers._group_actions[0].choices["sweep"].parse_args(
         from_make("sweep", build_parser()._subparsers._group_actions[0].choices["sweep"], ["CLIP=1 5"]))
-    combos = sweep.grid({"clip": args.clip}, steps=100)
-    assert [c.clip for c in combos] == [1.0, 5.0] and sweep.varied(combos) == ["clip"]
-    assert sweep.label(combos[0], ["clip"]) == "clip=1"
+    combos = grid.grid({"clip": args.clip}, steps=100)
+    assert [c.clip for c in combos] == [1.0, 5.0] and grid.varied(combos) == ["clip"]
+    assert grid.label(combos[0], ["clip"]) == "clip=1"
 
 
 # -- big grids and runs made elsewhere ------------------------------------------
@@ -170,16 +170,16 @@ def synthetic(n_eta=4, n_seq=4, n_m=4):
         run = Run(settings=settings, corpus={"name": "genesis", "sha256": "ab" * 32}, curve=curve, samples=samples,
                   best=best, best_params={}, steps_done=200, epochs_done=1.0, steps_per_epoch=200,
                   train_seconds=1.0 + i)
-        done.append(sweep.Done(settings, Path(f"/nowhere/run{i}/report.html"), run))
+        done.append(comparison.Done(settings, Path(f"/nowhere/run{i}/report.html"), run))
     return done
 
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
     done = synthetic()
-    names = sweep.varied([d.settings for d in done])
+    names = grid.varied([d.settings for d in done])
     out = tmp_path_factory.mktemp("big") / "sweep-big"
-    return sweep.write_comparison(out, "big", done[0].run.corpus, done, [], names), done, names
+    return comparison.write_comparison(out, "big", done[0].run.corpus, done, [], names), done, names
 
 
 def test_a_64_run_page_is_one_file_with_the_best_few_in_front(big):
@@ -188,7 +188,7 @@ def test_a_64_run_page_is_one_file_with_the_best_few_in_front(big):
     assert sorted(p.name for p in page_path.parent.iterdir()) == [".labrnn", "comparison.html", "sweep.json"]
     assert re.search(r"<script[^>]*\ssrc=|<link[^>]*\shref=|src=\"(?!data:)|https?://", page) is None
     assert len(re.findall(r"<tr[^>]*><td data-v=\"\d+\">", page)) == 64
-    ranked = sorted(done, key=sweep.per_char)
+    ranked = sorted(done, key=comparison.per_char)
     open_part, _, folded = page.partition("<details>")
     assert re.findall(r"<pre class=\"generated best\">passage &lt;(\d+)&gt;", open_part) == \
         [d.run.best.text[9:-1] for d in ranked[:5]]
@@ -198,15 +198,15 @@ def test_a_64_run_page_is_one_file_with_the_best_few_in_front(big):
 def test_the_figure_colours_the_best_five_and_greys_the_others(big):
     from matplotlib.colors import to_rgb
     _, done, names = big
-    ranked = sorted(done, key=sweep.per_char)
-    ax = sweep.figure(ranked, names).axes[0]
+    ranked = sorted(done, key=comparison.per_char)
+    ax = comparison.figure(ranked, names).axes[0]
     curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 201]
     grey = [line for line in curves if len(set(to_rgb(line.get_color()))) == 1]
     assert len(curves) == 64 and len(grey) == 59
     coloured = {line.get_label() for line in curves if line not in grey}
-    assert coloured == {sweep.label(d.settings, names) for d in ranked[:5]}
+    assert coloured == {grid.label(d.settings, names) for d in ranked[:5]}
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == [sweep.label(d.settings, names) for d in ranked[:5]] + ["the other 59 runs",
+    assert legend == [grid.label(d.settings, names) for d in ranked[:5]] + ["the other 59 runs",
                                                                              "held-out (at the samples)"]
 
 
@@ -293,7 +293,7 @@ def test_a_notebook_failing_on_a_worker_fails_its_combination_only(corpus_file, 
     nbformat.write(nb, notebooks / "1-gradient-check.ipynb")
     fixed = {k: v for k, v in vars(tiny(corpus_file, best_len=100, reports=tmp_path / "r", jobs=2)).items()
              if k != "seq_length"}
-    result = sweep.make_sweep(sweep.grid({"seq_length": [8, 12]}, **fixed), notebooks=notebooks, log=lambda m: None,
+    result = sweep.make_sweep(grid.grid({"seq_length": [8, 12]}, **fixed), notebooks=notebooks, log=lambda m: None,
                               progress=False)
     assert [d.settings.seq_length for d in result.done] == [8]
     [(settings, why)] = result.failed

@@ -1,0 +1,93 @@
+"""A class swept as a teacher sweeps it (issue 20's "Done when"): every file checked before any training, one
+gradebook row per file with the right status, identical code grouped, exit code 1."""
+import ast
+import csv
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from labrnn.cli import main
+
+MODELS = Path(__file__).resolve().parent / "models"
+MISTAKES = sorted(p.stem for p in MODELS.glob("mistake_*.py"))       # each documented mistake, and two at once
+
+
+def renamed(source: str) -> str:
+    """The same code with every local variable renamed and no comments: ast.unparse of the renamed tree."""
+    tree = ast.parse(source)
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        mine = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        for n in ast.walk(fn):
+            if isinstance(n, ast.Name) and n.id in mine:
+                n.id = f"{n.id}_renamed"
+    return ast.unparse(tree) + "\n"
+
+
+def a_class(subs: Path) -> dict[str, str]:
+    """The submissions, and the status each must get."""
+    subs.mkdir()
+    expected = {}
+    for src, dst in [("reference_rnn", "ann"), ("loop_rnn", "cat"), ("correct_columns", "dan")]:    # three styles
+        shutil.copy(MODELS / f"{src}.py", subs / f"{dst}.py")
+        expected[f"{dst}.py"] = "passed"
+    source = (MODELS / "correct_columns.py").read_text()
+    (subs / "eve.py").write_text(renamed(source).replace("import numpy as np\n", "import numpy as np  # mine\n"))
+    expected["eve.py"] = "passed"
+    for i, mistake in enumerate(MISTAKES):
+        shutil.copy(MODELS / f"{mistake}.py", subs / f"m{i}_{mistake[8:]}.py")
+        expected[f"m{i}_{mistake[8:]}.py"] = "failed"
+    shutil.copy(MODELS / "bad_syntax.py", subs / "fay.py")
+    expected["fay.py"] = "did not run"
+    raising = (MODELS / "bad_nan_later.py").read_text()
+    raising = raising.replace("calls >= 40", "calls >= 5").replace(
+        'loss = float("nan")', 'raise RuntimeError("this step went wrong")')
+    (subs / "gus.py").write_text(raising)
+    expected["gus.py"] = "failed"
+    return expected
+
+
+def test_a_class_is_checked_first_graded_and_its_copies_grouped(genesis, tiny_argv, tmp_path, capsys):
+    subs, reports = tmp_path / "class", tmp_path / "reports"
+    expected = a_class(subs)
+    code = main(["sweep", *tiny_argv(steps=20, sample_every=10, sample_until=20), f"--data={genesis}",
+                 f"--model={subs}", f"--reports={reports}", "--jobs=2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    lines = [line for line in re.sub(r"\r[^\n]*?(?=\[|$)", "\n", err).splitlines() if line.strip()]
+    checked = [i for i, line in enumerate(lines) if line.startswith("[check ")]
+    trained = [i for i, line in enumerate(lines) if re.match(r"\[\d+/\d+\] model=.*: [\d.]+ s on ", line)]
+    assert len(checked) == len(expected) and trained and max(checked) < min(trained), err
+    assert any("fay.py: did not run:" in lines[i] and "SyntaxError" in lines[i] for i in checked)
+    sweep_dir, = reports.glob("sweep-*")
+    with open(sweep_dir / "grades.csv", encoding="utf-8-sig", newline="") as fh:
+        grades = {row["file"]: row for row in csv.DictReader(fh)}
+    assert {f: g["status"] for f, g in grades.items()} == expected
+    assert "broke at training step" in grades["gus.py"]["reason"]
+    assert grades["dan.py"]["identical_code"] and grades["dan.py"]["identical_code"] == grades["eve.py"]["identical_code"]
+    group = grades["dan.py"]["identical_code"]
+    assert [f for f, g in grades.items() if g["identical_code"] == group] == ["dan.py", "eve.py"]
+    runs = [d.name for d in reports.iterdir() if d.is_dir() and not d.name.startswith("sweep-")]
+    assert len(runs) == len(expected) - 1 and not [n for n in runs if "_fay-" in n]    # none for no report
+    assert (sweep_dir / "grades.json").exists() and (sweep_dir / "comparison.html").exists()
+
+
+@pytest.mark.fast
+def test_a_sweep_exits_1_when_a_model_that_ran_fails_its_check_or_broke():
+    """SweepResult.problems, which cmd_sweep's exit code reads: a failed combination, a failing gradient, a
+    diagnosis that differs or training that broke each count; a clean run does not."""
+    from types import SimpleNamespace
+
+    from labrnn.sweep import SweepResult
+
+    def done(passed=True, ok=True, broken=None):
+        check = SimpleNamespace(rows=[SimpleNamespace(name="W", passed=passed)])
+        diagnosis = SimpleNamespace(ok=ok, summary=lambda: "no BPTT")
+        run = SimpleNamespace(broken=broken)
+        return SimpleNamespace(run=run, check=check, diagnosis=diagnosis)
+    assert not SweepResult(None, [done(), done()], []).problems
+    assert SweepResult(None, [done()], [("settings", "did not import")]).problems
+    assert SweepResult(None, [done(), done(passed=False)], []).problems
+    assert SweepResult(None, [done(ok=False)], []).problems
+    assert SweepResult(None, [done(broken=SimpleNamespace(step=5, message="boom"))], []).problems
