@@ -6,10 +6,13 @@ labrnn's own function or objects (a file that imports labrnn is told so, see `No
 `confine.py` beside it by path and numpy, then confines itself (`confine.confine`) while still
 single-threaded, and only then runs their file: its own copy in the scratch directory that is its cwd.
 
-Over the connection on file descriptor FD it receives its orders (pickled by labrnn, which it trusts), then
-requests ``(params, x, y, h0)``; it answers each with a frame that holds data only, never a pickle: a 4-byte
-little-endian length, a JSON header, then the raw bytes of the arrays it names (`frame`).  On a crash, or on
-SIGUSR1 (labrnn sends it to a call past its time limit), faulthandler writes the Python stack to the file TRACE.
+The socket on file descriptor FD carries messages, each an 8-byte little-endian length and that many bytes
+(`write`, `read`), and nothing of Python's: no pickle either way.  Its orders (JSON), then requests
+``(params, x, y, h0)`` (`request`: a JSON header naming each array, then their raw bytes, read straight into
+fresh arrays); it answers each with a frame that holds data only: a 4-byte little-endian length, a JSON header,
+then the raw bytes of the arrays it names (`frame`), written from the arrays themselves (`os.writev`: no copy).
+labrnn's side (`labrnn.sandbox`) uses the same `write` and `LENGTH`.  On a crash, or on SIGUSR1 (labrnn sends
+it to a call past its time limit), faulthandler writes the Python stack to the file TRACE.
 """
 import faulthandler
 import importlib.abc
@@ -22,11 +25,12 @@ import sys
 import traceback
 import types
 from collections.abc import Mapping
-from multiprocessing.connection import Connection
 
 FUNCTION = "loss_and_grads"
 NUMERIC = "biuf"                # the dtype kinds an array may have to cross the pipe
 MAX_TEXT = 4096                 # an exception message or a type's name is cut here
+LENGTH = struct.Struct("<Q")    # the length of every message on the socket, before its bytes
+HEADER = struct.Struct("<I")    # the length of a frame's or a request's JSON header
 
 
 class NoLabrnn(importlib.abc.MetaPathFinder):
@@ -51,7 +55,7 @@ def encode(value, blobs: list, depth: int = 0):
             return ["other", type_name]
         if array.dtype.kind in NUMERIC and array.ndim <= 4:
             array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-            blobs.append(array.tobytes())
+            blobs.append(array)             # sent from where it is (`write`), not copied
             return ["array", type_name, array.dtype.str, list(array.shape)]
         return ["other", f"{type_name} of {array.dtype}"[:80]]
     if depth < 2 and isinstance(value, Mapping):
@@ -64,10 +68,60 @@ def encode(value, blobs: list, depth: int = 0):
     return ["other", type_name]
 
 
-def frame(kind: str, detail=None, blobs: tuple = ()) -> bytes:
-    """A reply: its length-prefixed JSON header {"kind", "detail"}, then the arrays' raw bytes."""
+def frame(kind: str, detail=None, blobs: tuple = ()) -> list:
+    """A reply as the pieces `write` sends: its length-prefixed JSON header {"kind", "detail"}, then the arrays'
+    raw bytes."""
     header = json.dumps({"kind": kind, "detail": detail}).encode()
-    return b"".join((struct.pack("<I", len(header)), header, *blobs))
+    return [HEADER.pack(len(header)), header, *blobs]
+
+
+def write(fd: int, pieces) -> None:
+    """One message: the pieces' total length (LENGTH), then the pieces, gathered by the kernel (`os.writev`)."""
+    views = [v.cast("B") for v in map(memoryview, pieces) if v.nbytes]
+    views.insert(0, memoryview(LENGTH.pack(sum(len(v) for v in views))))
+    while views:
+        done = os.writev(fd, views[:1024])          # IOV_MAX
+        while views and done >= len(views[0]):
+            done -= len(views.pop(0))
+        if views:
+            views[0] = views[0][done:]
+
+
+def read_into(fd: int, buffers) -> None:
+    """Fill `buffers` (writable, contiguous) from the socket; EOFError when it closes first."""
+    views = [v.cast("B") for v in map(memoryview, buffers) if v.nbytes]
+    while views:
+        done = os.readv(fd, views)
+        if done == 0:
+            raise EOFError
+        while views and done >= len(views[0]):
+            done -= len(views.pop(0))
+        if views:
+            views[0] = views[0][done:]
+
+
+def read(fd: int) -> bytearray:
+    """The next message's bytes."""
+    length = bytearray(LENGTH.size)
+    read_into(fd, [length])
+    data = bytearray(LENGTH.unpack(length)[0])
+    read_into(fd, [data])
+    return data
+
+
+def request(fd: int):
+    """The next call's (params, x, y, h0), each array read straight into a fresh one of its own (as labrnn
+    had them: their function may change them in place); EOFError when labrnn has closed the socket."""
+    import numpy as np
+    length, size = bytearray(LENGTH.size), bytearray(HEADER.size)
+    read_into(fd, [length, size])
+    header = bytearray(HEADER.unpack(size)[0])
+    read_into(fd, [header])
+    names = json.loads(header)          # {"params": [[key, dtype, shape], ...], "x": [dtype, shape], ...}
+    params = {key: np.empty(shape, dtype) for key, dtype, shape in names.pop("params")}
+    rest = {key: np.empty(shape, dtype) for key, (dtype, shape) in names.items()}
+    read_into(fd, [*params.values(), *rest.values()])
+    return params, rest["x"], rest["y"], rest["h0"]
 
 
 def describe(err: BaseException, path: str, doing: str) -> tuple:
@@ -104,23 +158,23 @@ def _kind(err: BaseException) -> str:
     return "memory" if isinstance(err, MemoryError) else "error"
 
 
-def serve(conn: Connection, path: str) -> None:
+def serve(fd: int, path: str) -> None:
     try:
         module = load(path)
     except BaseException as err:                 # SystemExit and KeyboardInterrupt too: they end only the import
         labrnn = isinstance(err, ImportError) and err.name == "labrnn"
-        conn.send_bytes(frame("labrnn" if labrnn else _kind(err), describe(err, path, "importing the file")))
+        write(fd, frame("labrnn" if labrnn else _kind(err), describe(err, path, "importing the file")))
         return
     function = getattr(module, FUNCTION, None)
     if not callable(function):
-        conn.send_bytes(frame("missing", "a " + type(function).__name__[:80] if function is not None else None))
+        write(fd, frame("missing", "a " + type(function).__name__[:80] if function is not None else None))
         return
     code = getattr(function, "__code__", None)
     _flush()
-    conn.send_bytes(frame("ready", code.co_firstlineno if code is not None and code.co_filename == path else None))
+    write(fd, frame("ready", code.co_firstlineno if code is not None and code.co_filename == path else None))
     while True:
         try:
-            params, x, y, h0 = conn.recv()
+            params, x, y, h0 = request(fd)
         except EOFError:
             return
         blobs = []
@@ -129,7 +183,7 @@ def serve(conn: Connection, path: str) -> None:
         except BaseException as err:
             reply = frame(_kind(err), describe(err, path, f"the call {FUNCTION}(params, x, y, h0)"))
         _flush()                    # what they printed is in the output file before labrnn reads on
-        conn.send_bytes(reply)
+        write(fd, reply)
 
 
 def _flush() -> None:
@@ -153,8 +207,7 @@ def main() -> None:
     fd, trace, parent = map(int, sys.argv[1:4])
     faulthandler.enable(os.fdopen(trace, "w"), all_threads=True)
     faulthandler.register(signal.SIGUSR1, os.fdopen(trace, "w", closefd=False), all_threads=True)
-    conn = Connection(fd)
-    orders = conn.recv()            # {"path", "numpy", "limits", "strict", "confine"}
+    orders = json.loads(read(fd))   # {"path", "numpy", "limits", "strict", "confine"}
     confine = _confine_module()
     if orders["numpy"] not in sys.path:      # python -I leaves out a user site or PYTHONPATH, where numpy may be
         sys.path.append(orders["numpy"])
@@ -165,15 +218,15 @@ def main() -> None:
             report = confine.confine(os.path.dirname(orders["path"]), confine.needed(), parent=parent,
                                      **orders["limits"])
         except OSError as err:
-            conn.send_bytes(frame("unconfined", str(err)[:MAX_TEXT]))
+            write(fd, frame("unconfined", str(err)[:MAX_TEXT]))
             return
-    conn.send_bytes(frame("confined", report))
+    write(fd, frame("confined", report))
     if report["missing"] and orders["strict"]:
         return
     assert "labrnn" not in sys.modules
     sys.meta_path.insert(0, NoLabrnn())
-    serve(conn, orders["path"])
-    conn.close()
+    serve(fd, orders["path"])
+    os.close(fd)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 labrnn's own process never imports their file: it reads the bytes once (their sha256 goes into the cache key
 and the run name), copies exactly those bytes alone into a fresh scratch directory, and starts
 `labrnn/child.py` there (`python -I`, a minimal environment, its own session), which confines itself
-(`labrnn.confine`) before it runs them.  Every call's (params, x, y, h0) goes over a pipe; each reply is data
-(`decode`: a JSON header and raw little-endian arrays, never a pickle) and is checked here before labrnn uses
-it: a finite real loss, grads with exactly W, U, V, b, c as float arrays of the parameters' shapes, h_last of
+(`labrnn.confine`) before it runs them.  Every call's (params, x, y, h0) goes over a socket as raw arrays after a
+JSON header (`labrnn.child` owns the format of the messages both ways), read by a deadline and bounded in size;
+each reply is data (`decode`: a JSON header and raw little-endian arrays, never a pickle) and is checked here
+before labrnn uses it: a finite real loss, grads with exactly W, U, V, b, c as float arrays of the parameters' shapes, h_last of
 shape (m,).  Whatever goes wrong, an exception of theirs, a wrong or unreadable reply, a call slower than its
 limit, a crash, a `sys.exit` or a limit of `Limits`, becomes one `ModelError` naming their file and line
 (escaped: `printable`), and only the child ends.  What they print is kept in a file, never shown on the
@@ -31,12 +32,12 @@ import time
 import weakref
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
 from . import confine, scratch
+from .child import HEADER, LENGTH
 from .corpus import shown
 from .engines import ModelFailed
 from .model import NAMES, init_params
@@ -229,8 +230,8 @@ def _shape(shape) -> str:
 
 
 class Sandbox:
-    """Their loss_and_grads behind a pipe: ``sandbox(params, x, y, h0)`` returns (loss, grads, h_last) checked,
-    in float64, or raises ModelError; after one error the child is gone and every later call raises it again.
+    """Their loss_and_grads behind a socket: ``sandbox(params, x, y, h0)`` returns (loss, grads, h_last) checked,
+    in float64, or raises ModelError (`send`, then `reply`: the same in two halves); after one error the child is gone and every later call raises it again.
     `limits` bound the child; `strict` refuses to run it without every layer of `labrnn.confine`; `confined`
     False runs it unconfined (the test suite's comparison only)."""
 
@@ -240,7 +241,8 @@ class Sandbox:
         self.line: int | None = None            # where their loss_and_grads is defined
         self.confinement: dict = {}             # what the child reported in force
         self._failed: ModelError | None = None
-        self._proc = self._conn = self._scratch = self._out = None
+        self._proc = self._sock = self._scratch = self._out = None
+        self._call: tuple | None = None         # the call sent and not yet answered: (m, K, seq_length, bytes)
         self._printed = {"text": "", "bytes": 0, "cut": False}
 
     def __enter__(self) -> "Sandbox":
@@ -279,11 +281,10 @@ class Sandbox:
         self._started = time.monotonic()
         copy = self._spawn()
         self._copy = str(copy)
-        try:
-            self._conn.send({"path": self._copy, "numpy": str(Path(np.__file__).parent.parent),
-                             "strict": self.strict, "confine": self.confined, "limits": self.limits.child()})
-        except OSError:
-            pass                        # the child is gone: _receive says how it ended
+        self._send([json.dumps({"path": self._copy, "numpy": str(Path(np.__file__).parent.parent),
+                                "strict": self.strict, "confine": self.confined,
+                                "limits": self.limits.child()}).encode()],
+                   START_SECONDS, "starting the child", "labrnn.sandbox.START_SECONDS")
         self._confined()
         kind, detail = self._receive(START_SECONDS, "the import", "labrnn.sandbox.START_SECONDS")
         self._raised(kind, detail, "the import")
@@ -322,8 +323,8 @@ class Sandbox:
         except BaseException:
             _remove(work, self._scratch)
             raise
-        self._conn = Connection(ours.detach())
-        self._stop = weakref.finalize(self, _stop, self._proc, self._conn, work, self._scratch)
+        self._sock = ours
+        self._stop = weakref.finalize(self, _stop, self._proc, self._sock, work, self._scratch)
         weakref.finalize(self, self._trace.close)
         return copy
 
@@ -372,27 +373,61 @@ class Sandbox:
         lines = re.findall(rf'File "{re.escape(self._copy)}", line (\d+)', dump)
         return int(lines[0]) if lines else None        # faulthandler lists the most recent call first
 
+    def _budget(self, seconds: float, limit_name: str) -> tuple[float, str]:
+        """`seconds`, or what is left of the file's wall-clock budget when that is less, with the limit's name."""
+        left = self.limits.wall - (time.monotonic() - self._started)
+        if left < seconds:
+            return max(left, 0.0), f"its wall-clock budget of {self.limits.wall:,.0f} s (LIMITS multiplies it)"
+        return seconds, limit_name
+
+    def _send(self, pieces: list, seconds: float, doing: str, limit_name: str) -> None:
+        """One message to the child (its LENGTH, then the pieces); a child that stops reading it is stopped
+        when the limit passes.  Nothing when the child is gone: its reply's absence says how it ended."""
+        seconds, limit_name = self._budget(seconds, limit_name)
+        views = [v.cast("B") for v in map(memoryview, pieces) if v.nbytes]
+        message = [LENGTH.pack(sum(map(len, views))), *views]
+        try:
+            self._sock.settimeout(seconds)
+            sent = self._sock.sendmsg(message)
+            if sent < sum(map(len, message)):           # larger than the socket's buffer
+                self._sock.sendall(memoryview(b"".join(message))[sent:])
+        except (TimeoutError, BlockingIOError):
+            self._timed_out(seconds, doing, limit_name)
+        except OSError:
+            pass
+
     def _receive(self, seconds: float, doing: str, limit_name: str, most: int = 1 << 20):
         """The child's next reply as (kind, detail) with its arrays decoded, or a ModelError saying why none
         came: the call's time limit or the file's wall-clock budget passed, the child ended, or the reply is
-        not one labrnn can read."""
-        left = self.limits.wall - (time.monotonic() - self._started)
-        if left < seconds:
-            seconds, limit_name = max(left, 0.0), f"its wall-clock budget of {self.limits.wall:,.0f} s " \
-                                                  "(LIMITS multiplies it)"
-        if not self._conn.poll(seconds):
-            self._timed_out(seconds, doing, limit_name)
-        try:
-            data = self._conn.recv_bytes(most)
-        except EOFError:
-            self._ended(doing)
-        except OSError:
+        not one labrnn can read (more than `most` bytes, or not `decode`'s format)."""
+        seconds, limit_name = self._budget(seconds, limit_name)
+        deadline = time.monotonic() + seconds
+        size = LENGTH.unpack(self._read(LENGTH.size, deadline, seconds, doing, limit_name))[0]
+        if size > most:
             self._fail(f"{self.where()}: {doing} answered with more than {most >> 20} MiB")
+        data = self._read(size, deadline, seconds, doing, limit_name)
         try:
             return decode(data)
         except ValueError as err:
             self._fail(f"{self.where()}: {doing} answered with a reply labrnn cannot read ({err}); the "
                        "protocol between labrnn and the process running the file was broken")
+
+    def _read(self, size: int, deadline: float, seconds: float, doing: str, limit_name: str) -> bytearray:
+        """`size` bytes from the child, in a buffer of labrnn's own, by `deadline`."""
+        data = bytearray(size)
+        view, got = memoryview(data), 0
+        while got < size:
+            try:
+                self._sock.settimeout(max(deadline - time.monotonic(), 0.0))
+                n = self._sock.recv_into(view[got:])
+            except (TimeoutError, BlockingIOError):
+                self._timed_out(seconds, doing, limit_name)
+            except OSError:
+                n = 0
+            if n == 0:
+                self._ended(doing)
+            got += n
+        return data
 
     def _timed_out(self, seconds: float, doing: str, limit_name: str):
         self._proc.send_signal(signal.SIGUSR1)     # where is it? faulthandler writes the stack
@@ -420,18 +455,29 @@ class Sandbox:
 
     # -- a call -----------------------------------------------------------------------------------------------
     def __call__(self, params, x, y, h0):
+        self.send(params, x, y, h0)
+        return self.reply()
+
+    def send(self, params, x, y, h0) -> None:
+        """Start their call on (params, x, y, h0): the arrays go to the child as they are, after a JSON header
+        naming them (`labrnn.child.request` reads it).  `reply` waits for its answer: labrnn works meanwhile."""
         if self._failed is not None:
             raise self._failed
+        arrays = {k: np.ascontiguousarray(v) for k, v in params.items()}
+        rest = {"x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y), "h0": np.ascontiguousarray(h0)}
+        header = json.dumps({"params": [[k, a.dtype.str, a.shape] for k, a in arrays.items()],
+                             **{k: [a.dtype.str, a.shape] for k, a in rest.items()}}).encode()
         m, K = params["U"].shape
-        seconds = call_limit(m, K, len(x))
-        size = sum(params[k].nbytes for k in NAMES) + np.asarray(h0).nbytes
-        try:
-            self._conn.send((dict(params), np.asarray(x), np.asarray(y), np.asarray(h0)))
-        except OSError:
-            pass                        # the child is gone: _receive says how it ended
-        kind, detail = self._receive(seconds, "the call loss_and_grads(params, x, y, h0)",
-                                     f"labrnn.sandbox.call_limit: CALL_SECONDS = {CALL_SECONDS:g} s plus "
-                                     f"time for m = {m}, K = {K}, seq_length = {len(x)}", 8 * size + (1 << 20))
+        self._call = (m, K, len(x), sum(params[k].nbytes for k in NAMES) + rest["h0"].nbytes)
+        self._send([HEADER.pack(len(header)), header, *arrays.values(), *rest.values()],
+                   *self._limit(*self._call[:3]))
+
+    def reply(self):
+        """Their answer to the call `send` started: (loss, grads, h_last), checked and labrnn's own copies."""
+        if self._failed is not None:
+            raise self._failed
+        (m, K, T, size), self._call = self._call, None
+        kind, detail = self._receive(*self._limit(m, K, T), 8 * size + (1 << 20))
         self._raised(kind, detail, "the call")
         if kind != "ok":
             self._fail(f"{self.where()}: the call answered {printable(str(kind), 40)!r}, which is no reply of "
@@ -440,6 +486,13 @@ class Sandbox:
             return self._checked(detail, m, K)
         except ModelError as err:
             self._fail(str(err))
+
+    @staticmethod
+    def _limit(m: int, K: int, T: int) -> tuple[float, str, str]:
+        """A call's time limit, what it is doing and the limit's name, for `_send` and `_receive`."""
+        return (call_limit(m, K, T), "the call loss_and_grads(params, x, y, h0)",
+                f"labrnn.sandbox.call_limit: CALL_SECONDS = {CALL_SECONDS:g} s plus time for m = {m}, K = {K}, "
+                f"seq_length = {T}")
 
     def _checked(self, reply, m: int, K: int):
         """(loss, grads, h_last) from their reply, or the ModelError that says what is wrong with it."""
@@ -506,10 +559,10 @@ def _array(value) -> np.ndarray:
     return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)
 
 
-def _stop(proc: subprocess.Popen, conn: Connection, work: Path, scratch: ExitStack) -> None:
-    """Close the pipe (an idle child then ends by itself); kill a child that does not end within a second
+def _stop(proc: subprocess.Popen, sock: socket.socket, work: Path, scratch: ExitStack) -> None:
+    """Close the socket (an idle child then ends by itself); kill a child that does not end within a second
     (its whole process group: it is the leader of its own session), then remove its scratch directory."""
-    conn.close()
+    sock.close()
     try:
         proc.wait(timeout=1.0)
     except subprocess.TimeoutExpired:

@@ -483,13 +483,13 @@ def test_what_a_file_prints_is_kept_capped_and_escaped_and_its_messages_too(tmp_
 
 
 def test_a_well_formed_reply_forged_out_of_turn_is_refused(tmp_path):
-    """Their code holds the pipe's descriptor: a reply in labrnn's own format, sent before it is asked for, is
+    """Their code holds the socket's descriptor: a reply in labrnn's own format, sent before it is asked for, is
     still a broken protocol, and nothing of it is used."""
     path = tmp_path / "forge.py"
     path.write_text("import json, os, struct, sys\n"
                     "h = json.dumps({'kind': 'ok', 'detail': ['none']}).encode()\n"
                     "body = struct.pack('<I', len(h)) + h\n"
-                    "os.write(int(sys.argv[1]), struct.pack('!i', len(body)) + body)\n")
+                    "os.write(int(sys.argv[1]), struct.pack('<Q', len(body)) + body)\n")
     with pytest.raises(ModelError, match=r"forge.py: the import answered 'ok', which is no reply of labrnn's"):
         Sandbox(read_model(str(path))).start()
 
