@@ -291,12 +291,14 @@ def write_record(run_dir: Path, handin: Handin) -> None:
 
 
 def read_record(run_dir: Path) -> dict:
-    """handin.json's title, author and course as text (empty when absent or not labrnn's)."""
+    """handin.json's title, author and course as text, each "" when absent or not labrnn's."""
     try:
         record = json.loads((Path(run_dir) / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    return {k: str(record[k]) for k in ("title", "author", "course") if isinstance(record.get(k), str)}
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    return {k: record[k] if isinstance(record.get(k), str) else "" for k in ("title", "author", "course")}
 
 
 def _md_escape(text: str) -> str:
