@@ -16,15 +16,17 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 from markupsafe import Markup
 
 from . import render
 from .corpus import shown
+from .degenerate import marks
 from .diagnose import Diagnosis
-from .grid import fmt, label, sweep_name, varied
 from .gradcheck import GradCheck
+from .grid import fmt, label, sweep_name, varied
 from .iorw import atomic_write
 from .layout import COMPARISON, RECORD
 from .model import NAMES
@@ -44,6 +46,11 @@ class Done:
     run: Run
     check: GradCheck | None = None          # the model's gradient check and its comparison with the reference
     diagnosis: Diagnosis | None = None
+
+    @cached_property
+    def marks(self) -> list[str]:
+        """Its degenerate outcomes (labrnn.degenerate), a few words each: marked, and ranked after the rest."""
+        return marks(self.run)
 
     @classmethod
     def of(cls, rd: RunDir) -> "Done":
@@ -171,8 +178,10 @@ def row(rank: int, d: Done, out: Path) -> dict:
             "sort": {"min": _finite(best), "min_step": run.best.step, "min_char": _finite(best / p.seq_length),
                      "final": _finite(final), "final_char": _finite(final / p.seq_length), "heldout": heldout,
                      "speed": run.steps_per_second},
-            "note": f"diverged at step {run.diverged['step']:,}" if run.diverged else
-                    f"broke at step {run.broken.step:,}" if run.broken else ""}
+            "degenerate": d.marks,
+            "note": "; ".join(([f"diverged at step {run.diverged['step']:,}"] if run.diverged else
+                               [f"broke at step {run.broken.step:,}"] if run.broken else [])
+                              + [f"degenerate, ranked last: {m}" for m in d.marks if m != "diverged"])}
 
 
 def gradients(check: GradCheck | None) -> str:
@@ -214,19 +223,21 @@ def record(name: str, command: str, made_at: str, corpus: dict, names: list[str]
             "corpus": {"name": corpus["name"], "sha256": corpus["sha256"]}, "swept": names,
             "runs": [{"dir": r["dir"], "label": label(d.settings, names), "params": d.settings.numbers(),
                       "model": d.run.model, "gradients": r["gradients"], "diagnosis": r["diagnosis"],
+                      "degenerate": r["degenerate"],
                       "min_smooth_loss": _finite(d.run.best.smooth_loss),
                       "min_loss_per_char": _finite(per_char(d))} for r, d in zip(rows, ranked)],
             "failed": [{"params": p.numbers(), "model": p.model, "error": e} for p, e in failed]}
 
 
 def class_page(name: str, command: str, corpus: dict, ranked: list[Done], failed: list[tuple[Settings, str]],
-               names: list[str], out: Path, made_at: str) -> str:
+               names: list[str], out: Path, made_at: str, same: list[list[str]]) -> str:
     """The page of a class's sweep (MODEL a folder): one row per submission, file first, then its verdicts,
     diagnosis, losses and report; the settings every row shares stated once above; the class's summary first
-    (passes per parameter, a bar per diagnosis, what did not run and why)."""
+    (passes per parameter, a bar per diagnosis, what did not run and why, the groups of identical code)."""
     varying = [n for n in names if n != "model"]
+    group = {path: i for i, paths in enumerate(same, 1) for path in paths}
     by_file = sorted(ranked, key=lambda d: (fmt(d.settings.model, "model"), d.report.parent.name))
-    rows = [{**row(i, d, out), "file": fmt(d.settings.model, "model"),
+    rows = [{**row(i, d, out), "file": fmt(d.settings.model, "model"), "same": group.get(d.settings.model),
              "settings": [(fmt(getattr(d.settings, n), n), getattr(d.settings, n)) for n in varying]}
             for i, d in enumerate(by_file, 1)]
     checks = [d.check for d in ranked if d.check is not None]
@@ -241,21 +252,23 @@ def class_page(name: str, command: str, corpus: dict, ranked: list[Done], failed
         files=len({s.model for s in settings}), common=", ".join([*common, " and ".join(lengths)]),
         passes=passes, diagnoses=diagnoses, reasons=reasons, most=max([c for _, c in diagnoses] or [1]), rows=rows,
         varying=[meta(n).symbol for n in varying],
-        failed=[{"file": fmt(p.model, "model"), "error": e,
+        same=[[fmt(path, "model") for path in paths] for paths in same],
+        failed=[{"file": fmt(p.model, "model"), "error": e, "same": group.get(p.model),
                  "settings": [(fmt(getattr(p, n), n), getattr(p, n)) for n in varying]} for p, e in failed],
         confinement=confinement(ranked))
 
 
 def write_comparison(out: Path, name: str, corpus: dict, done: list[Done], failed: list[tuple[Settings, str]],
-                     names: list[str], command: str = "sweep") -> Path:
+                     names: list[str], command: str = "sweep", same: list[list[str]] = ()) -> Path:
     """comparison.html and sweep.json in `out`, each written under a temporary name and renamed; `corpus` is
     the runs' corpus as Corpus.info() gives it, `command` the one that made the page (sweep or compare).  Runs of
-    students' files make a class's page (`class_page`)."""
-    ranked = sorted(done, key=lambda d: (per_char(d), d.report.parent.name))    # ties: not by finishing order
+    students' files make a class's page (`class_page`), with `same` its groups of identical code."""
+    # a degenerate run after every healthy one; ties by name, not by finishing order
+    ranked = sorted(done, key=lambda d: (bool(d.marks), per_char(d), d.report.parent.name))
     made_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rows = [row(i, d, out) for i, d in enumerate(ranked, 1)]
     if any(d.settings.model is not None for d in done) or any(p.model is not None for p, _ in failed):
-        page = class_page(name, command, corpus, ranked, failed, names, out, made_at)
+        page = class_page(name, command, corpus, ranked, failed, names, out, made_at, list(same))
     else:
         page = ranking_page(name, command, corpus, ranked, rows, failed, names, made_at)
     claim(out)

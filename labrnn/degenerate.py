@@ -20,6 +20,8 @@ JUMP = 0.10
 WINDOW = 1_000
 SETTLED = 1_000
 SHARE = 0.5
+MARKS = {"heldout": "held-out loss above uniform guessing", "words": "fewer corpus words than chance",
+         "jump": "loss jump at an epoch boundary", "diverged": "diverged"}     # the index's and comparisons' marks
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ def findings(run) -> list[Finding]:
         found.append(Finding("diverged", run.diverged["step"], f"Training diverged at step "
                              f"{run.diverged['step']:,} ({run.diverged['reason']})."))
     return sorted(found, key=lambda f: f.step)
+
+
+def marks(run) -> list[str]:
+    """The kinds of degenerate outcome in `run`, a few words each: how the index and comparisons mark it."""
+    return sorted({MARKS[f.kind] for f in findings(run)})
 
 
 def _heldout(run) -> list[Finding]:

@@ -18,9 +18,8 @@ import nbformat
 from .corpus import shown
 from .iorw import atomic_write
 from .render import HTML, TEMPLATES, href
+
 HIDDEN_TAG = "remove-cell"
-DEGENERATE = {"heldout": "held-out loss above uniform guessing", "words": "fewer corpus words than chance",
-              "jump": "loss jump at an epoch boundary", "diverged": "diverged"}     # the index's marks
 
 
 def merge(paths: list[Path], title: str) -> nbformat.NotebookNode:
@@ -76,7 +75,7 @@ def export_html(paths: list[Path], out: Path, title: str, extend=None) -> None:
 
 def _entry(run_dir: Path) -> dict | None:
     """What the index shows of one report, or None when the directory holds no finished report."""
-    from .degenerate import findings
+    from .degenerate import marks
     from .handin import read_record
     from .rundir import RunDir
     rd = RunDir(run_dir)
@@ -93,7 +92,7 @@ def _entry(run_dir: Path) -> dict | None:
             "length": f"{s.epochs} epochs" if s.epochs else f"{run.steps_done:,} steps",
             "seed": s.seed, "min_loss": f"{run.best.smooth_loss:.2f}", "min_step": f"{run.best.step:,}",
             "date": key.trained_at, "date_shown": _date(key.trained_at), "handin": read_record(rd.path),
-            "degenerate": sorted({DEGENERATE[f.kind] for f in findings(run)})}
+            "degenerate": marks(run)}
 
 
 def _sweep_entry(sweep_dir: Path) -> dict | None:

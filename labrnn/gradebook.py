@@ -102,17 +102,17 @@ def with_groups(grades: list[Grade], groups: list[list[str]]) -> list[Grade]:
     return [Grade(**{**vars(g), "identical_code": number.get(g.file)}) for g in grades]
 
 
-def of_sweep(done, failed, sources: dict[str, bytes], out: Path) -> list[Grade]:
+def of_sweep(done, failed, sources: dict[str, bytes], same: list[list[str]], out: Path) -> list[Grade]:
     """A class's sweep as grades, identical code grouped: `done` its finished entries (each with settings.model,
     run, check, diagnosis and report, as `labrnn.comparison.Done`), `failed` its (settings, reason) pairs, `sources`
-    every model file's bytes by its path as the settings name it, `out` the gradebook's directory.  Entries
-    without a model file (labrnn's own) have no row."""
-    from .similar import groups
+    every model file's bytes by its path as the settings name it, `same` the groups of identical code
+    (`labrnn.similar.groups`), `out` the gradebook's directory.  Entries without a model file (labrnn's own) have
+    no row."""
     grades = [graded(d.settings.model, d.run.model["sha256"], d.run, d.check, d.diagnosis, d.report, out)
               for d in done if d.settings.model is not None]
     grades += [not_run(p.model, hashlib.sha256(sources[p.model]).hexdigest(), why)
                for p, why in failed if p.model is not None]
-    return with_groups(grades, groups(sources))
+    return with_groups(grades, same)
 
 
 def write(out: Path, grades: list[Grade]) -> tuple[Path, Path]:

@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cluster, gradebook, task
+from . import cluster, gradebook, similar, task
 from .cache import run_key
 from .comparison import Done, index, number, write_comparison
 from .corpus import Corpus
@@ -287,13 +287,15 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
 def compared(plan: Plan, tally: Tally) -> SweepResult:
     """The comparison of what finished (and the index), a class's gradebook beside it, the failures named."""
     comparison, grades, out = None, [], plan.reports / f"sweep-{plan.name}"
+    sources = {path: f.source for path, f in plan.model_files.items()}     # keyed as the settings name them
+    same = similar.groups(sources)
     if tally.done:
-        comparison = write_comparison(out, plan.name, plan.corpus.info(), tally.done, tally.failed, plan.names)
+        comparison = write_comparison(out, plan.name, plan.corpus.info(), tally.done, tally.failed, plan.names,
+                                      same=same)
         tally.log(f"comparison of {len(tally.done)} runs: {comparison}")
         index(plan.reports)
     if plan.model_files:
-        sources = {path: f.source for path, f in plan.model_files.items()}     # keyed as the settings name them
-        grades = gradebook.of_sweep(tally.done, tally.failed, sources, claim(out))
+        grades = gradebook.of_sweep(tally.done, tally.failed, sources, same, claim(out))
         tally.log(f"gradebook: {gradebook.write(out, grades)[0]}")
     if tally.failed:
         tally.log(f"{len(tally.failed)} of {len(plan.combos)} failed: "

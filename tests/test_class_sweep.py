@@ -70,7 +70,11 @@ def test_a_class_is_checked_first_graded_and_its_copies_grouped(genesis, tiny_ar
     assert [f for f, g in grades.items() if g["identical_code"] == group] == ["dan.py", "eve.py"]
     runs = [d.name for d in reports.iterdir() if d.is_dir() and not d.name.startswith("sweep-")]
     assert len(runs) == len(expected) - 1 and not [n for n in runs if "_fay-" in n]    # none for no report
-    assert (sweep_dir / "grades.json").exists() and (sweep_dir / "comparison.html").exists()
+    assert (sweep_dir / "grades.json").exists()
+    page = (sweep_dir / "comparison.html").read_text(encoding="utf-8")
+    assert re.search(rf'id="identical">.*?group {group}: dan\.py, eve\.py</li>', page, re.S)
+    marked = re.findall(r'<td class="l" data-v="([^"]+)">[^<]*<span class="same">identical code, group (\d+)', page)
+    assert sorted(marked) == [("dan.py", group), ("eve.py", group)]
 
 
 @pytest.mark.fast

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from labrnn import gradebook
+from labrnn import gradebook, similar
 from labrnn.corpus import Corpus
 from labrnn.diagnose import MISTAKES, diagnose
 from labrnn.gradebook import COLUMNS, FAILED, FORMULA, NOT_RUN, PASSED, cell, graded, not_run, with_groups
@@ -155,7 +155,7 @@ def test_a_real_run_is_graded(corpus):
 
 def test_a_sweep_s_entries_become_grades_with_identical_code_grouped(corpus, tmp_path):
     """What the sweep holds (its Done entries, its (settings, reason) failures, each file's bytes) is all
-    of_sweep needs; copies group, labrnn's own model has no row."""
+    of_sweep needs (with labrnn.similar's groups); copies group, labrnn's own model has no row."""
     from labrnn.settings import Settings
     from labrnn.comparison import Done
     loop = (MODELS / "loop_rnn.py").read_bytes()
@@ -166,7 +166,8 @@ def test_a_sweep_s_entries_become_grades_with_identical_code_grouped(corpus, tmp
                  SimpleNamespace(**vars(a_run()), model={"sha256": path[3] * 64}), *good)
             for path in ["/c/ann.py", "/c/copy.py", "/c/ref.py"]]
     done.append(Done(Settings(seq_length=T), tmp_path / "own" / "report.html", a_run(), *good))
-    grades = gradebook.of_sweep(done, [(Settings(model="/c/bad.py"), "bad.py:1: SyntaxError")], sources, tmp_path)
+    grades = gradebook.of_sweep(done, [(Settings(model="/c/bad.py"), "bad.py:1: SyntaxError")], sources,
+                                similar.groups(sources), tmp_path)
     by = {g.student: g for g in grades}
     assert sorted(by) == ["ann", "bad", "copy", "ref"]
     assert (by["ann"].identical_code, by["copy"].identical_code, by["ref"].identical_code) == (1, 1, None)
