@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .corpus import Corpus, shown
 from .run import check_report, load_checked
-from .sandbox import ModelError, read_model
+from .sandbox import ModelError, ModelFile, read_model
 from .settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
 
 MAX_NAME = 150
@@ -84,12 +84,14 @@ def varied(combos: list[Settings]) -> list[str]:
     return names or list(SWEPT)
 
 
-def check(combos: list[Settings]) -> Corpus:
-    """Every combination checked against the corpus before anything runs; the corpus.
+def check(combos: list[Settings]) -> tuple[Corpus, dict[str, ModelFile]]:
+    """Every combination checked against the corpus before anything runs; the corpus, and each model file read
+    once, by its path as the settings name it.
 
     Raises CorpusError, or ConfigError naming the combination.
     """
     names, seen = varied(combos), {}
+    files = {c.model: read_model(c.model) for c in combos if c.model is not None}
     corpus = None
     for settings in combos:
         try:
@@ -98,12 +100,12 @@ def check(combos: list[Settings]) -> Corpus:
             check_report(settings, corpus)
         except ConfigError as err:
             raise ConfigError(f"combination {label(settings, names)}: {err}") from None
-        name = settings.name(corpus.info())
+        name = settings.name(corpus.info(), settings.model and files[settings.model].info())
         if name in seen:
             raise ConfigError(f"combinations {label(seen[name], names)} and {label(settings, names)} "
                               f"share the report directory {name}; give values that differ in 6 digits")
         seen[name] = settings
-    return corpus
+    return corpus, files
 
 
 def sweep_name(combos: list[Settings], corpus: dict) -> str:

@@ -205,14 +205,10 @@ class Settings:
 
     def name(self, corpus: dict, model_info: dict | None = None) -> str:
         """A readable directory name: corpus and its sha256 prefix, the model file's stem and sha256 prefix
-        (`model_info`: the file as the run reads it, `ModelFile.info()`; read here only for a sweep's plan,
-        which names runs before any is made), then eta, seq, m, sigma, length, seed, then every other setting
-        that changes the numbers and differs from its default."""
+        (`model_info`, given with a model: the file as the run read it, `ModelFile.info()`), then eta, seq, m,
+        sigma, length, seed, then every other setting that changes the numbers and differs from its default."""
         parts = [_slug(corpus["name"], corpus["sha256"])]
         if self.model is not None:
-            if model_info is None:
-                from .sandbox import read_model
-                model_info = read_model(self.model).info()
             parts.append(_slug(Path(model_info["name"]).stem, model_info["sha256"]))
         for k, value in self.numbers().items():
             m = meta(k)

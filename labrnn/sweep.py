@@ -28,7 +28,7 @@ from .pipeline import make_report
 from .progress import bar as progress_bar
 from .run import check_model, interrupted
 from .rundir import MARK, RunDir, RunDirError, claim
-from .sandbox import ModelFile, opened, read_model
+from .sandbox import ModelFile, opened
 from .settings import Settings
 
 RETRIES = 2         # a task that raises (not a report's own failure) runs again, on any worker, twice at most
@@ -88,21 +88,23 @@ class Plan:
     @classmethod
     def of(cls, combos: list[Settings]) -> "Plan":
         """The plan of the grid; ConfigError, CorpusError or ClusterError (an unreadable address) first."""
-        corpus = check(combos)
+        corpus, model_files = check(combos)
         reports = Path(os.path.abspath(combos[0].reports))
         combos = [replace(c, reports=str(reports)) for c in combos]
-        here = [c for c in combos if _here(c, RunDir(reports / c.name(corpus.info())), corpus)]
+        def named(c: Settings) -> RunDir:
+            return RunDir(reports / c.name(corpus.info(), c.model and model_files[c.model].info()))
+        here = [c for c in combos if _here(c, named(c), corpus)]
         there = sorted((c for c in combos if c not in here), key=lambda p: -work(p, corpus))
         where = cluster.address(combos[0].scheduler, combos[0].scheduler_file)
         jobs = combos[0].jobs
         workers = max(1, min(jobs or cluster.cores(), len(there)))
         window = jobs or (workers if where is None else max(1, len(there)))
-        model_files = {c.model: read_model(c.model) for c in combos if c.model is not None}
         return cls(combos, corpus, varied(combos), sweep_name(combos, corpus.info()), reports, here, there,
                    where, workers, window, model_files)
 
     def run_dir(self, settings: Settings) -> RunDir:
-        return RunDir(self.reports / settings.name(self.corpus.info()))
+        info = settings.model and self.model_files[settings.model].info()
+        return RunDir(self.reports / settings.name(self.corpus.info(), info))
 
     def summary(self) -> str:
         on = self.where or f"{self.workers} local worker" + "s" * (self.workers > 1)

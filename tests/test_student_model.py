@@ -221,14 +221,16 @@ def test_the_files_content_is_in_the_run_name_and_the_cache_key(tmp_path, own, t
     sha = read_model(str(own)).sha256
     settings = tiny(model=str(own))
     assert settings.engine == "numpy"
-    assert settings.name(corpus).startswith(f"genesis-d18db16b_own-rnn-{sha[:8]}_eta0.1_")
+    def name(s):
+        return s.name(corpus, read_model(s.model).info())
+    assert name(settings).startswith(f"genesis-d18db16b_own-rnn-{sha[:8]}_eta0.1_")
     copy = tmp_path / "elsewhere" / "own_rnn.py"
     copy.parent.mkdir()
     copy.write_text(OWN)
     assert cache.cache_key(tiny(model=str(copy)), "x", sha) == cache.cache_key(settings, "x", sha)
     own.write_text(OWN + "# one more line\n")
     changed = read_model(str(own)).sha256
-    assert changed != sha and settings.name(corpus) != tiny(model=str(copy)).name(corpus)
+    assert changed != sha and name(settings) != name(tiny(model=str(copy)))
     assert cache.cache_key(settings, "x", changed) != cache.cache_key(settings, "x", sha)
     assert cache.cache_key(tiny(), "x")["model_sha256"] is None
 
