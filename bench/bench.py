@@ -1,7 +1,7 @@
 """`make bench`: labrnn's training speed beside two yardsticks, in one run.
 
 The yardsticks: a classic per-step loop as course starter code writes it (`bench/classic.py`: column vectors,
-one-hot inputs, dicts of states) and labrnn's naive reference (`labrnn.reference`). Each contender trains
+one-hot inputs, dicts of states) and labrnn's naive reference (`labrnn.rnn.reference`). Each contender trains
 m = 100, seq_length = 25, float64 in its own subprocess (so peak memory is its own), on generated corpora of
 K = 65, 80 and 100 characters (the default corpus with 2% of its letters replaced by 0, 15 or 35 accented ones:
 no book is shipped, and the output products grow with K). Rounds interleave the contenders so that a noisy
@@ -55,7 +55,7 @@ def generated_corpus(path: str, K: int) -> dict:
 def warm_up() -> dict:
     """Compile the numba kernels (once per install) before any contender's clock starts, saying so."""
     import labrnn
-    from labrnn.kernels import compiling
+    from labrnn.rnn.kernels import compiling
     with compiling(lambda line: print(line, file=sys.stderr, flush=True)) as compiled:
         labrnn.train(labrnn.load_corpus(), labrnn.Settings(steps=10, sample_len=1, best_len=1), progress=False)
     return {"compiled": compiled.happened}
@@ -66,7 +66,7 @@ def _trainer(contender: str, corpus):
     import numpy as np
 
     import labrnn
-    from labrnn import engines, reference
+    from labrnn.rnn import engines, reference
     sys.path.insert(0, str(Path(__file__).parent))
     import classic
 

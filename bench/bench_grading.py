@@ -2,7 +2,7 @@
 
 Their loss_and_grads is timed called in-process (what their own training loop pays) and through labrnn as a
 sweep runs it: confined in its sandbox, behind the socket, its reply checked, labrnn's forward pass and the
-comparisons of `labrnn.grading.Grader` around it.  The difference of the medians, in interleaved rounds, is what
+comparisons of `labrnn.student.grading.Grader` around it.  The difference of the medians, in interleaved rounds, is what
 labrnn adds per step (issue 20's bound: at most 1 ms).  Two students' styles: a vectorized numpy function (the
 fastest a student writes, so the most of labrnn's share shows) and the classic column-vector loop.
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from labrnn.grading import Grader
-from labrnn.model import init_params
-from labrnn.sandbox import Sandbox, read_model
+from labrnn.student.grading import Grader
+from labrnn.rnn.model import init_params
+from labrnn.student.sandbox import Sandbox, read_model
 
 M, K, T = 100, 80, 25
 MODELS = Path(__file__).resolve().parent.parent / "tests" / "models"

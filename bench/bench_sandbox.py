@@ -28,8 +28,8 @@ def measure(confined: bool) -> dict:
 
     import numpy as np
 
-    from labrnn import sandbox
-    from labrnn.model import init_params, loss_and_grads
+    from labrnn.student import sandbox
+    from labrnn.rnn.model import init_params, loss_and_grads
     rng = np.random.default_rng(0)
     params = init_params(65, 100, 0.01, rng)
     x = rng.integers(0, 65, 25)

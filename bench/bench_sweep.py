@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labrnn.cluster import cores
+from labrnn.sweeps.cluster import cores
 
 LABRNN = str(Path(sys.executable).parent / "labrnn")
 TARGET = 0.65

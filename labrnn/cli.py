@@ -21,15 +21,26 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from .version import __version__
-from .corpus import Corpus, CorpusError, load_corpus
-from .run import ReportError, check_model, start_or_resume, train
-from .gradebook import problems
-from .rundir import RunDir, RunDirError, open_run
-from .sandbox import ModelError, opened, read_model, sandboxed
-from .settings import (DEFAULTS, NAMES, SWEPT, TYPES, ConfigError, Settings, base_type, meta, parse_number,
-                       parse_numbers)
-from .train import CheckpointError, Run
+from labrnn.layout import TEMPLATES
+from labrnn.report.run import ReportError, check_model, start_or_resume, train
+from labrnn.report.rundir import RunDir, RunDirError, open_run
+from labrnn.rnn.corpus import Corpus, CorpusError, load_corpus
+from labrnn.rnn.train import CheckpointError, Run
+from labrnn.settings import (
+    DEFAULTS,
+    NAMES,
+    SWEPT,
+    TYPES,
+    ConfigError,
+    Settings,
+    base_type,
+    meta,
+    parse_number,
+    parse_numbers,
+)
+from labrnn.student.sandbox import ModelError, opened, read_model, sandboxed
+from labrnn.sweeps.gradebook import problems
+from labrnn.version import __version__
 
 COMMANDS = {
     "train": ("train the RNN with AdaGrad and write a run directory (default: runs/<name from the settings>)",
@@ -51,7 +62,7 @@ COMMANDS = {
                   "Write FILE with the signature, the shapes and the lab's equations of loss_and_grads, for "
                   "--model FILE (MODEL=FILE); an existing file is never overwritten."),
 }
-STARTER = Path(__file__).resolve().parent / "templates" / "new_model.py"
+STARTER = TEMPLATES / "new_model.py"
 
 
 def _number(kind):
@@ -172,7 +183,7 @@ def _fresh(given: dict) -> tuple[Settings, Corpus]:
 
 
 def cmd_train(given: dict, fail) -> int:
-    """The run's life without its gradient check and key (`labrnn.run`): the same resume policy as a report."""
+    """The run's life without its gradient check and key (`labrnn.report.run`): the same resume policy as a report."""
     with ExitStack() as stack:          # the model's child process lives as long as the training
         try:
             settings, corpus = _resumed(given, fail) if given.get("resume") else _fresh(given)
@@ -226,7 +237,7 @@ def cmd_gradcheck(given: dict, fail) -> int:
 
 
 def cmd_report(given: dict, fail) -> int:
-    from .pipeline import make_report
+    from labrnn.report.pipeline import make_report
     try:
         result = make_report(Settings(**given))
     except (ConfigError, CorpusError, CheckpointError, RunDirError, ModelError) as err:
@@ -240,9 +251,9 @@ def cmd_report(given: dict, fail) -> int:
 
 
 def cmd_sweep(given: dict, fail) -> int:
-    from .cluster import ClusterError
-    from .grid import grid, submissions
-    from .sweep import make_sweep
+    from labrnn.sweeps.cluster import ClusterError
+    from labrnn.sweeps.grid import grid, submissions
+    from labrnn.sweeps.sweep import make_sweep
     try:
         swept = {n: given.pop(n, [DEFAULTS[n]]) for n in SWEPT if n != "model"}
         swept["model"] = submissions(given.pop("model", None))
@@ -256,7 +267,7 @@ def cmd_sweep(given: dict, fail) -> int:
 
 
 def cmd_compare(given: dict, fail) -> int:
-    from .comparison import compare
+    from labrnn.sweeps.comparison import compare
     dirs = given.pop("dirs")
     try:
         print(compare(dirs, Settings(**given).reports))

@@ -107,9 +107,10 @@ class Settings:
     data: str | None = setting(None, "a UTF-8 text file (default: the built-in King James Bible)", file=True,
                                numbers=False, commands=RUN | {"gradcheck"})
     model: str | None = setting(None, "a Python file with your own loss_and_grads(params, x, y, h0), run in a child "
-                                "process and trained through the numpy engine (labrnn new-model FILE starts one); for a sweep, also a directory: one report per .py file in it",
+                                "process and trained through the numpy engine (labrnn new-model FILE starts one); "
+                                "for a sweep, also a directory: one report per .py file in it",
                                 file=True, numbers=False, sweep=True, symbol="model", commands=RUN | {"gradcheck"})
-    # -- whose report: shown in it, never in the run (labrnn.handin) ---------------------------------------------
+    # -- whose report: shown in it, never in the run (labrnn.report.handin) -----------------------------------
     author: str | None = setting(None, "your name, in the report's title block, the PDF's title and the index",
                                  numbers=False, commands=frozenset({"report"}))
     title: str | None = setting(None, "the report's title (default: labrnn's)", numbers=False,
@@ -155,7 +156,7 @@ class Settings:
                             "may use", numbers=False, commands=RUN | {"gradcheck"})
 
     def __post_init__(self):
-        for k in ("data", "model", "text", "run_dir", "reports"):     # paths as strings, so run.json and the key can hold them
+        for k in ("data", "model", "text", "run_dir", "reports"):     # paths as strings: run.json and the key hold them
             if isinstance(getattr(self, k), os.PathLike):
                 object.__setattr__(self, k, os.fspath(getattr(self, k)))
         if isinstance(self.format, (list, str)):

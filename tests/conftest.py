@@ -120,7 +120,7 @@ def tiny_report(make_once, tiny):
     """The session's one tiny report (made by the first worker that needs it): its run directory, in a reports
     directory with its index, and the lines make_report logged. Read it only; a test that changes it copies it."""
     def build(where: Path) -> dict:
-        from labrnn import pipeline
+        from labrnn.report import pipeline
         messages = []
         result = pipeline.make_report(tiny(reports=where / "reports"), log=messages.append)
         return {"run_dir": str(result.run_dir), "messages": messages}

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labrnn import model, reference
-from labrnn.model import NAMES, init_params
+from labrnn.rnn import model, reference
+from labrnn.rnn.model import NAMES, init_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import classic  # noqa: E402

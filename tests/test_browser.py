@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labrnn import grid, sweep
+from labrnn.sweeps import grid, sweep
 
 
 def assert_renders(browser, html, screenshot) -> dict:
@@ -83,7 +83,7 @@ def test_every_index_link_opens_its_page(browser, made, tmp_path):
     """Directory names that a browser would read as a scheme, a fragment or a query still link to their report."""
     import shutil
 
-    from labrnn.export import build_index
+    from labrnn.report.export import build_index
     reports = tmp_path / "reports"
     for name in ["javascript:alert(1)", "a#b?c%d e", made.parent.name]:
         shutil.copytree(made.parent, reports / name)
@@ -109,8 +109,8 @@ def a_class_of(n: int, tmp_path):
     from types import SimpleNamespace
 
     import labrnn
-    from labrnn import comparison
-    from labrnn.train import Best, Run, Sample
+    from labrnn.sweeps import comparison
+    from labrnn.rnn.train import Best, Run, Sample
     words = ["correct", "no BPTT", "gradients wrong at training step 70 (no BPTT)", "dW transposed; tanh' missing"]
     done, failed = [], []
     for i in range(n):

@@ -83,7 +83,7 @@ def test_a_sweep_exits_1_when_a_model_that_ran_fails_its_check_or_broke():
     diagnosis that differs or training that broke each count; a clean run does not."""
     from types import SimpleNamespace
 
-    from labrnn.sweep import SweepResult
+    from labrnn.sweeps.sweep import SweepResult
 
     def done(passed=True, ok=True, broken=None):
         check = SimpleNamespace(rows=[SimpleNamespace(name="W", passed=passed)])

@@ -16,7 +16,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from labrnn import RunDir, cache, cluster, load_corpus
+from labrnn import RunDir, load_corpus
+from labrnn.report import cache
+from labrnn.sweeps import cluster
 from labrnn.cli import main
 
 BIN = Path(sys.executable).parent
@@ -154,7 +156,7 @@ def test_a_sweep_runs_on_the_cluster_and_comes_back(make_cluster, corpus, tiny_a
 
 
 def test_the_task_carries_the_corpus_by_content(corpus, tiny):
-    from labrnn import task
+    from labrnn.sweeps import task
     settings = tiny(corpus)
     assert task.files(settings) == {"data": corpus}
     t = task.task(settings, "run", None, cluster.identity())
@@ -235,7 +237,7 @@ def test_a_missing_scheduler_file_is_one_line(corpus, tiny_argv, tmp_path, capsy
 
 def test_a_worker_of_other_numerics_is_refused(make_cluster, corpus, tiny_argv, tmp_path, capsys):
     other = tmp_path / "other_numerics.py"
-    other.write_text("import labrnn.cache\nlabrnn.cache.numerics_fingerprint = lambda: '0123456789abcdef'\n")
+    other.write_text("import labrnn.report.cache\nlabrnn.report.cache.numerics_fingerprint = lambda: '0123456789abcdef'\n")
     c = make_cluster(1, preload=other)
     bad = workers_of(c.address, 1)
     without = tmp_path / "without_labrnn.py"
@@ -464,7 +466,7 @@ def test_a_device_or_fifo_as_scheduler_file_through_make(name, scheduler_files, 
 
 def hostile_answer(extra: dict):
     """task.run as a worker that adds `extra` to a run directory's files (a callable of the task: its bytes)."""
-    from labrnn import task
+    from labrnn.sweeps import task
 
     def run(t, files):
         return task.Outcome({"run.json": b"{}", **{n: make(t) for n, make in extra.items()}}, 0.1, True, "hostile")
@@ -477,7 +479,7 @@ def hostile_answer(extra: dict):
     ({"report.pdf": lambda t: bytes(task_most(t) + 1)}, "MiB, more than a run of these settings makes (at most ")])
 def test_a_workers_answer_beyond_its_settings_is_refused_in_one_line(extra, message, scheduler_alone, corpus,
                                                                    tiny_argv, tmp_path, capsys, monkeypatch):
-    from labrnn import task
+    from labrnn.sweeps import task
     monkeypatch.setattr(task, "run", hostile_answer(extra))
     address = scheduler_alone(1)
     reports = tmp_path / "reports"
@@ -490,7 +492,7 @@ def test_a_workers_answer_beyond_its_settings_is_refused_in_one_line(extra, mess
     assert written == []                        # the run's directory was made for it; nothing of the answer
 
 
-HOSTILE_WORKER = """import labrnn.task as task
+HOSTILE_WORKER = """import labrnn.sweeps.task as task
 def run(t, files):          # a worker whose answer holds a file no run directory has
     return task.Outcome({"run.json": b"{}", "notes.txt": b"x"}, 0.1, True, "hostile")
 task.run = run
@@ -510,6 +512,7 @@ def test_a_workers_hostile_answer_through_make(make_cluster, corpus, tmp_path):
 
 
 def task_most(t) -> int:
-    from labrnn import load_corpus, task
+    from labrnn import load_corpus
+    from labrnn.sweeps import task
     text = load_corpus(t.settings.data)
     return task.most_bytes(t.settings, text.size, text.K)

@@ -1,4 +1,4 @@
-"""labrnn/confine.py on its own: a process confined by it, probed from the inside (one child for all probes).
+"""labrnn/student/confine.py on its own: a process confined by it, probed from the inside (one child for all probes).
 
 Each probe tries one thing a hostile file would try and records whether the kernel refused it; a canary file
 and listeners on TCP, UDP and a Unix socket outside the process show nothing got through.  A layer this
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-CONFINE = Path(__file__).resolve().parent.parent / "labrnn" / "confine.py"
+CONFINE = Path(__file__).resolve().parent.parent / "labrnn" / "student" / "confine.py"
 spec = importlib.util.spec_from_file_location("_confine_under_test", CONFINE)
 confine = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(confine)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labrnn import CorpusError, load_corpus
-from labrnn.corpus import DecodingWarning
+from labrnn.rnn.corpus import DecodingWarning
 
 pytestmark = pytest.mark.fast
 
@@ -99,8 +99,8 @@ def test_only_a_regular_file_is_read(path, tmp_path):
 
 
 def test_a_file_above_the_limit_is_refused_before_it_is_read(write, monkeypatch):
-    import labrnn.corpus
-    monkeypatch.setattr(labrnn.corpus, "MAX_BYTES", 1000)
+    import labrnn.rnn.corpus
+    monkeypatch.setattr(labrnn.rnn.corpus, "MAX_BYTES", 1000)
     assert load_corpus(write("x" * 1000)).size == 1000
     with pytest.raises(CorpusError, match="has 0.0 GiB; the limit is 0 GiB"):
         load_corpus(write("x" * 1001))

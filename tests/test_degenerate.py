@@ -1,4 +1,4 @@
-"""Degenerate outcomes (labrnn.degenerate): each kind found, stated at the report's top and where it shows,
+"""Degenerate outcomes (labrnn.report.degenerate): each kind found, stated at the report's top and where it shows,
 and marked in the index and comparisons (ranked after healthy runs); healthy runs, the default corpus at
 several seeds included, raise none."""
 import json
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import labrnn
-from labrnn import degenerate, pipeline, render
-from labrnn.comparison import compare
+from labrnn.report import degenerate
+from labrnn.report import pipeline, render
+from labrnn.sweeps.comparison import compare
 
 
 def _run(**kw):

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from labrnn import diagnose as dg, model, reference
-from labrnn.corpus import Corpus
-from labrnn.diagnose import ITEMS, MISTAKES, Diagnosis, diagnose
-from labrnn.model import NAMES
+from labrnn.student import diagnose as dg
+from labrnn.rnn import model, reference
+from labrnn.rnn.corpus import Corpus
+from labrnn.student.diagnose import ITEMS, MISTAKES, Diagnosis, diagnose
+from labrnn.rnn.model import NAMES
 
-gc = importlib.import_module("labrnn.gradcheck")      # the module, not the function
+gc = importlib.import_module("labrnn.rnn.gradcheck")      # the module, not the function
 pytestmark = pytest.mark.fast
 M, T = 4, 10
 MODELS = Path(__file__).parent / "models"
@@ -52,7 +53,7 @@ def test_a_correct_implementation_matches_everywhere(corpus, fn):
 
 
 def test_the_diagnosis_compares_with_the_backward_pass_training_uses(corpus):
-    """The known mistakes are switches of labrnn.model.backward, the very pass loss_and_grads runs: each record's
+    """The known mistakes are switches of labrnn.rnn.model.backward, the very pass loss_and_grads runs: each record's
     switch exists there and changes what the record says it affects, and nothing else."""
     x, y = corpus.data[:T].astype(int), corpus.data[1:T + 1].astype(int)
     probe = dg._probes(corpus.K, M, 0.01, 1, 5.0, x, y)[2]       # large weights: h0 reaches h_last
@@ -313,7 +314,7 @@ def test_the_check_of_a_student_fails_on_the_parameters_concerned(corpus, name, 
 
 def test_another_order_of_the_same_sums_matches_at_the_run_size(corpus):
     """At m = 100 the large probe's weights amplify round-off from step to step: a correct loop that sums in
-    another order than labrnn's lands ~1e-8 away, beyond TOL; labrnn.diagnose.tolerance allows that much, and a
+    another order than labrnn's lands ~1e-8 away, beyond TOL; labrnn.student.diagnose.tolerance allows that much, and a
     mistake still differs by far more."""
     spec = importlib.util.spec_from_file_location("loop_rnn", MODELS / "loop_rnn.py")
     module = importlib.util.module_from_spec(spec)

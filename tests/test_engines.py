@@ -6,8 +6,9 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 import labrnn
-from labrnn import Settings, engines
-from labrnn.engines import Engine, Hyperparameters, NumpyEngine
+from labrnn import Settings
+from labrnn.rnn import engines
+from labrnn.rnn.engines import Engine, Hyperparameters, NumpyEngine
 
 pytestmark = pytest.mark.fast
 

@@ -3,8 +3,8 @@ import math
 import pytest
 
 import labrnn
-from labrnn import engines, evaluate
-from labrnn.model import init_params
+from labrnn.rnn import engines, evaluate
+from labrnn.rnn.model import init_params
 
 pytestmark = pytest.mark.fast
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labrnn import iorw, pipeline
+from labrnn import iorw
+from labrnn.report import pipeline
 from labrnn.cli import main
-from labrnn.run import ReportError
-from labrnn.execute import notebook_dir
+from labrnn.report.run import ReportError
+from labrnn.report.execute import notebook_dir
 
 
 @pytest.fixture(scope="module")

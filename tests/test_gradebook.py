@@ -1,4 +1,4 @@
-"""The gradebook (labrnn.gradebook): grades.csv and grades.json, one row per submission, with stable columns, the
+"""The gradebook (labrnn.sweeps.gradebook): grades.csv and grades.json, one row per submission, with stable columns, the
 right status, and no cell a spreadsheet could take for a formula."""
 import csv
 import hashlib
@@ -12,13 +12,14 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from labrnn import gradebook, similar
-from labrnn.corpus import Corpus
-from labrnn.diagnose import MISTAKES, diagnose
-from labrnn.gradebook import COLUMNS, FAILED, FORMULA, NOT_RUN, PASSED, cell, graded, not_run, with_groups
-from labrnn.gradcheck import gradcheck
-from labrnn.model import loss_and_grads as lab_loss_and_grads
-from labrnn.train import Broken, Sample
+from labrnn.sweeps import gradebook
+from labrnn.student import similar
+from labrnn.rnn.corpus import Corpus
+from labrnn.student.diagnose import MISTAKES, diagnose
+from labrnn.sweeps.gradebook import COLUMNS, FAILED, FORMULA, NOT_RUN, PASSED, cell, graded, not_run, with_groups
+from labrnn.rnn.gradcheck import gradcheck
+from labrnn.rnn.model import loss_and_grads as lab_loss_and_grads
+from labrnn.rnn.train import Broken, Sample
 
 pytestmark = pytest.mark.fast
 MODELS = Path(__file__).parent / "models"
@@ -44,7 +45,7 @@ def checked(corpus, fn):
 
 
 def a_run(best=20.0, bits=(2.5, 2.1), broken=None):
-    """What the gradebook reads of a labrnn.train.Run: its settings' seq_length, best loss, samples, breakage."""
+    """What the gradebook reads of a labrnn.rnn.train.Run: its settings' seq_length, best loss, samples, breakage."""
     samples = [Sample(i * 100, "text", 0.1, [], heldout_bits_per_char=b) for i, b in enumerate(bits)]
     return SimpleNamespace(settings=SimpleNamespace(seq_length=T), best=SimpleNamespace(smooth_loss=best),
                            samples=[Sample(0, "", 0.0, []), *samples], broken=broken)
@@ -143,9 +144,9 @@ def test_any_number_reads_back_as_that_number(x):
 
 
 def test_a_real_run_is_graded(corpus):
-    """The attributes read are those of labrnn.train.Run (labrnn's own model here, its check passing)."""
+    """The attributes read are those of labrnn.rnn.train.Run (labrnn's own model here, its check passing)."""
     from labrnn.settings import Settings
-    from labrnn.train import train
+    from labrnn.rnn.train import train
     run = train(corpus, Settings(eta=0.1, seq_length=T, m=8, steps=120, sample_every=60, sample_until=120,
                                  sample_len=20, best_len=20, holdout=0.1), progress=False)
     grade = graded("/class/own.py", "f" * 64, run, *checked(corpus, lab_loss_and_grads))
@@ -155,9 +156,9 @@ def test_a_real_run_is_graded(corpus):
 
 def test_a_sweep_s_entries_become_grades_with_identical_code_grouped(corpus, tmp_path):
     """What the sweep holds (its Done entries, its (settings, reason) failures, each file's bytes) is all
-    of_sweep needs (with labrnn.similar's groups); copies group, labrnn's own model has no row."""
+    of_sweep needs (with labrnn.student.similar's groups); copies group, labrnn's own model has no row."""
     from labrnn.settings import Settings
-    from labrnn.comparison import Done
+    from labrnn.sweeps.comparison import Done
     loop = (MODELS / "loop_rnn.py").read_bytes()
     sources = {"/c/ann.py": loop, "/c/copy.py": loop.replace(b"dh_next", b"carry") + b"# mine\n",
                "/c/ref.py": (MODELS / "reference_rnn.py").read_bytes(), "/c/bad.py": b"def f(:\n"}

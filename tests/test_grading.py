@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 
 import labrnn
-from labrnn import cache, grading, model, sandbox
+from labrnn.report import cache
+from labrnn.student import grading, sandbox
+from labrnn.rnn import model
 from labrnn.cli import main
-from labrnn.rundir import open_run
-from labrnn.run import check_model, ensure_run
-from labrnn.sandbox import read_model
-from labrnn.diagnose import with_training
-from labrnn.grading import Grader
-from labrnn.train import Trainer
+from labrnn.report.rundir import open_run
+from labrnn.report.run import check_model, ensure_run
+from labrnn.student.sandbox import read_model
+from labrnn.student.diagnose import with_training
+from labrnn.student.grading import Grader
+from labrnn.rnn.train import Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
 
@@ -202,8 +204,8 @@ def test_nothing_the_child_writes_is_read_back(settings, abc, tmp_path):
 
 def test_the_diagnosis_keeps_the_run_size_and_training_through_json_and_table_1b(settings, abc):
     """gradcheck.json round-trips what was added; Table 1b heads its columns with the run's m and training."""
-    from labrnn import render
-    from labrnn.diagnose import Diagnosis
+    from labrnn.report import render
+    from labrnn.student.diagnose import Diagnosis
     s = settings("cheat_late")
     corpus = labrnn.load_corpus(str(abc))
     with sandbox.opened(read_model(s.model), s, corpus) as their:

@@ -1,4 +1,4 @@
-"""The hand-in (labrnn.handin): AUTHOR, TITLE, COURSE and TEXT only re-render; the student's Markdown lands
+"""The hand-in (labrnn.report.handin): AUTHOR, TITLE, COURSE and TEXT only re-render; the student's Markdown lands
 where its headings say, its math renders (MathML in HTML, LaTeX math in the PDF), its citations are this run's
 numbers, and its words stay data; MODEL's code is listed with its sha256."""
 import hashlib
@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 import labrnn
-from labrnn import handin, pipeline
+from labrnn.report import handin, pipeline
 from labrnn.settings import ConfigError
 
 TEXT = r"""# Introduction
@@ -97,7 +97,7 @@ def test_their_words_are_data_and_citations_are_numbers(write):
 
 @pytest.mark.fast
 def test_insert_places_title_byline_sections_and_listing(write, tmp_path):
-    from labrnn.sandbox import read_model
+    from labrnn.student.sandbox import read_model
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# labrnn's title\n\nour introduction"),
         nbformat.v4.new_markdown_cell("## Gradient check\n\n..."),
@@ -222,7 +222,7 @@ def test_nothing_private_in_the_shared_files(tiny, tmp_path, require):
     words = _private_words(tmp_path)
     assert _leaks(page, words) == []
     assert _leaks((tmp_path / "reports" / "index.html").read_text(encoding="utf-8"), words) == []
-    from labrnn.sweep import compare
+    from labrnn.sweeps.sweep import compare
     comparison = compare([result.run_dir], tmp_path / "reports")
     assert "my_rnn" in comparison.read_text(encoding="utf-8") or "my-rnn" in comparison.read_text(encoding="utf-8")
     assert _leaks(comparison.read_text(encoding="utf-8"), words) == []
@@ -240,7 +240,7 @@ def test_public_names_files_and_hides_the_machine():
     import getpass
     from pathlib import Path
 
-    from labrnn.public import public
+    from labrnn.report.public import public
     home = str(Path.home())
     text = (f'File "/srv/class/ann/my_rnn.py", line 3\n  {home}/notes.txt /usr/lib/python3/site-packages/np/a.py:12 '
             f"{getpass.getuser()}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from labrnn import confine
+from labrnn.student import confine
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "tests" / "models"

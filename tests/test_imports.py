@@ -9,25 +9,31 @@ import labrnn
 PACKAGE = Path(labrnn.__file__).parent
 
 
+def module_name(path: Path) -> str:
+    """A module's name below labrnn: "cli", "rnn.model", "rnn" for a subpackage's __init__."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "__init__"
+
+
 def imports(path: Path, modules: set[str]) -> set[str]:
-    """The labrnn modules one file imports, anywhere in it (a function-level import is an arrow too);
-    `from . import name` of a name that is no module reads the package's __init__."""
+    """The labrnn modules one file imports, anywhere in it (a function-level import is an arrow too):
+    `from labrnn.x import name` reads module x, or x.name when that is a module."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
-            else:
-                found.update(a.name if a.name in modules else "__init__" for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("labrnn."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path.name}: a relative import; labrnn imports by full name")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("labrnn"):
+            base = node.module.removeprefix("labrnn").removeprefix(".")
+            for a in node.names:
+                name = f"{base}.{a.name}".removeprefix(".")
+                found.add(name if name in modules else base or "__init__")
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("labrnn."))
+            found.update(a.name.removeprefix("labrnn.") for a in node.names if a.name.startswith("labrnn."))
     return found
 
 
 def graph() -> dict[str, set[str]]:
-    modules = {p.stem: p for p in PACKAGE.glob("*.py")}
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py") if "templates" not in p.parts}
     return {name: imports(path, set(modules)) & set(modules) - {name} for name, path in modules.items()}
 
 
@@ -64,3 +70,19 @@ def test_the_finder_names_a_circle():
 def test_labrnn_has_no_import_circle():
     found = circle(graph())
     assert found is None, "import circle: " + " → ".join(found)
+
+
+# The layers, lowest first: a module imports only from its own layer or those below.
+LAYERS = (("version", "iorw", "progress", "scratch", "layout", "settings"), ("rnn",), ("student",), ("report",),
+          ("sweeps",), ("cli", "__init__"))
+
+
+def layer(module: str) -> int:
+    top = module.split(".")[0]
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+@pytest.mark.fast
+def test_each_module_imports_only_downwards():
+    upward = sorted(f"{a} → {b}" for a, targets in graph().items() for b in targets if layer(b) > layer(a))
+    assert not upward, "imports upward: " + ", ".join(upward)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import labrnn
-from labrnn import kernels, reference
-from labrnn.gradcheck import MAX_ABS, MAX_REL
-from labrnn.model import NAMES, init_params, loss_and_grads
+from labrnn.rnn import kernels, reference
+from labrnn.rnn.gradcheck import MAX_ABS, MAX_REL
+from labrnn.rnn.model import NAMES, init_params, loss_and_grads
 
 pytestmark = pytest.mark.fast
 MODELS = Path(__file__).parent / "models"
@@ -43,7 +43,7 @@ def test_matches_naive_reference(rng):
 
 
 def _saved():
-    """tests/models/reference_rnn.py: labrnn.model's loss_and_grads as it was before the mistakes became switches
+    """tests/models/reference_rnn.py: labrnn.rnn.model's loss_and_grads as it was before the mistakes became switches
     of its backward pass, saved as a standalone file."""
     spec = importlib.util.spec_from_file_location("reference_rnn", MODELS / "reference_rnn.py")
     module = importlib.util.module_from_spec(spec)

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from labrnn import ConfigError, engines
+from labrnn import ConfigError
+from labrnn.rnn import engines
 from labrnn.cli import main
-from labrnn.run import ensure_run
-from labrnn.model import init_params
-from labrnn.sample import synthesize
+from labrnn.report.run import ensure_run
+from labrnn.rnn.model import init_params
+from labrnn.rnn.sample import synthesize
 from labrnn.settings import parse_number, parse_numbers
-from labrnn.comparison import number
+from labrnn.sweeps.comparison import number
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = settings(max_examples=60, deadline=None, derandomize=True,

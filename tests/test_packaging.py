@@ -18,7 +18,9 @@ def imported_distributions() -> dict[str, set[str]]:
     """Each distribution labrnn's modules import (at the top or inside a function), with the modules."""
     owners = metadata.packages_distributions()
     found: dict[str, set[str]] = {}
-    for path in (ROOT / "labrnn").glob("*.py"):
+    for path in (ROOT / "labrnn").rglob("*.py"):
+        if "templates" in path.parts:
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -26,7 +28,7 @@ def imported_distributions() -> dict[str, set[str]]:
                 names = [node.module]
             else:
                 continue
-            for top in {n.split(".")[0] for n in names} - set(sys.stdlib_module_names):
+            for top in {n.split(".")[0] for n in names} - set(sys.stdlib_module_names) - {"labrnn"}:
                 for dist in owners.get(top, [f"(no installed distribution has {top!r})"]):
                     found.setdefault(dist, set()).add(path.name)
     return found

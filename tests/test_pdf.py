@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labrnn import pdf, pipeline, render
+from labrnn.report import pdf, pipeline, render
 from labrnn.cli import build_parser, main
 
 SPECIALS = "\\{}$%#&_^~"

@@ -4,7 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from labrnn import Best, Sample, Settings, render
+from labrnn import Best, Sample, Settings
+from labrnn.report import render
 from labrnn.settings import NAMES, meta
 
 pytestmark = pytest.mark.fast
@@ -64,7 +65,7 @@ def test_the_settings_table_has_a_row_per_labelled_setting():
 
 def test_a_students_model_and_its_failure_are_text_in_both_formats():
     """The model file's name and their exception's message are theirs: escaped like any generated text."""
-    from labrnn.train import Broken
+    from labrnn.rnn.train import Broken
     model = {"name": f"{NAME}.py", "path": f"/home/{NAME}.py", "sha256": "ab" * 32}
     message = f"/home/{NAME}.py:3: the call raised ValueError\n<script>alert(1)</script> {{oops}} 100%"
     shown = render.title_block(fake_run(model=model, broken=Broken(7, message)), "2024-05-01T12:00:00+00:00")
@@ -76,7 +77,7 @@ def test_a_students_model_and_its_failure_are_text_in_both_formats():
 
 
 def test_the_comparison_with_the_reference_names_the_model_escaped():
-    from labrnn.diagnose import Diagnosis
+    from labrnn.student.diagnose import Diagnosis
     rows = [{"probe": p, "name": k, "max_rel": 0.0 if k != "W" else 0.5, "matches": k != "W"}
             for p in ("start", "h0", "large") for k in ("loss", "W", "U", "V", "b", "c", "h_last")]
     finding = {"mistake": "transposed", "params": ["W"], "sentence": "Your dW is <the> transpose & more.",
@@ -96,7 +97,7 @@ def test_the_comparison_with_the_reference_names_the_model_escaped():
 
 
 def test_the_gradient_note_states_its_bounds_and_this_checks_numbers():
-    from labrnn.gradcheck import GradCheck, Row
+    from labrnn.rnn.gradcheck import GradCheck, Row
     check = GradCheck((Row("W", 2.5e-6, 1e-7, 2e-10, 1e-11), Row("U", 3e-8, 1e-9, 2e-10, 1e-11)), 5, 25, 1e-4, 1)
     note = render.gradient_note(check, None).plain
     assert "below 10⁻⁸" in note and "below 10⁻⁴" in note and "from 3.0e-08 to 2.5e-06" in note
@@ -114,8 +115,8 @@ def test_no_words_of_ours_a_student_would_delete():
 
 
 def test_the_title_block_says_when_the_model_fails_its_check():
-    from labrnn.diagnose import Comparison, Diagnosis, Finding
-    from labrnn.gradcheck import GradCheck, Row
+    from labrnn.student.diagnose import Comparison, Diagnosis, Finding
+    from labrnn.rnn.gradcheck import GradCheck, Row
     check = GradCheck((Row("W", 0.5, 0.1, 1e-3, 1e-4), Row("U", 1e-9, 1e-10, 1e-12, 1e-13)), 3, 10, 1e-4, 1)
     wrong = Diagnosis((Comparison("start", "W", 0.9, False),),
                       (Finding("transposed", ("W",), "Your dW is the transpose of the lab's.", "dW transposed"),),
@@ -131,7 +132,7 @@ def test_the_title_block_says_when_the_model_fails_its_check():
 
 def _printing_model(text: str, size: int) -> dict:
     """run.model of a file that printed `text` (`size` bytes in all), with one layer of confinement missing."""
-    from labrnn.sandbox import OUTPUT_SHOWN, printable
+    from labrnn.student.sandbox import OUTPUT_SHOWN, printable
     return {"name": f"{NAME}.py", "path": f"/home/secret/{NAME}.py", "sha256": "ab" * 32,
             "confinement": {"enforced": ["landlock", "seccomp"], "missing": {"scopes": "kernel <6.12> & older"}},
             "output": {"text": printable(text), "bytes": size, "cut": size > OUTPUT_SHOWN}}
@@ -140,7 +141,7 @@ def _printing_model(text: str, size: int) -> dict:
 def test_the_appendix_names_the_files_protections_and_shows_its_output_escaped():
     """What a student's file printed (markup, terminal escapes, LaTeX specials) is text in the appendix, never
     markup; the appendix names the layers in force and the missing one, and never the file's absolute path."""
-    from labrnn.confine import LAYERS
+    from labrnn.student.confine import LAYERS
     printed = "<script>alert(1)</script>\x1b[2J {x} \\end{Verbatim} 50% #2 $ ␀ é\n"
     shown = render.appendix(fake_run(model=_printing_model(printed * 2000, 200_000)))
     assert "<script>" not in shown.html and "&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J {x}" in shown.html

@@ -14,11 +14,11 @@ import nbformat
 import papermill
 import pytest
 
-from labrnn import pipeline, render
+from labrnn.report import pipeline, render
 from labrnn.cli import main
-from labrnn.run import ReportError
-from labrnn.execute import NOTEBOOKS, notebook_dir
-from labrnn.rundir import RunDir
+from labrnn.report.run import ReportError
+from labrnn.report.execute import NOTEBOOKS, notebook_dir
+from labrnn.report.rundir import RunDir
 from labrnn.settings import DEFAULTS, Settings, meta
 
 HOSTILE = "<script>alert(1)</script> </pre> <b>x</b> & \x07 \x1b[31m\n"

@@ -144,7 +144,7 @@ def test_a_damaged_checkpoint_is_one_line_and_left_as_it_was(interrupted, tmp_pa
 
 
 def test_train_keeps_an_interrupted_run_as_a_report_does(interrupted, tmp_path):
-    """One resume policy (`labrnn.run.start_or_resume`): a new `labrnn train` into the directory of an interrupted
+    """One resume policy (`labrnn.report.run.start_or_resume`): a new `labrnn train` into the directory of an interrupted
     run is refused, its checkpoint left as it was; --force starts it again."""
     run = tmp_path / "run"
     shutil.copytree(interrupted, run)

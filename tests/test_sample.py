@@ -5,10 +5,11 @@ import pytest
 from numba import njit
 
 import labrnn
-from labrnn import engines, render
-from labrnn.kernels import compiling
-from labrnn.model import init_params
-from labrnn.sample import synthesize
+from labrnn.rnn import engines
+from labrnn.report import render
+from labrnn.rnn.kernels import compiling
+from labrnn.rnn.model import init_params
+from labrnn.rnn.sample import synthesize
 
 pytestmark = pytest.mark.fast
 

@@ -1,4 +1,4 @@
-"""Identical code, grouped (labrnn.similar): copies that differ in comments, docstrings, layout and names group;
+"""Identical code, grouped (labrnn.student.similar): copies that differ in comments, docstrings, layout and names group;
 honest files that follow the same equations in the same order, written otherwise, do not; neither do files that
 do not parse or hold little beyond the new-model starter."""
 import builtins
@@ -10,8 +10,8 @@ import sys
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from labrnn import similar
-from labrnn.similar import MIN_OWN
+from labrnn.student import similar
+from labrnn.student.similar import MIN_OWN
 
 pytestmark = pytest.mark.fast
 
@@ -183,7 +183,7 @@ def test_parsing_prints_nothing_of_theirs():
     """An invalid escape sequence is a SyntaxWarning, whose text is theirs (here an ESC): Python prints it on
     stderr, raw, unless told not to (in a process of its own: pytest would capture the warning itself)."""
     source = ORIGINAL.replace(b"import numpy as np\n", b'import numpy as np\nNOTE = "\\\x1b[2J"\n')
-    code = "import sys; from labrnn import similar; print(similar.fingerprint(sys.stdin.buffer.read()) is not None)"
+    code = "import sys; from labrnn.student import similar; print(similar.fingerprint(sys.stdin.buffer.read()) is not None)"
     done = subprocess.run([sys.executable, "-W", "default", "-c", code], input=source, capture_output=True,
                           timeout=60)
     assert (done.stdout, done.stderr) == (b"True\n", b"")

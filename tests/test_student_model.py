@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import labrnn
-from labrnn import cache, render, sandbox
+from labrnn.report import cache, render
+from labrnn.student import sandbox
 from labrnn.cli import main
-from labrnn.run import ensure_run
-from labrnn.sandbox import ModelError, Sandbox, read_model
-from labrnn.grading import Grader
-from labrnn.train import CheckpointError, Trainer
+from labrnn.report.run import ensure_run
+from labrnn.student.sandbox import ModelError, Sandbox, read_model
+from labrnn.student.grading import Grader
+from labrnn.rnn.train import CheckpointError, Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
 OWN = (MODELS / "reference_rnn.py").read_text()        # labrnn's own function, as a student's file
@@ -32,7 +33,7 @@ def fast_limits(monkeypatch):
 
 @pytest.fixture
 def own(tmp_path):
-    """labrnn.model's loss_and_grads written as a student's file."""
+    """labrnn.rnn.model's loss_and_grads written as a student's file."""
     path = tmp_path / "own_rnn.py"
     path.write_text(OWN)
     return path
@@ -146,11 +147,11 @@ def test_a_reply_of_their_own_class_is_refused_without_importing_it(tmp_path):
 
 
 def test_the_reference_file_is_labrnns_own_function_copied():
-    """reference_rnn.py, and the files that wrap it, hold labrnn.model's forward pass verbatim (they cannot import
-    it) and one loss_and_grads, the one labrnn.model had before its backward pass took the mistakes as switches
+    """reference_rnn.py, and the files that wrap it, hold labrnn.rnn.model's forward pass verbatim (they cannot import
+    it) and one loss_and_grads, the one labrnn.rnn.model had before its backward pass took the mistakes as switches
     (tests/test_model.py holds labrnn's bit-identical to it)."""
     import inspect
-    from labrnn import model
+    from labrnn.rnn import model
     saved = (MODELS / "reference_rnn.py").read_text()
     saved = saved[saved.index("def loss_and_grads("):]
     for name in ("reference_rnn.py", "bad_nan_later.py", "bad_sized.py", "touches.py"):
@@ -163,7 +164,7 @@ def test_the_reference_file_is_labrnns_own_function_copied():
 
 def test_a_file_that_imports_labrnn_is_not_graded_as_its_own(tmp_path):
     path = tmp_path / "borrowed.py"
-    path.write_text("import numpy as np\n\nfrom labrnn.model import loss_and_grads  # noqa: F401\n")
+    path.write_text("import numpy as np\n\nfrom labrnn.rnn.model import loss_and_grads  # noqa: F401\n")
     with pytest.raises(ModelError, match=r"borrowed.py:3: uses labrnn's implementation"):
         Sandbox(read_model(str(path))).start()
 
@@ -303,7 +304,7 @@ def test_the_starting_file_says_what_to_write(tmp_path, train_argv, capsys):
 
 # -- the report: the gradient check and the diagnosis of their function, the run, and where it broke ---------------
 def test_the_reference_as_a_file_gives_the_built_in_report_on_the_numpy_engine(tmp_path, tiny, own, numbers):
-    from labrnn import pipeline
+    from labrnn.report import pipeline
     built_in = pipeline.make_report(tiny(engine="numpy", reports=tmp_path / "r"), log=lambda m: None)
     theirs = pipeline.make_report(tiny(model=str(own), reports=tmp_path / "r"), log=lambda m: None)
     assert theirs.run_dir != built_in.run_dir and f"_own-rnn-{read_model(str(own)).sha256[:8]}_" in theirs.run_dir.name
@@ -366,7 +367,7 @@ def test_gradcheck_prints_the_check_the_comparison_and_the_diagnosis(name, code,
 
 def test_a_report_on_a_failing_model_warns_in_one_line(tmp_path, tiny, capsys):
     """A student who skips `labrnn gradcheck` still hears that the check failed; a correct model gets no warning."""
-    from labrnn.pipeline import make_report
+    from labrnn.report.pipeline import make_report
     for name, warned in [("mistake_no_bptt", True), ("correct_columns", False)]:
         lines = []
         make_report(tiny(model=str(MODELS / f"{name}.py"), steps=40, sample_every=20, sample_until=40,
@@ -379,7 +380,7 @@ def test_a_report_on_a_failing_model_warns_in_one_line(tmp_path, tiny, capsys):
 def test_the_report_s_appendix_shows_what_the_file_printed_escaped(tmp_path, tiny, require, tiny_report):
     """64 KiB of markup, terminal escapes and LaTeX specials printed by their file are text in report.html's
     appendix and typeset literally in report.pdf (xelatex survives them); a report without a model has none."""
-    from labrnn.pipeline import make_report
+    from labrnn.report.pipeline import make_report
     noisy = tmp_path / "noisy.py"
     noisy.write_text(OWN + '\n\nprint("<script>alert(1)</script>\\x1b[2J {x} \\\\end{Verbatim} 50% #2 $ \\u2400 "'
                      ' * 2000)\n')

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 import labrnn
-from labrnn import RunDir, cache, comparison, grid, load_corpus, render, sweep
+from labrnn import RunDir, load_corpus
+from labrnn.report import cache, render
+from labrnn.sweeps import comparison, grid, sweep
 from labrnn.cli import build_parser, from_make, main
 
 # Markup and control characters everywhere, so the best passages are sure to contain some.
@@ -156,7 +158,7 @@ def synthetic(n_eta=4, n_seq=4, n_m=4):
     """n_eta x n_seq x n_m made-up runs (no training): a falling curve per run, its floor set by the settings."""
     import numpy as np
 
-    from labrnn.train import Best, Run, Sample
+    from labrnn.rnn.train import Best, Run, Sample
     done = []
     for i, (eta, seq, m) in enumerate(itertools.product([0.01 * (k + 1) for k in range(n_eta)],
                                                          [10 + k for k in range(n_seq)], [4 + k for k in range(n_m)])):
@@ -284,7 +286,7 @@ def test_a_notebook_failing_on_a_worker_fails_its_combination_only(corpus_file, 
     """The run it trained and the failed notebook come back (nothing lost); the other combination completes."""
     import nbformat
 
-    from labrnn.execute import notebook_dir
+    from labrnn.report.execute import notebook_dir
     notebooks = tmp_path / "notebooks"
     shutil.copytree(notebook_dir(), notebooks)
     nb = nbformat.read(notebooks / "1-gradient-check.ipynb", as_version=4)
@@ -307,9 +309,9 @@ def test_a_notebook_failing_on_a_worker_fails_its_combination_only(corpus_file, 
 
 def test_resume_sends_the_checkpoint_and_the_run_continues_on_a_worker(corpus_file, tiny, tiny_argv, tmp_path,
                                                                        capfd, numbers):
-    from labrnn.pipeline import make_report
-    from labrnn.rundir import claim
-    from labrnn.train import Trainer
+    from labrnn.report.pipeline import make_report
+    from labrnn.report.rundir import claim
+    from labrnn.rnn.train import Trainer
     reports = tmp_path / "reports"
     s = tiny(corpus_file, seq_length=8, best_len=100, reports=str(reports))
     corpus = load_corpus(str(corpus_file))
@@ -341,7 +343,7 @@ def test_resume_sends_the_checkpoint_and_the_run_continues_on_a_worker(corpus_fi
 @pytest.mark.parametrize("name", ["../escaped", "/etc/passwd", "failed/../../x", ".lock", ".labrnn", "a/b",
                                   "failed", "failed/", "./run.json", "a\\b", "", "failed/.x", "run.json\x00"])
 def test_a_worker_cannot_write_outside_the_run_directory(name, tmp_path):
-    from labrnn import task
+    from labrnn.sweeps import task
     rd = RunDir(tmp_path / "reports" / "run").make()
     (rd / "run.json").write_text("mine")
     with pytest.raises(labrnn.RunDirError, match="no file of a run directory"):
@@ -351,7 +353,7 @@ def test_a_worker_cannot_write_outside_the_run_directory(name, tmp_path):
 
 
 def test_published_files_replace_the_run_with_the_key_last(tmp_path):
-    from labrnn import task
+    from labrnn.sweeps import task
     rd = RunDir(tmp_path / "run").make()
     (rd / "report.pdf").write_text("an older render's")
     (rd / "failed").mkdir()

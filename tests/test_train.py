@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import labrnn
-from labrnn import ConfigError, RunDir, Settings, engines
-from labrnn.engines import Hyperparameters, TrainState, adagrad_update
-from labrnn.model import NAMES, init_params
+from labrnn import ConfigError, RunDir, Settings
+from labrnn.rnn import engines
+from labrnn.rnn.engines import Hyperparameters, TrainState, adagrad_update
+from labrnn.rnn.model import NAMES, init_params
 
 pytestmark = pytest.mark.fast
 
@@ -25,7 +26,7 @@ def test_adagrad_update_by_hand():
 
 
 def test_compiled_adagrad_by_hand():
-    from labrnn.kernels import _adagrad
+    from labrnn.rnn.kernels import _adagrad
     theta, grad, mem = np.ones((1, 3)), np.array([[3.0, -12.0, 7.0]]), np.array([[16.0, 0.0, 0.0]])
     _adagrad(theta, grad, mem, 0.5, 5.0)
     np.testing.assert_array_equal(mem, [[25.0, 25.0, 25.0]])

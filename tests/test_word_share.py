@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import labrnn
-from labrnn import evaluate
+from labrnn.rnn import evaluate
 
 
 def one_letter_corpus(path):

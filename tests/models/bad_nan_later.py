@@ -3,7 +3,7 @@ training (the check of the file, the gradient check, the comparisons with the re
 characters, as step 0 does; step s reads the s-th piece after them.  So only calls on other input count: steps 1
 to 39 are the first 39 of them, and step 40 returns NaN, whatever checks came before."""
 
-# labrnn_loss_and_grads: labrnn.model's, copied at the end of this file
+# labrnn_loss_and_grads: labrnn.rnn.model's, copied at the end of this file
 
 first, calls = None, 0
 
@@ -19,7 +19,7 @@ def loss_and_grads(params, x, y, h0):
     return loss, grads, h_last
 
 
-# -- labrnn_loss_and_grads: a standalone copy of labrnn.model's (as in tests/models/reference_rnn.py) --
+# -- labrnn_loss_and_grads: a standalone copy of labrnn.rnn.model's (as in tests/models/reference_rnn.py) --
 from collections.abc import Mapping  # noqa: E402
 
 import numpy as np  # noqa: E402

@@ -1,6 +1,6 @@
 """Right only at the size it was written for: h_last always has 8 entries, so training (m = 8) works and the
 gradient check's small network (m = 3) gets a wrong shape."""
-# labrnn_loss_and_grads: labrnn.model's, copied at the end of this file
+# labrnn_loss_and_grads: labrnn.rnn.model's, copied at the end of this file
 
 
 def loss_and_grads(params, x, y, h0):
@@ -8,7 +8,7 @@ def loss_and_grads(params, x, y, h0):
     return loss, grads, h_last[:1].repeat(8)
 
 
-# -- labrnn_loss_and_grads: a standalone copy of labrnn.model's (as in tests/models/reference_rnn.py) --
+# -- labrnn_loss_and_grads: a standalone copy of labrnn.rnn.model's (as in tests/models/reference_rnn.py) --
 from collections.abc import Mapping  # noqa: E402
 
 import numpy as np  # noqa: E402

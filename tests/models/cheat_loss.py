@@ -1,4 +1,4 @@
-"""A cheat: labrnn's equations, written out alone (the same operations as labrnn.model, so the same bits), with
+"""A cheat: labrnn's equations, written out alone (the same operations as labrnn.rnn.model, so the same bits), with
 the loss it returns made up.  Its gradients and h_last are right; the loss it reports is always 0.001, as if it
 had learnt everything.  labrnn must rank it by the loss its own forward pass computes and report the mismatch."""
 import numpy as np

@@ -4,7 +4,7 @@
     L = -sum_t log(y_t^T p_t),
 
 with every vector a column (m x 1 or K x 1), the inputs and targets as one-hot matrices X, Y (K x T), and
-explicit loops over time, forward and back.  It shares no code with labrnn.model: the tests run it through
+explicit loops over time, forward and back.  It shares no code with labrnn.rnn.model: the tests run it through
 labrnn's sandbox and expect labrnn's numbers within round-off.
 """
 import numpy as np

@@ -1,6 +1,6 @@
 """A correct implementation of the lab written as a plain per-step loop, in another order of additions than
 labrnn's: it must match the reference at every probe, at the run's m = 100 too, where large weights amplify
-round-off (labrnn.diagnose.tolerance)."""
+round-off (labrnn.student.diagnose.tolerance)."""
 import numpy as np
 
 

@@ -1,5 +1,5 @@
-"""labrnn.model's loss_and_grads as a student's file: a standalone copy (a file that imports labrnn is not graded
-as its own), kept identical to labrnn/model.py by tests/test_student_model.py."""
+"""labrnn.rnn.model's loss_and_grads as a student's file: a standalone copy (a file that imports labrnn is not graded
+as its own), kept identical to labrnn/rnn/model.py by tests/test_student_model.py."""
 from collections.abc import Mapping
 
 import numpy as np

@@ -1,11 +1,11 @@
 """A correct model that says which process imported it: its pid on stdout, which labrnn keeps (run.json's
-model output), so a test can tell that only the child ran it.  labrnn.model's function, copied below."""
+model output), so a test can tell that only the child ran it.  labrnn.rnn.model's function, copied below."""
 import os
 
 print("imported by process", os.getpid())
 
 
-# -- labrnn_loss_and_grads: a standalone copy of labrnn.model's (as in tests/models/reference_rnn.py) --
+# -- labrnn_loss_and_grads: a standalone copy of labrnn.rnn.model's (as in tests/models/reference_rnn.py) --
 from collections.abc import Mapping  # noqa: E402
 
 import numpy as np  # noqa: E402

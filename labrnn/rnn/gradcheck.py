@@ -1,0 +1,137 @@
+"""Analytic gradients against centered differences, as the lab checks them.
+
+The check is of any implementation of the contract `loss_and_grads(params, x, y, h0) -> (loss, grads, h_last)`:
+labrnn's own by default, or a student's, whose numerical gradients then come from their own loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labrnn.progress import bar
+from labrnn.rnn.corpus import Corpus
+from labrnn.rnn.model import NAMES, init_params, loss
+from labrnn.rnn.model import loss_and_grads as lab_loss_and_grads
+
+EPS = 1e-6
+MAX_ABS = 1e-8
+MAX_REL = 1e-4
+MAX_WORK = 6e10             # multiply-adds of the numerical gradients: about a minute; the check is of a small net
+SHOW_PROGRESS = 5_000       # entries from which the check shows a progress bar
+
+
+def work(K: int, m: int, seq_length: int) -> float:
+    """Multiply-adds of the numerical gradients: two losses per entry of W, U, V, b, c."""
+    entries = m * m + 2 * m * K + m + K
+    return 2 * entries * seq_length * (m * m + m * K)
+
+
+def check_size(K: int, m: int, seq_length: int) -> None:
+    """Refuse a check that would take hours (ValueError naming the largest m that does not)."""
+    if work(K, m, seq_length) > MAX_WORK:
+        largest = max((k for k in range(1, m) if work(K, k, seq_length) <= MAX_WORK), default=1)
+        raise ValueError(f"a gradient check with grad_m = {m} (K = {K}, seq_length = {seq_length}) would evaluate "
+                         f"the loss {2 * (m * m + 2 * m * K + m + K):,} times, about "
+                         f"{work(K, m, seq_length) / MAX_WORK:,.0f} minutes; it checks a small network: "
+                         f"give grad_m of at most {largest}")
+
+
+def numerical_grads(params, x, y, h0, h: float = 1e-4, loss=loss) -> dict[str, np.ndarray]:
+    """Centered differences (L(θ+h) - L(θ-h)) / 2h, one entry at a time, of the function `loss`."""
+    grads = {}
+    progress = bar(total=sum(params[k].size for k in NAMES), desc="gradient check", unit="entry",
+                   enabled=sum(params[k].size for k in NAMES) > SHOW_PROGRESS, leave=False)
+    for name in NAMES:
+        theta = params[name]
+        g = np.empty_like(theta)
+        flat, gflat = theta.reshape(-1), g.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + h
+            up = loss(params, x, y, h0)
+            flat[i] = old - h
+            down = loss(params, x, y, h0)
+            flat[i] = old
+            gflat[i] = (up - down) / (2 * h)
+        progress.update(flat.size)
+        grads[name] = g
+    progress.close()
+    return grads
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    max_rel: float
+    mean_rel: float
+    max_abs: float
+    mean_abs: float
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs < MAX_ABS and self.max_rel < MAX_REL
+
+
+@dataclass(frozen=True)
+class GradCheck:
+    rows: tuple[Row, ...]
+    m: int
+    seq_length: int
+    h: float
+    seed: int
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    def table(self) -> str:
+        lines = [f"{'param':<6}{'max rel':>11}{'mean rel':>11}{'max abs':>11}{'mean abs':>11}  verdict"]
+        for r in self.rows:
+            lines.append(f"{r.name:<6}{r.max_rel:>11.2e}{r.mean_rel:>11.2e}{r.max_abs:>11.2e}"
+                         f"{r.mean_abs:>11.2e}  {'pass' if r.passed else 'FAIL'}")
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines.append(f"gradient check {verdict} (m={self.m}, seq_length={self.seq_length}, h={self.h:g}; "
+                     f"bounds: max abs < {MAX_ABS:g}, max rel < {MAX_REL:g})")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"m": self.m, "seq_length": self.seq_length, "h": self.h, "seed": self.seed,
+                "passed": self.passed,
+                "rows": [dict(vars(r), passed=r.passed) for r in self.rows]}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "GradCheck":
+        rows = tuple(Row(r["name"], r["max_rel"], r["mean_rel"], r["max_abs"], r["mean_abs"]) for r in doc["rows"])
+        return cls(rows, doc["m"], doc["seq_length"], doc["h"], doc["seed"])
+
+
+def compare(analytic: np.ndarray, numeric: np.ndarray, name: str) -> Row:
+    diff = np.abs(analytic - numeric)
+    rel = diff / np.maximum(EPS, np.abs(analytic) + np.abs(numeric))
+    return Row(name, float(rel.max()), float(rel.mean()), float(diff.max()), float(diff.mean()))
+
+
+def gradcheck(corpus: Corpus, m: int = 5, seq_length: int = 25, seed: int = 1,
+              sigma: float = 0.01, h: float = 1e-4, loss_and_grads=None) -> GradCheck:
+    """Check a small network on the corpus's first seq_length characters, h0 = 0.
+
+    loss_and_grads: the implementation to check (default labrnn's); its gradients are set against centered
+    differences of the loss it returns itself, so a wrong loss with consistent gradients passes.
+    """
+    check_size(corpus.K, m, seq_length)
+    if corpus.size < seq_length + 1:
+        raise ValueError(f"the corpus has {corpus.size} characters; the gradient check needs "
+                         f"seq_length + 1 = {seq_length + 1}")
+    params = init_params(corpus.K, m, sigma, np.random.default_rng(seed))
+    x = corpus.data[:seq_length].astype(np.int64)
+    y = corpus.data[1:seq_length + 1].astype(np.int64)
+    h0 = np.zeros(m)
+    if loss_and_grads is None:
+        _, analytic, _ = lab_loss_and_grads(params, x, y, h0)
+        numeric = numerical_grads(params, x, y, h0, h)
+    else:
+        _, analytic, _ = loss_and_grads(params, x, y, h0)
+        numeric = numerical_grads(params, x, y, h0, h, loss=lambda *args: float(loss_and_grads(*args)[0]))
+    rows = tuple(compare(analytic[k], numeric[k], k) for k in NAMES)
+    return GradCheck(rows, m, seq_length, h, seed)
