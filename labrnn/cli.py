@@ -206,7 +206,7 @@ def _say_how_training_went(run: Run, rd: RunDir) -> None:
           f"{run.steps_per_second:,.0f} steps/s; best smooth loss {run.best.smooth_loss:.2f} "
           f"at step {run.best.step:,}", file=sys.stderr)
     if run.interrupted:
-        print(f"resume with: labrnn train --resume {rd}", file=sys.stderr)
+        print(f"resume with: {shlex.quote(str(this_labrnn()))} train --resume {shlex.quote(str(rd))}", file=sys.stderr)
 
 
 def cmd_gradcheck(given: dict, fail) -> int:
