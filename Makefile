@@ -33,7 +33,9 @@ help:
 	@echo "make test-fast                     the fast unit tests only"
 	@echo "make bench                         labrnn against a classic loop and the naive reference"
 	@echo "make bench-sweep                   a parallel sweep against the same reports one after another"
-	@echo "make lab                           JupyterLab on notebooks/"
+	@echo "make lab [LAB_ARGS=\"...\"]          JupyterLab on the project: notebooks/ and reports/; LAB_ARGS are"
+	@echo "                                   jupyter lab's options, split at spaces, each one argument, never run:"
+	@echo "                                   LAB_ARGS=\"--port 8899 --no-browser --IdentityProvider.token=SECRET\""
 
 venv:
 	@sh tools/venv.sh $(call quote,VENV) $(call quote,PYTHON)
@@ -66,9 +68,13 @@ bench: venv
 bench-sweep: venv
 	$(BIN)/python bench/bench_sweep.py
 
+# JupyterLab rooted at the project, so that notebooks/ and reports/ are both in reach.  LAB_ARGS (a port, a token,
+# --no-browser) is split at spaces by make, not the shell: each word reaches jupyter as one single-quoted argument.
+lab_args = $(call one_line,LAB_ARGS)$(foreach w,$(value LAB_ARGS),'$(subst ','\'',$(w))')
+
 lab: venv
-	$(BIN)/jupyter lab notebooks/ --MappingKernelManager.default_kernel_name=labrnn \
-		$(if $(filter 0,$(shell id -u)),--allow-root)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(call quote,CURDIR) --MappingKernelManager.default_kernel_name=labrnn \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(lab_args)
 
 clean:
 	rm -rf $(call quote,VENV) reports/*/ reports/index.html runs

@@ -122,7 +122,7 @@ def a_class_of(n: int, tmp_path):
         best = Best(step=200, smooth_loss=loss, text="", word_share=0.1, word_spans=[], chance_share=0.05)
         samples = [Sample(step=200, text="", word_share=0.0, word_spans=[], heldout_loss_per_char=loss / 25,
                           heldout_bits_per_char=loss / 25 / math.log(2))]
-        run = Run(settings=settings, corpus={"name": "genesis", "sha256": "ab" * 32}, curve=[loss] * 201,
+        run = Run(settings=settings, corpus={"name": "genesis", "sha256": "ab" * 32, "K": 65}, curve=[loss] * 201,
                   samples=samples, best=best, best_params={}, steps_done=200, epochs_done=1.0, steps_per_epoch=200,
                   train_seconds=1.0, model={"name": settings.model, "path": settings.model, "sha256": "cd" * 32})
         check = SimpleNamespace(rows=[SimpleNamespace(name=k, passed=(i + j) % 5 != 0)

@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,8 @@ def test_ctrl_c_writes_what_was_reached(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "Traceback" not in err and "interrupted at" in err
+    labrnn = Path(sys.executable).absolute().parent / "labrnn"      # a command that works wherever it is pasted
+    assert err.splitlines()[-1] == f"resume with: {labrnn} train --resume {out}"
     record = json.loads((out / "run.json").read_text())
     assert record["interrupted"] is True
     assert 0 < record["steps_done"] < 10_000_000

@@ -366,7 +366,7 @@ def test_a_scheduler_that_accepts_and_never_answers_is_named_within_10_s(silent_
            f"answer within {cluster.ANSWER_TIMEOUT} s" in line
     done, seconds = make_sweep(corpus, tmp_path / "reports", f"SCHEDULER={silent_scheduler}")
     assert done.returncode == 2 and silent_scheduler in one_error(done.stderr)
-    assert seconds < 10 + SLOW / 60          # the README's 10 s, and Python's start on a loaded machine
+    assert seconds < 10 + SLOW / 60          # docs/sweeps-and-clusters.md's 10 s, and Python's start on a loaded machine
     assert not (tmp_path / "reports").exists()
 
 

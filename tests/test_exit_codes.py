@@ -1,4 +1,4 @@
-"""Exit codes that mean the same for every command (README, "Exit codes"): 0 every report written and every model
+"""Exit codes that mean the same for every command (docs/command-line.md, "Exit codes"): 0 every report written and every model
 passed; 1 written, but something failed; 2 bad input, nothing written; 130 interrupted (tests/test_cli.py and
 tests/test_faults.py interrupt train and report)."""
 import json

@@ -222,7 +222,7 @@ def test_nothing_private_in_the_shared_files(tiny, tmp_path, require):
     words = _private_words(tmp_path)
     assert _leaks(page, words) == []
     assert _leaks((tmp_path / "reports" / "index.html").read_text(encoding="utf-8"), words) == []
-    from labrnn.sweeps.sweep import compare
+    from labrnn.sweeps.comparison import compare
     comparison = compare([result.run_dir], tmp_path / "reports")
     assert "my_rnn" in comparison.read_text(encoding="utf-8") or "my-rnn" in comparison.read_text(encoding="utf-8")
     assert _leaks(comparison.read_text(encoding="utf-8"), words) == []

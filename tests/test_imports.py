@@ -1,5 +1,6 @@
 """labrnn's modules import one another without a circle (module-level and function-level imports alike)."""
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,17 @@ def layer(module: str) -> int:
 def test_each_module_imports_only_downwards():
     upward = sorted(f"{a} → {b}" for a, targets in graph().items() for b in targets if layer(b) > layer(a))
     assert not upward, "imports upward: " + ", ".join(upward)
+
+
+@pytest.mark.fast
+def test_the_module_tables_name_every_module_and_only_modules():
+    """docs/package.md's tables, one per layer, hold each module of that layer's folder once, and nothing else."""
+    text = (PACKAGE.parent / "docs" / "package.md").read_text(encoding="utf-8")
+    documented = {}
+    for folder, table in re.findall(r"\*\*[^*]+\*\* \(`labrnn/(\w*)/?`\)\n\n(.*?)(?:\n\n|\Z)", text, re.S):
+        for cell in re.findall(r"^\| ([^|]+) \|", table, re.M)[2:]:
+            for name in re.findall(r"`(\w+)`", cell):
+                documented[f"{folder}.{name}".lstrip(".")] = documented.get(f"{folder}.{name}".lstrip("."), 0) + 1
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")
+               if "templates" not in p.parts and p.name != "__init__.py"}
+    assert set(documented) == modules and set(documented.values()) == {1}

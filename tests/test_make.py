@@ -179,3 +179,29 @@ def test_make_compare_splits_dirs_as_a_shell_does_and_runs_none_of_it(venv, tmp_
     assert not (ROOT / "PWNED").exists() and not (tmp_path / "r").exists()
     r = make("compare", f"VENV={venv}", "DIRS='unbalanced")
     assert r.returncode == 2 and "labrnn compare: error: argument --dirs: No closing quotation" in r.stderr
+
+
+# -- make lab ---------------------------------------------------------------------------------------------------
+LAB_ARGS = "--port 8899 --no-browser ;touch PWNED $(touch PWNED) `touch PWNED` it's $$HOME"
+LAB_WORDS = ["--port", "8899", "--no-browser", ";touch", "PWNED", "$(touch", "PWNED)", "`touch", "PWNED`", "it's",
+             "$$HOME"]
+
+
+def test_make_lab_roots_jupyter_at_the_project_and_passes_lab_args_as_arguments(venv):
+    """Each word of LAB_ARGS is one argument of jupyter lab, byte for byte; nothing in it runs."""
+    script(venv / "bin" / "jupyter", f"printf '%s\\n' \"$@\" > {venv / 'argv'}")
+    r = make("lab", f"VENV={venv}", f"LAB_ARGS={LAB_ARGS}")
+    assert r.returncode == 0, r.stderr
+    root = [f"--ServerApp.root_dir={ROOT}", "--MappingKernelManager.default_kernel_name=labrnn"]
+    argv = (venv / "argv").read_text().splitlines()
+    assert argv == ["lab", *root, *(["--allow-root"] if os.getuid() == 0 else []), *LAB_WORDS]
+    assert not (ROOT / "PWNED").exists()
+
+
+def test_make_n_lab_shows_lab_args_quoted_one_word_each(venv):
+    r = make("-n", "lab", f"VENV={venv}", f"LAB_ARGS={LAB_ARGS}")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1].endswith(
+        " '--port' '8899' '--no-browser' ';touch' 'PWNED' '$(touch' 'PWNED)' '`touch' 'PWNED`' 'it'\\''s' '$$HOME'")
+    assert f"--ServerApp.root_dir='{ROOT}'" in r.stdout and not (ROOT / "PWNED").exists()
+    r = make("lab", f"VENV={venv}", "LAB_ARGS=--no-browser\ntouch PWNED")
+    assert r.returncode == 2 and "LAB_ARGS holds a newline" in r.stderr and not (ROOT / "PWNED").exists()

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.fast
 def test_compiled_synthesis_draws_the_same_characters(seed, temperature):
     """libm's tanh and exp (numba) and numpy's SIMD ones differ in the last bit; a network that forgets, as
     trained ones do, draws the same characters from both. (Chaotic weights, sigma = 0.3 at m = 50, amplify
-    the difference until a draw flips after ~200 characters: see the README.)"""
+    the difference until a draw flips after ~200 characters: see docs/speed.md.)"""
     params = init_params(65, 50, 0.1, np.random.default_rng(seed))
     h0 = np.tanh(np.random.default_rng(seed + 10).standard_normal(50))
     drawn = {engine: synthesize(params, h0, 7, 3000, np.random.default_rng(seed), temperature, engines.get(engine))

@@ -3,6 +3,7 @@ naming their file and line; trained through the numpy engine to labrnn's own num
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -291,6 +292,46 @@ def test_new_model_writes_a_file_to_fill_in_and_never_overwrites(tmp_path, capsy
                                         "file: name a new one"
     assert (tmp_path / "my rnn.py").read_text() == text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my rnn.py"]
+
+
+def _commands(text):
+    """The labrnn command lines of new-model's message or the starter's docstring, as shell words."""
+    return [shlex.split(line.split("#")[0]) for line in text.splitlines() if "bin/labrnn " in line]
+
+
+@pytest.mark.fast
+def test_new_model_names_commands_that_work_from_where_the_student_is(tmp_path, capsys, monkeypatch):
+    """The message gives this venv's labrnn by its absolute path (a bare `labrnn` is not on a student's PATH, and
+    `make` would read the path from the repository), and the file as they named it, from their directory."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-model", "my rnn.py"]) == 0
+    err = capsys.readouterr().err
+    labrnn = Path(sys.executable).absolute().parent / "labrnn"
+    assert err.splitlines()[0] == "wrote my rnn.py: fill in loss_and_grads, then, from this directory:"
+    assert _commands(err) == [[str(labrnn), "gradcheck", "--model", "my rnn.py"],
+                              [str(labrnn), "report", "--model", "my rnn.py"]]
+    assert labrnn.is_absolute() and os.access(labrnn, os.X_OK) and "make " not in err
+
+
+def test_the_commands_new_model_gives_run_from_the_students_directory(tmp_path, capsys, monkeypatch):
+    """Run as printed, from elsewhere than the repository: the message's command, and the docstring's in a shell
+    with the home directory shown as ~ (the listing of a hand-in names no user)."""
+    home = Path(sys.executable).absolute().parent.parent.parent        # the venv's parent, as if it were the home
+    monkeypatch.setenv("HOME", str(home))
+    student = tmp_path / "my folder"
+    student.mkdir()
+    monkeypatch.chdir(student)
+    assert main(["new-model", "my_rnn.py"]) == 0
+    said, written = capsys.readouterr().err, (student / "my_rnn.py").read_text()
+    docstring = [line.split(":", 1)[1].strip() for line in written.splitlines() if "bin/labrnn " in line]
+    assert docstring[0] == "~/" + shlex.quote(str(Path(sys.executable).absolute().parent.relative_to(home))) + \
+        "/labrnn gradcheck --model my_rnn.py"
+    line = next(i for i, text in enumerate(written.splitlines(), 1) if "raise NotImplementedError" in text)
+    for run in (_commands(said)[0], ["bash", "-c", docstring[0]]):
+        r = subprocess.run(run, cwd=student, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "HOME": str(home)})
+        assert r.returncode == 2 and f"my_rnn.py:{line}: the call loss_and_grads(params, x, y, h0) raised " \
+                                      "NotImplementedError" in r.stderr, r.stderr
 
 
 def test_the_starting_file_says_what_to_write(tmp_path, train_argv, capsys):

@@ -169,8 +169,8 @@ def synthetic(n_eta=4, n_seq=4, n_m=4):
                     word_spans=[], chance_share=0.05)
         samples = [Sample(step=s, text="", word_share=0.0, word_spans=[], heldout_loss_per_char=curve[s] / seq,
                           heldout_bits_per_char=None if i == 5 else curve[s] / seq / math.log(2)) for s in (0, 200)]
-        run = Run(settings=settings, corpus={"name": "genesis", "sha256": "ab" * 32}, curve=curve, samples=samples,
-                  best=best, best_params={}, steps_done=200, epochs_done=1.0, steps_per_epoch=200,
+        run = Run(settings=settings, corpus={"name": "genesis", "sha256": "ab" * 32, "K": 65}, curve=curve,
+                  samples=samples, best=best, best_params={}, steps_done=200, epochs_done=1.0, steps_per_epoch=200,
                   train_seconds=1.0 + i)
         done.append(comparison.Done(settings, Path(f"/nowhere/run{i}/report.html"), run))
     return done
@@ -385,7 +385,7 @@ def test_a_teachers_sweep_gives_one_row_per_submission(genesis, tiny_argv, tmp_p
     page, = reports.glob("sweep-*/comparison.html")
     text = page.read_text(encoding="utf-8")
     table = text[text.index('<table class="runs"'):text.index("</table>")]
-    raw = {re.search(r">([\w ]+\.py)</td>", r).group(1): r for r in re.findall(r"<tr.*?</tr>", table, re.S)[1:]}
+    raw = {re.search(r'data-v="([\w ]+\.py)"', r).group(1): r for r in re.findall(r"<tr.*?</tr>", table, re.S)[1:]}
     rows = {name: re.sub(r"<[^>]+>", "|", r) for name, r in raw.items()}
     assert sorted(rows) == ["alice smith.py", "bob.py", "carol.py", "dave.py", "eve.py", "frank.py"]
     assert "|pass|" in rows["alice smith.py"] and "|correct|" in rows["alice smith.py"]

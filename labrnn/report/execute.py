@@ -18,6 +18,7 @@ nbclient take a second or two to import):
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,7 +54,9 @@ def kernels(cwd: Path):
         try:
             for name in NOTEBOOKS:
                 started.append(ThisInterpreter(kernel_name="labrnn", config=kernel_config()))
-                run_sync(started[-1].start_kernel)(cwd=str(cwd))
+                # what a kernel writes to its own stderr (a shutdown race of ipykernel under load logs a
+                # traceback there) is none of the user's: the notebooks' output travels over the kernel's sockets
+                run_sync(started[-1].start_kernel)(cwd=str(cwd), stderr=subprocess.DEVNULL)
         except Exception:
             run_sync(_shut_down)(started)
             started = []

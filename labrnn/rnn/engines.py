@@ -82,7 +82,8 @@ class TrainState:
     params: tuple[np.ndarray, ...]          # in NAMES order
     mems: tuple[np.ndarray, ...]
     bests: tuple[np.ndarray, ...]
-    vector: np.ndarray                      # [pointer e, epoch, smooth loss, best smooth loss, its step, h...]
+    # [pointer e, epoch, smooth loss, best smooth loss, its step, its pointer, h (m), h at the best step (m)]
+    vector: np.ndarray
     curve: np.ndarray                       # smooth loss of every step
     losses: np.ndarray                      # loss of every step
 
@@ -90,7 +91,7 @@ class TrainState:
     def start(cls, params: dict[str, np.ndarray], total: int) -> "TrainState":
         p = tuple(params[k] for k in NAMES)
         m = p[0].shape[0]
-        vector = np.zeros(5 + m)
+        vector = np.zeros(6 + 2 * m)
         vector[3] = np.inf
         return cls(p, tuple(np.zeros_like(x) for x in p), tuple(x.copy() for x in p), vector,
                    np.full(total, np.nan), np.full(total, np.nan))
@@ -100,7 +101,9 @@ class TrainState:
     smooth = property(lambda self: float(self.vector[2]))
     best = property(lambda self: float(self.vector[3]))
     best_step = property(lambda self: int(self.vector[4]))
-    h = property(lambda self: self.vector[5:])
+    best_pointer = property(lambda self: int(self.vector[5]))
+    h = property(lambda self: self.vector[6:6 + self.params[0].shape[0]])
+    best_h = property(lambda self: self.vector[6 + self.params[0].shape[0]:])   # the state the best step read
 
     def named(self, which: str = "params") -> dict[str, np.ndarray]:
         return dict(zip(NAMES, getattr(self, which)))
@@ -168,8 +171,8 @@ class NumpyEngine(Engine):
     # A deliberate pair with kernels.run_steps (the same loop compiled): change both or neither.
     def train(self, state, data, first, n, hyper):
         named, v, losses = state.named(), state.vector, state.losses
-        h = v[5:]
-        e, epoch, smooth, best, best_step = int(v[0]), v[1], v[2], v[3], v[4]
+        h, best_h = state.h, state.best_h
+        e, epoch, smooth, best, best_step, best_e = int(v[0]), v[1], v[2], v[3], v[4], v[5]
         done = 0
         for s in range(first, first + n):
             x = data[e:e + hyper.seq_length].astype(np.int64)
@@ -177,7 +180,7 @@ class NumpyEngine(Engine):
             try:
                 loss, grads, h_last = self.loss_and_grads(named, x, y, h)
             except ModelFailed as err:
-                v[:5] = e, epoch, smooth, best, best_step
+                v[:6] = e, epoch, smooth, best, best_step, best_e
                 raise StepFailed(s, str(err)) from None
             smooth = loss if s == 0 else 0.999 * smooth + 0.001 * loss
             state.curve[s], losses[s] = smooth, loss
@@ -186,7 +189,8 @@ class NumpyEngine(Engine):
                     s >= DIVERGE_FROM and losses[s - DIVERGE_WINDOW + 1:s + 1].mean() > hyper.limit):
                 break
             if smooth < best:
-                best, best_step = smooth, s
+                best, best_step, best_e = smooth, s, e
+                best_h[:] = h
                 for src, dst in zip(state.params, state.bests):
                     dst[:] = src
             for theta, mem, name in zip(state.params, state.mems, NAMES):
@@ -196,7 +200,7 @@ class NumpyEngine(Engine):
             if e > len(data) - hyper.seq_length - 1:
                 e, epoch = 0, epoch + 1
                 h[:] = 0.0
-        v[:5] = e, epoch, smooth, best, best_step
+        v[:6] = e, epoch, smooth, best, best_step, best_e
         return done
 
     # A deliberate pair with kernels.synthesize (the same draws compiled): change both or neither.

@@ -158,8 +158,8 @@ def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_len
     db, dc, dnext = np.empty_like(b), np.empty_like(c), np.empty(m)
     x, y = np.empty(seq_length, np.int64), np.empty(seq_length, np.int64)
     seen = np.zeros(K, np.bool_)
-    h = state[5:]
-    e, epoch, smooth, best, best_step = int(state[0]), state[1], state[2], state[3], state[4]
+    h, best_h = state[6:6 + m], state[6 + m:]
+    e, epoch, smooth, best, best_step, best_e = int(state[0]), state[1], state[2], state[3], state[4], state[5]
     done = 0
     for s in range(first, first + n):
         x[:] = data[e:e + seq_length]
@@ -173,7 +173,8 @@ def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_len
                 s >= DIVERGE_FROM and losses[s - DIVERGE_WINDOW + 1:s + 1].mean() > limit):
             break
         if smooth < best:
-            best, best_step = smooth, s
+            best, best_step, best_e = smooth, s, e
+            best_h[:] = h
             bests[0][:] = W
             bests[1][:] = U
             bests[2][:] = V
@@ -190,7 +191,7 @@ def run_steps(params, mems, bests, data, state, curve, losses, first, n, seq_len
             e = 0
             epoch += 1
             h[:] = 0.0
-    state[0], state[1], state[2], state[3], state[4] = e, epoch, smooth, best, best_step
+    state[0], state[1], state[2], state[3], state[4], state[5] = e, epoch, smooth, best, best_step, best_e
     return done
 
 

@@ -302,8 +302,10 @@ class Trainer:
         best_params = {k: b.copy() for k, b in zip(NAMES, st.bests)}
         t0 = time.perf_counter()
         if math.isfinite(st.best):
-            best_text = self.corpus.decode(synthesize(best_params, np.zeros(s.m), int(self.data[0]), s.best_len,
-                                                      np.random.default_rng([s.seed, 1]), s.temperature, self.engine))
+            # from the hidden state and character the best step read, as the samples start from the carried state
+            best_text = self.corpus.decode(synthesize(best_params, st.best_h.copy(), int(self.data[st.best_pointer]),
+                                                      s.best_len, np.random.default_rng([s.seed, 1]), s.temperature,
+                                                      self.engine))
         else:
             best_text = ""
         share, spans = evaluate.words(best_text, self.vocab)

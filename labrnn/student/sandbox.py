@@ -405,7 +405,9 @@ class Sandbox:
         deadline = time.monotonic() + seconds
         size = LENGTH.unpack(self._read(LENGTH.size, deadline, seconds, doing, limit_name))[0]
         if size > most:
-            self._fail(f"{self.where()}: {doing} answered with more than {most >> 20} MiB")
+            self._fail(f"{self.where()}: {doing} answered with a reply labrnn cannot read (one of {size:,} bytes, "
+                       f"more than the {most:,} it may be); the protocol between labrnn and the process running the "
+                       "file was broken")
         data = self._read(size, deadline, seconds, doing, limit_name)
         try:
             return decode(data)

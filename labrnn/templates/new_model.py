@@ -1,8 +1,11 @@
 """My vanilla RNN for the lab: labrnn checks, diagnoses, trains and reports it.
 
-    check it:    labrnn gradcheck --model THIS_FILE
-    train it:    labrnn train --model THIS_FILE --steps 20000
-    report it:   make report MODEL=THIS_FILE
+From the directory that holds this file (labrnn reads --model, --text and --data from the directory it runs in,
+and writes the report to reports/<run>/report.html there):
+
+    check it:    LABRNN gradcheck --model THIS_FILE
+    train it:    LABRNN train --model THIS_FILE --steps 20000
+    report it:   LABRNN report --model THIS_FILE
 
 The check sets your gradients against numerical ones from your own loss, and your loss and gradients against
 labrnn's; the report trains your function with AdaGrad (labrnn clips the gradients) and shows what it learned.
