@@ -31,7 +31,7 @@ help:
 	@echo "make compare DIRS=\"a 'b c'\"        the comparison page of report directories made anywhere"
 	@echo "make test                          run the test suite (pytest, nbval), one worker per core"
 	@echo "make test-fast                     the fast unit tests only"
-	@echo "make bench                         labrnn against a classic loop and the naive reference"
+	@echo "make bench                         labrnn against a classic loop and the naive reference; what grading adds per step"
 	@echo "make bench-sweep                   a parallel sweep against the same reports one after another"
 	@echo "make lab [LAB_ARGS=\"...\"]          JupyterLab on the project: notebooks/ and reports/; LAB_ARGS are"
 	@echo "                                   jupyter lab's options, split at spaces, each one argument, never run:"
@@ -64,6 +64,7 @@ test-fast: venv
 
 bench: venv
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench_grading.py
 
 bench-sweep: venv
 	$(BIN)/python bench/bench_sweep.py
