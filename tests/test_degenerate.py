@@ -72,6 +72,27 @@ def test_a_held_out_text_the_model_never_saw_is_stated_everywhere(tmp_path, tiny
     assert "degenerate, ranked last: held-out loss above uniform guessing" in page.read_text(encoding="utf-8")
 
 
+def test_runs_that_diverge_are_stated_and_ranked_after_a_healthy_one(tmp_path, tiny, genesis):
+    """ETA = 500 diverges at step 1 (a loss over 100 times uniform guessing's); ETA = 50 at step 2,000, after its
+    samples fell under half of chance in corpus words.  Each report says so at its top, the index and the
+    comparison mark them, and both rank after a healthy run."""
+    reports = tmp_path / "reports"
+    made = {eta: pipeline.make_report(tiny(genesis, eta=eta, steps=3000, sample_every=500, sample_until=3000,
+                                           reports=reports), log=lambda m: None) for eta in (0.1, 50, 500)}
+    kinds = {eta: {f.kind for f in degenerate.findings(r.run)} for eta, r in made.items()}
+    assert kinds[0.1] == set() and kinds[500] == {"diverged"} and {"words", "diverged"} <= kinds[50]
+    top = made[50].report.read_text(encoding="utf-8").split('id="Run-summary"')[0]
+    assert "Training diverged at step 2,000" in top and "Degenerate outcome: The sample at step" in top
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    assert index.count("degenerate, not to be ranked: ") == 2 and "fewer corpus words than chance" in index
+    page = compare([r.run_dir for r in made.values()], reports)
+    ranked = json.loads((page.parent / "sweep.json").read_text(encoding="utf-8"))["runs"]
+    assert ranked[0]["degenerate"] == [] and ranked[0]["params"]["eta"] == 0.1
+    assert all("diverged" in r["degenerate"] for r in ranked[1:])
+    text = page.read_text(encoding="utf-8")
+    assert "diverged at step 1" in text and "degenerate, ranked last: fewer corpus words than chance" in text
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_default_runs_raise_none(seed, bible, genesis_text):
     """The built-in corpus at the default settings (20,000 steps: a sample every 1,000) and a small corpus over
