@@ -1,5 +1,6 @@
 """The displays' markup, without training: text from the corpus (its name, its path, generated text) is
 escaped for each format, and HTML escaping never reaches LaTeX."""
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -169,3 +170,19 @@ def test_the_timing_table_leaves_the_confinement_to_the_appendix():
                    eval_seconds=0.1, heldout_chars_scored=0, compile_seconds=0)
     labels = [line.split(": ")[0] for line in render.timing(run).plain.splitlines()]
     assert labels == ["Updates", "Wall time", "Updating", "Sampling", "Scoring", "Engine"]
+
+
+def test_what_a_student_sees_is_relative_differences_and_how_to_fix_them(genesis_text):
+    """Feedback a student may see (their report, the default form): every number of Table 1b is the relative
+    difference of their loss, gradient or h_last to the reference's at a probe, never the reference's values;
+    the sentences say what to change."""
+    from test_gradebook import checked, student
+
+    from labrnn.rnn.corpus import Corpus
+    _, d = checked(Corpus(genesis_text, "genesis"), student("mistake_sign"))
+    shown = render.diagnosis(d, {"name": "sign.py", "sha256": "0" * 64})
+    cells = re.findall(r'<td>([^<]*(?:<sup>[^<]*</sup>)?) <span class="(?:pass|fail)">', shown.html)
+    assert len(cells) == len(d.comparison) > 0
+    assert sorted(cells) == sorted(render.number(r.max_rel) if r.max_rel else "0" for r in d.comparison)
+    assert all(r.max_rel == pytest.approx(2.0) for r in d.comparison if r.name in "WUVbc")    # minus the lab's
+    assert "not their negatives" in shown.html
