@@ -93,6 +93,29 @@ def test_runs_that_diverge_are_stated_and_ranked_after_a_healthy_one(tmp_path, t
     assert "diverged at step 1" in text and "degenerate, ranked last: fewer corpus words than chance" in text
 
 
+def test_a_jump_at_an_epoch_boundary_is_stated_everywhere(tmp_path, tiny, genesis_text):
+    """A corpus that opens with 5,000 characters of noise before English: at each epoch boundary training goes
+    back from what it learnt to the noise, and the smooth loss rises by far more than 10% within 1,000 steps.
+    The report says so at its top and under Figure 1, the index and the comparison mark the run."""
+    rng = np.random.default_rng(0)
+    noise = "".join(rng.choice(sorted(set(genesis_text)), 5000))
+    data = tmp_path / "noise-then-genesis.txt"
+    data.write_text(noise + genesis_text, encoding="utf-8")
+    reports = tmp_path / "reports"
+    result = pipeline.make_report(tiny(data, m=32, steps=3000, sample_every=1000, sample_until=3000, reports=reports),
+                                  log=lambda m: None)
+    found = degenerate.findings(result.run)
+    assert {f.kind for f in found} == {"jump"} and [f.step for f in found] == result.run.epoch_boundaries
+    page = result.report.read_text(encoding="utf-8")
+    first = f"At the epoch boundary at step {found[0].step:,}"
+    assert f"Degenerate outcome: {first}" in page[:page.index('id="Run-summary"')]
+    assert f"Warning: {first}" in page[page.index("Figure 1:"):]
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    assert "degenerate, not to be ranked: loss jump at an epoch boundary" in index
+    page = compare([result.run_dir], reports)
+    assert "degenerate, ranked last: loss jump at an epoch boundary" in page.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_default_runs_raise_none(seed, bible, genesis_text):
     """The built-in corpus at the default settings (20,000 steps: a sample every 1,000) and a small corpus over
