@@ -26,7 +26,7 @@ def renamed(source: str) -> str:
 
 
 def a_class(subs: Path) -> dict[str, str]:
-    """The submissions, and the status each must get."""
+    """Thirty submissions, and the status each must get."""
     subs.mkdir()
     expected = {}
     for src, dst in [("reference_rnn", "ann"), ("loop_rnn", "cat"), ("correct_columns", "dan")]:    # three styles
@@ -40,6 +40,11 @@ def a_class(subs: Path) -> dict[str, str]:
         expected[f"m{i}_{mistake[8:]}.py"] = "failed"
     shutil.copy(MODELS / "bad_syntax.py", subs / "fay.py")
     expected["fay.py"] = "did not run"
+    for src, dst, status in [("cheat_loss", "hal", "failed"), ("cheat_small_m", "ida", "failed"),      # graded by
+                             ("bad_missing", "jon", "did not run"), ("bad_import", "kim", "did not run"),  # labrnn
+                             ("bad_raises", "lea", "did not run"), ("bad_nan", "max", "did not run")]:
+        shutil.copy(MODELS / f"{src}.py", subs / f"{dst}.py")
+        expected[f"{dst}.py"] = status
     raising = (MODELS / "bad_nan_later.py").read_text()
     raising = raising.replace("calls >= 40", "calls >= 5").replace(
         'loss = float("nan")', 'raise RuntimeError("this step went wrong")')
@@ -51,6 +56,7 @@ def a_class(subs: Path) -> dict[str, str]:
 def test_a_class_is_checked_first_graded_and_its_copies_grouped(genesis, tiny_argv, tmp_path, capsys):
     subs, reports = tmp_path / "class", tmp_path / "reports"
     expected = a_class(subs)
+    assert len(expected) == 30
     code = main(["sweep", *tiny_argv(steps=20, sample_every=10, sample_until=20), f"--data={genesis}",
                  f"--model={subs}", f"--reports={reports}", "--jobs=2"])
     err = capsys.readouterr().err
@@ -65,11 +71,13 @@ def test_a_class_is_checked_first_graded_and_its_copies_grouped(genesis, tiny_ar
         grades = {row["file"]: row for row in csv.DictReader(fh)}
     assert {f: g["status"] for f, g in grades.items()} == expected
     assert "broke at training step" in grades["gus.py"]["reason"]
-    assert grades["dan.py"]["identical_code"] and grades["dan.py"]["identical_code"] == grades["eve.py"]["identical_code"]
     group = grades["dan.py"]["identical_code"]
+    assert group and group == grades["eve.py"]["identical_code"]
     assert [f for f, g in grades.items() if g["identical_code"] == group] == ["dan.py", "eve.py"]
     runs = [d.name for d in reports.iterdir() if d.is_dir() and not d.name.startswith("sweep-")]
-    assert len(runs) == len(expected) - 1 and not [n for n in runs if "_fay-" in n]    # none for no report
+    not_run = [f[:-3] for f, status in expected.items() if status == "did not run"]
+    assert len(runs) == len(expected) - len(not_run) == 25                                 # none for no report
+    assert not [n for n in runs if any(f"_{f}-" in n for f in not_run)]
     assert (sweep_dir / "grades.json").exists()
     page = (sweep_dir / "comparison.html").read_text(encoding="utf-8")
     assert re.search(rf'id="identical">.*?group {group}: dan\.py, eve\.py</li>', page, re.S)
