@@ -284,12 +284,12 @@ def this_labrnn() -> Path:
 
 
 def _home_as_tilde(path: Path) -> str:
-    """`path` for a shell, the home directory as `~`: the starter's docstring is listed in a hand-in, which names
-    no user (issue 21 point 4)."""
+    """`path` for a shell, the home directory as `~`; outside the home, `path/to/` and its last three parts: the
+    starter's docstring is listed in a hand-in, which names nothing of the machine (issue 21 point 4)."""
     try:
         return "~/" + shlex.quote(str(path.relative_to(Path.home())))
     except ValueError:
-        return shlex.quote(str(path))
+        return "path/to/" + shlex.quote(str(Path(*path.parts[-3:])))
 
 
 def cmd_new_model(path: str, fail) -> int:

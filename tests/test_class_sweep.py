@@ -80,6 +80,8 @@ def test_a_class_is_checked_first_graded_and_its_copies_grouped(genesis, tiny_ar
     assert not [n for n in runs if any(f"_{f}-" in n for f in not_run)]
     assert (sweep_dir / "grades.json").exists()
     page = (sweep_dir / "comparison.html").read_text(encoding="utf-8")
+    for shared in (page, *((sweep_dir / f"grades.{ext}").read_text(encoding="utf-8") for ext in ("csv", "json"))):
+        assert str(tmp_path) not in shared and "fay.py:" in shared         # a file by its name, never its path
     assert re.search(rf'id="identical">.*?group {group}: dan\.py, eve\.py</li>', page, re.S)
     marked = re.findall(r'<td class="l" data-v="([^"]+)">[^<]*<span class="same">identical code, group (\d+)', page)
     assert sorted(marked) == [("dan.py", group), ("eve.py", group)]

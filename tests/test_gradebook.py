@@ -192,3 +192,10 @@ def test_any_message_is_written_whole_and_a_failed_write_keeps_the_old_files(tmp
         gradebook.write(tmp_path, [not_run("/c/y.py", "1" * 64, "other")])
     assert (csv_path.read_bytes(), json_path.read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grades.csv", "grades.json"]
+
+
+@pytest.mark.fast
+def test_a_reason_names_files_not_paths_of_this_machine():
+    """The gradebook goes to an LMS: a reason the sweep logged with the teacher's paths keeps only the names."""
+    grade = not_run("/home/teacher/class/x.py", "0" * 64, "/home/teacher/class/x.py:3: importing raised SyntaxError")
+    assert grade.reason == "x.py:3: importing raised SyntaxError"

@@ -313,6 +313,18 @@ def test_new_model_names_commands_that_work_from_where_the_student_is(tmp_path, 
     assert labrnn.is_absolute() and os.access(labrnn, os.X_OK) and "make " not in err
 
 
+@pytest.mark.fast
+def test_the_starter_names_no_path_of_the_machine_outside_the_home(tmp_path, capsys, monkeypatch):
+    """Installed outside the home, the starter's docstring (listed in a hand-in) gives `path/to/` and the venv's
+    last parts, not the absolute path of the install; the message on the terminal keeps it whole."""
+    monkeypatch.setenv("HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-model", "my_rnn.py"]) == 0
+    written, labrnn = (tmp_path / "my_rnn.py").read_text(), Path(sys.executable).absolute().parent / "labrnn"
+    assert str(labrnn.parent) not in written and "path/to/" + str(Path(*labrnn.parts[-3:])) + " gradcheck" in written
+    assert str(labrnn) in capsys.readouterr().err
+
+
 def test_the_commands_new_model_gives_run_from_the_students_directory(tmp_path, capsys, monkeypatch):
     """Run as printed, from elsewhere than the repository: the message's command, and the docstring's in a shell
     with the home directory shown as ~ (the listing of a hand-in names no user)."""

@@ -407,11 +407,14 @@ def test_a_teachers_sweep_gives_one_row_per_submission(genesis, tiny_argv, tmp_p
     assert [f["model"] for f in record["failed"]] == [str(subs / "carol.py")]
 
 
-def test_a_folder_without_submissions_is_refused_in_one_line(genesis, tiny_argv, tmp_path, capsys):
+@pytest.mark.parametrize("folder, says", [("empty", "is a directory without .py files"),
+                                          ("mistyped/", "mistyped: no such file or directory")])
+def test_a_folder_without_submissions_is_refused_in_one_line(genesis, tiny_argv, tmp_path, capsys, folder, says):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_:
-        main(["sweep", *tiny_argv(), f"--data={genesis}", f"--model={tmp_path / 'empty'}",
+        main(["sweep", *tiny_argv(), f"--data={genesis}", f"--model={tmp_path / folder}",
               f"--reports={tmp_path / 'r'}"])
     assert exit_.value.code == 2
-    assert "is a directory without .py files" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert says in err and err.strip().count("\n") == 0
     assert not (tmp_path / "r").exists()

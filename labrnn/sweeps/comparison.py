@@ -25,6 +25,7 @@ from labrnn.iorw import atomic_write
 from labrnn.layout import COMPARISON, RECORD
 from labrnn.report import render
 from labrnn.report.degenerate import marks
+from labrnn.report.public import public
 from labrnn.report.render import href
 from labrnn.report.rundir import RunDir, RunDirError, claim, open_run
 from labrnn.rnn.corpus import shown
@@ -243,7 +244,7 @@ def class_page(name: str, command: str, corpus: dict, ranked: list[Done], failed
     checks = [d.check for d in ranked if d.check is not None]
     passes = [(k, sum(r.passed for c in checks for r in c.rows if r.name == k), len(checks)) for k in NAMES]
     diagnoses = Counter(r["diagnosis"] for r in rows).most_common() + ([("did not run", len(failed))] if failed else [])
-    reasons = Counter(re.sub(r"^.*?\.py(:\d+)?: ", "", e) for _, e in failed).most_common()  # the file named once
+    reasons = Counter(re.sub(r"^.*?\.py(:\d+)?: ", "", public(e)) for _, e in failed).most_common()  # file once
     settings = [d.settings for d in ranked] + [p for p, _ in failed]
     common = [f"{meta(n).symbol} = {fmt(getattr(settings[0], n), n)}" for n in SWEPT if n not in names]
     lengths = sorted({f"{s.epochs:,} epochs" if s.epochs else f"{s.steps:,} steps" for s in settings})
@@ -253,7 +254,7 @@ def class_page(name: str, command: str, corpus: dict, ranked: list[Done], failed
         passes=passes, diagnoses=diagnoses, reasons=reasons, most=max([c for _, c in diagnoses] or [1]), rows=rows,
         varying=[meta(n).symbol for n in varying],
         same=[[fmt(path, "model") for path in paths] for paths in same],
-        failed=[{"file": fmt(p.model, "model"), "error": e, "same": group.get(p.model),
+        failed=[{"file": fmt(p.model, "model"), "error": public(e), "same": group.get(p.model),
                  "settings": [(fmt(getattr(p, n), n), getattr(p, n)) for n in varying]} for p, e in failed],
         confinement=confinement(ranked))
 
@@ -293,5 +294,5 @@ def ranking_page(name: str, command: str, corpus: dict, ranked: list[Done], rows
         name=name, command=command, corpus=corpus["name"], grid=grid, length=length, runs=len(ranked), rows=rows,
         passages=shown_passages[:HIGHLIGHT], others=shown_passages[HIGHLIGHT:],
         made_at=made_at[:16].replace("T", " "),
-        failed=[{"label": label(p, names), "error": e} for p, e in failed],
+        failed=[{"label": label(p, names), "error": public(e)} for p, e in failed],
         png=base64.b64encode(png(figure(ranked, names))).decode("ascii"), columns=[meta(n).symbol for n in SWEPT])

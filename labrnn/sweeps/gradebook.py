@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labrnn.iorw import atomic_write
+from labrnn.report.public import public
 from labrnn.rnn.corpus import shown
 from labrnn.rnn.model import NAMES
 
@@ -70,7 +71,7 @@ def graded(path: str, sha256: str, run, check=None, diagnosis=None, report: Path
     reasons = problems(run, check, diagnosis)
     scored = [s.heldout_bits_per_char for s in run.samples if s.heldout_bits_per_char is not None]
     codes = tuple(dict.fromkeys(f.mistake for f in diagnosis.findings)) if diagnosis is not None else ()
-    return Grade(path, sha256, FAILED if reasons else PASSED, "; ".join(reasons), verdicts, codes,
+    return Grade(path, sha256, FAILED if reasons else PASSED, public("; ".join(reasons)), verdicts, codes,
                  diagnosis.summary() if diagnosis is not None else "",
                  run.best.smooth_loss / run.settings.seq_length, scored[-1] if scored else None,
                  _relative(report, out))
@@ -92,8 +93,9 @@ def problems(run, check=None, diagnosis=None) -> list[str]:
 
 def not_run(path: str, sha256: str, reason: str) -> Grade:
     """The grade of a submission that produced no report: it did not import, failed its contract, or its run
-    could not be made; `reason` says which, as the sweep logged it."""
-    return Grade(path, sha256, NOT_RUN, reason)
+    could not be made; `reason` says which, as the sweep logged it (shown with nothing of this machine: the
+    gradebook goes to an LMS)."""
+    return Grade(path, sha256, NOT_RUN, public(reason))
 
 
 def with_groups(grades: list[Grade], groups: list[list[str]]) -> list[Grade]:

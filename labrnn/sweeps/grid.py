@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,7 +51,10 @@ def model_part(path: str | None) -> str:
 
 def submissions(path: str | None) -> list[str | None]:
     """MODEL for a sweep: a file is one model, a directory every .py file in it (a class's submissions), sorted;
-    no MODEL, labrnn's own.  ConfigError for a directory without any."""
+    no MODEL, labrnn's own.  ConfigError for a directory without any, or a path that is not there (a mistyped
+    folder is no submission to grade)."""
+    if path is not None and not os.path.lexists(path):
+        raise ConfigError(f"MODEL {shown(path)}: no such file or directory")
     if path is None or not Path(path).is_dir():
         return [path]
     found = sorted(str(p) for p in Path(path).iterdir() if p.suffix == ".py" and p.is_file())

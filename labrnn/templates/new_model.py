@@ -1,7 +1,7 @@
 """My vanilla RNN for the lab: labrnn checks, diagnoses, trains and reports it.
 
 From the directory that holds this file (labrnn reads --model, --text and --data from the directory it runs in,
-and writes the report to reports/<run>/report.html there):
+and writes the report to reports/<run>/report.html there; `labrnn new-model` printed these commands in full):
 
     check it:    LABRNN gradcheck --model THIS_FILE
     train it:    LABRNN train --model THIS_FILE --steps 20000
