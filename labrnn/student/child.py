@@ -11,7 +11,8 @@ The socket on file descriptor FD carries messages, each an 8-byte little-endian 
 ``(params, x, y, h0)`` (`request`: a JSON header naming each array, then their raw bytes, read straight into
 fresh arrays); it answers each with a frame that holds data only: a 4-byte little-endian length, a JSON header,
 then the raw bytes of the arrays it names (`frame`), written from the arrays themselves (`os.writev`: no copy).
-labrnn's side (`labrnn.student.sandbox`) uses the same `write` and `LENGTH`.  On a crash, or on SIGUSR1 (labrnn sends
+labrnn's side (`labrnn.student.sandbox`) reads and writes the same format (`LENGTH`, `HEADER`) with deadlines of
+its own.  On a crash, or on SIGUSR1 (labrnn sends
 it to a call past its time limit), faulthandler writes the Python stack to the file TRACE.
 """
 import faulthandler

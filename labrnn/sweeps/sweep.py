@@ -159,7 +159,7 @@ class Sender:
                 checkpoint = rd / RunDir.CHECKPOINT if settings.resume and rd.has_checkpoint else None
                 t = task.task(replace(settings, resume=checkpoint is not None), rd.name, checkpoint, self.identity,
                               self.notebooks)
-                files = {n: self.shipped(path) for n, path in task.files(settings).items()}
+                files = {n: self.shipped(settings, n) for n in task.files(settings)}
             except (RunDirError, OSError) as err:
                 self.tally.fail(settings, task.one_line(err))
                 continue
@@ -170,12 +170,16 @@ class Sender:
             if len(self.running) >= self.plan.window:
                 return
 
-    def shipped(self, path: Path) -> tuple:
-        """A file's name and its content, sent to the cluster once for every task that needs it: as a task
+    def shipped(self, settings: Settings, setting: str) -> tuple:
+        """A file setting's name and content, sent to the cluster once for every task that needs it: as a task
         of its own, which the scheduler can run again if the worker holding its result dies (scattered
-        data would be lost with that worker, and every task needing it cancelled)."""
+        data would be lost with that worker, and every task needing it cancelled).  A model file travels as
+        the plan read it: the bytes checked first and named are the bytes that run."""
+        path = Path(getattr(settings, setting))
         if path not in self.sent:
-            self.sent[path] = (path.name, self.client.submit(bytes, path.read_bytes(), workers=self.allowed,
+            read = self.plan.model_files.get(settings.model) if setting == "model" else None
+            content = read.source if read is not None else path.read_bytes()
+            self.sent[path] = (path.name, self.client.submit(bytes, content, workers=self.allowed,
                                                              allow_other_workers=False))
         return self.sent[path]
 
