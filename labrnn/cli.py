@@ -22,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from labrnn.layout import TEMPLATES
-from labrnn.report.run import ReportError, check_model, start_or_resume, train
+from labrnn.report.checks import check_model
+from labrnn.report.run import ReportError, start_or_resume
 from labrnn.report.rundir import RunDir, RunDirError, open_run
 from labrnn.rnn.corpus import Corpus, CorpusError, load_corpus
 from labrnn.rnn.train import CheckpointError, Run
@@ -199,7 +200,7 @@ def cmd_train(given: dict, fail) -> int:
             return 0
         print(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}", file=sys.stderr)
         every = given.get("checkpoint_every", DEFAULTS["checkpoint_every"])
-        run = train(trainer, rd, not given.get("quiet", DEFAULTS["quiet"]), checkpoint_every=every)
+        run = rd.train(trainer, not given.get("quiet", DEFAULTS["quiet"]), checkpoint_every=every)
     _say_how_training_went(run, rd)
     print(rd)
     return 130 if run.interrupted else 1 if run.broken else 0

@@ -14,7 +14,8 @@ from labrnn.student import grading, sandbox
 from labrnn.rnn import model
 from labrnn.cli import main
 from labrnn.report.rundir import open_run
-from labrnn.report.run import check_model, ensure_run
+from labrnn.report.checks import check_model
+from labrnn.report.run import ensure_run
 from labrnn.student.sandbox import read_model
 from labrnn.student.diagnose import with_training
 from labrnn.student.grading import Grader

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from labrnn.report import handin
 from labrnn.report.execute import NotebookFailed, execute, kernels, notebook_dir
-from labrnn.report.run import ReportError, ensure_run, load_checked
+from labrnn.report.checks import load_checked
+from labrnn.report.run import ReportError, ensure_run
 from labrnn.report.rundir import MARK, RunDir, owned
 from labrnn.rnn.train import Run
 from labrnn.settings import Settings

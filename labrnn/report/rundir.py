@@ -2,7 +2,7 @@
 
     run.json        everything a reader or a report needs       RunDir.save_run / load_run
     run.npz         the smooth loss of every step, best W..c    (with run.json)
-    checkpoint.npz  the trainer's whole state, to resume        save_checkpoint / resume
+    checkpoint.npz  the trainer's whole state, to resume        save_checkpoint / resume, unfinished
     gradcheck.json  the gradient check and the diagnosis        save_gradcheck / load_gradcheck, load_diagnosis
     key.json        the cache key the run was made under        save_key / read_key (written last)
     .lock           held while the run is made or reused        lock
@@ -34,7 +34,7 @@ from labrnn.rnn.corpus import shown
 from labrnn.rnn.gradcheck import GradCheck
 from labrnn.rnn.model import NAMES
 from labrnn.rnn.train import Best, Broken, CheckpointError, Run, Sample, Trainer
-from labrnn.settings import Settings
+from labrnn.settings import ConfigError, Settings
 from labrnn.student.diagnose import Diagnosis
 from labrnn.student.grading import Grader, Record
 from labrnn.version import __version__
@@ -191,6 +191,14 @@ class RunDir:
             (self / name).unlink(missing_ok=True)
 
     # -- the run --------------------------------------------------------------------------------------------
+    def train(self, trainer: Trainer, progress: bool, **checkpointing) -> Run:
+        """Train to the end (or Ctrl-C), checkpointing here, and save the run here.  The run's key goes first:
+        no key, no trusted run."""
+        self.remove(self.KEY)
+        run = trainer.run(progress=progress, checkpoint=self.save_checkpoint, **checkpointing)
+        self.save_run(run)
+        return run
+
     def save_run(self, run: Run) -> None:
         self.make()
         arrays = {"curve": run.curve, **{f"best_{k}": v for k, v in run.best_params.items()}}
@@ -259,6 +267,14 @@ class RunDir:
         except DAMAGED as err:
             raise CheckpointError(f"the checkpoint {self / self.CHECKPOINT} is damaged "
                                   f"({type(err).__name__}: {err})") from None
+
+    def unfinished(self, corpus, sandbox=None) -> bool:
+        """Whether the checkpoint here is of training that stopped before its end; `sandbox`, that of the model
+        file it trains, or its ModelFile when nothing is run (the checkpoint only compares its hash)."""
+        try:
+            return not self.resume(corpus, sandbox).finished
+        except (CheckpointError, ConfigError, *DAMAGED):
+            return False                     # damaged or of another corpus: nothing worth resuming
 
     # -- the gradient check and the key ---------------------------------------------------------------------
     def save_gradcheck(self, check: GradCheck, diagnosis: Diagnosis) -> None:

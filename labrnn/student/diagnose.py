@@ -234,17 +234,18 @@ def _outputs(loss, grads, h):
     return {"loss": np.float64(loss), **grads, "h_last": h}
 
 
-def tolerance(params, x, y, h0) -> dict[str, float]:
-    """Per item, how far from the lab's outputs a correct function may land on these inputs: TOL, or SLACK times
-    how far the lab's own outputs move when every input entry moves by a few ulps, whichever is larger.  Large,
-    saturating weights amplify round-off from step to step (a correct loop summing in another order differs by
-    1e-8 relative at m = 100); a mistake differs by far more than round-off, amplified or not."""
+def tolerance(params, x, y, h0, ran) -> dict[str, float]:
+    """Per item, how far from the lab's outputs (`ran`: its (loss, grads, h_last) on these inputs, computed once by
+    the caller) a correct function may land: TOL, or SLACK times how far the lab's own outputs move when every
+    input entry moves by a few ulps, whichever is larger.  Large, saturating weights amplify round-off from step to
+    step (a correct loop summing in another order differs by 1e-8 relative at m = 100); a mistake differs by far
+    more than round-off, amplified or not."""
     rng = np.random.default_rng(0)
 
     def nudged(v):
         return v * (1 + 4 * np.finfo(float).eps * rng.uniform(-1, 1, np.shape(v)))
 
-    lab = _outputs(*backward(params, x, y, h0))
+    lab = _outputs(*ran)
     moved = _outputs(*backward({k: nudged(v) for k, v in params.items()}, x, y, nudged(h0)))
     return {k: max(TOL, SLACK * rel(moved[k], lab[k])) for k in ITEMS}
 
@@ -277,8 +278,9 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
     y = np.asarray(data[1:seq_length + 1], dtype=np.int64)
     probes = _probes(K, m, sigma, seed, clip, x, y)
     theirs = [_call(loss_and_grads, p, x, y) for p in probes]
-    lab = [_outputs(*backward(p.params, x, y, p.h0)) for p in probes]
-    tols = [tolerance(p.params, x, y, p.h0) for p in probes]
+    ran = [backward(p.params, x, y, p.h0) for p in probes]          # the lab's outputs, once at each probe
+    lab = [_outputs(*r) for r in ran]
+    tols = [tolerance(p.params, x, y, p.h0, r) for p, r in zip(probes, ran)]
     comparison = tuple(Comparison(p.name, k, r, bool(r <= tol[k])) for p, t, l, tol in zip(probes, theirs, lab, tols)
                        for k in ITEMS for r in [rel(t[k], l[k])])
     if all(r.matches for r in comparison):
@@ -375,9 +377,10 @@ def explain(theirs: dict, params, x, y, h0, clip: float) -> str:
             variants[key] = [_outputs(*backward(params, x, y, h0, **kw))]
         return variants[key]
 
-    mine = _outputs(*backward(params, x, y, h0))
+    ran = backward(params, x, y, h0)
+    mine = _outputs(*ran)
     theirs = {k: np.float64(theirs[k]) if k == "loss" else np.asarray(theirs[k], dtype=float) for k in ITEMS}
-    tol = tolerance(params, x, y, h0)
+    tol = tolerance(params, x, y, h0, ran)
     explained = {k: _explain(k, [theirs[k]], outputs, clip, len(x), [tol[k]]) for k in ITEMS}
     return "; ".join(dict.fromkeys(f.short for f in _findings(explained, len(x), clip, None, [theirs], [mine])))
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from labrnn.report.run import check_report, load_checked
+from labrnn.report.checks import load_checked
 from labrnn.rnn.corpus import Corpus, shown
 from labrnn.settings import DEFAULTS, SWEPT, ConfigError, Settings, meta
 from labrnn.student.sandbox import ModelError, ModelFile, read_model
@@ -99,9 +99,7 @@ def check(combos: list[Settings]) -> tuple[Corpus, dict[str, ModelFile]]:
     corpus = None
     for settings in combos:
         try:
-            if corpus is None:
-                corpus = load_checked(settings)
-            check_report(settings, corpus)
+            corpus = load_checked(settings, corpus)
         except ConfigError as err:
             raise ConfigError(f"combination {label(settings, names)}: {err}") from None
         name = settings.name(corpus.info(), settings.model and files[settings.model].info())

@@ -22,7 +22,8 @@ from pathlib import Path
 from labrnn.progress import bar as progress_bar
 from labrnn.report.cache import run_key
 from labrnn.report.pipeline import make_report
-from labrnn.report.run import check_model, interrupted
+from labrnn.report.checks import check_model
+from labrnn.report.run import interrupted
 from labrnn.report.rundir import MARK, RunDir, RunDirError, claim
 from labrnn.rnn.corpus import Corpus
 from labrnn.settings import Settings

@@ -1,0 +1,41 @@
+"""What is checked before a run trains, each once: the corpus against the settings, and the model.
+
+`load_checked` is the corpus a report, a sweep or a notebook trains on, refused with a CorpusError or ConfigError
+that names the problem; `check_model` is the gradient check of the model and its comparison with labrnn's
+reference, what the first notebook shows, computed before any training starts.
+"""
+from __future__ import annotations
+
+from labrnn.rnn.corpus import Corpus, load_corpus
+from labrnn.rnn.gradcheck import GradCheck, check_size, gradcheck
+from labrnn.rnn.model import loss_and_grads as own_loss_and_grads
+from labrnn.settings import ConfigError, Settings
+from labrnn.student.diagnose import Diagnosis, at_run_size, diagnose
+from labrnn.student.sandbox import Sandbox
+
+
+def load_checked(settings: Settings, corpus: Corpus | None = None) -> Corpus:
+    """The corpus settings.data names (or `corpus`, when it is read already), checked against the settings: a
+    run that fits, a gradient check of minutes at most."""
+    corpus = corpus or load_corpus(settings.data, keep_cr=settings.keep_cr)
+    settings.check_corpus(corpus)
+    try:
+        check_size(corpus.K, settings.grad_m, settings.seq_length)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return corpus
+
+
+def check_model(settings: Settings, corpus: Corpus, sandbox: Sandbox | None = None) -> tuple[GradCheck, Diagnosis]:
+    """The gradient check of the model (their sandboxed function, or labrnn's own), and its comparison with
+    labrnn's reference on the same small network, from the same seed.  Their function is compared again at the
+    run's own m (when it is not grad_m): right only for small networks is found out before training starts."""
+    check = gradcheck(corpus, m=settings.grad_m, seq_length=settings.seq_length, seed=settings.seed,
+                      h=settings.grad_h, loss_and_grads=sandbox)
+    diagnosis = diagnose(sandbox or own_loss_and_grads, corpus.data, corpus.K, m=settings.grad_m,
+                         seq_length=settings.seq_length, seed=settings.seed, clip=settings.clip, check=check)
+    if sandbox is not None and settings.m != settings.grad_m:
+        diagnosis = at_run_size(diagnosis, diagnose(sandbox, corpus.data, corpus.K, m=settings.m,
+                                                    seq_length=settings.seq_length, seed=settings.seed,
+                                                    clip=settings.clip))
+    return check, diagnosis
