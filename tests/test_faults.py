@@ -19,7 +19,7 @@ from labrnn import iorw
 from labrnn.report import pipeline
 from labrnn.cli import main
 from labrnn.report.run import ReportError
-from labrnn.report.execute import notebook_dir
+from labrnn.report.execute import NOTEBOOKS, notebook_dir
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,22 @@ def test_kernels_talk_over_their_own_unix_sockets(good, tiny, tmp_path, monkeypa
     left = list(own.iterdir())
     own.rmdir() if not left else None
     assert left == []                                     # the kernels' socket files are gone with them
+
+
+def test_one_kernel_runs_the_notebooks_each_in_a_namespace_of_its_own(good, tiny, tmp_path):
+    """A report starts one kernel, not one per notebook (start-up and imports paid once), and what a notebook
+    defines is gone when the next one runs, as when each is opened on its own."""
+    corpus, run_dir, _ = good
+    probe = 'import os\nprint("kernel", os.getpid(), "mine" in globals())\nmine = 1'
+    notebooks = _notebooks_with(tmp_path, NOTEBOOKS[0], probe, at=1)
+    for name in NOTEBOOKS[1:]:
+        nb = nbformat.read(notebooks / name, as_version=4)
+        nb.cells.insert(1, nbformat.v4.new_code_cell(probe))
+        nbformat.write(nb, notebooks / name)
+    _make_report(tiny, run_dir, notebooks)
+    seen = [nbformat.read(run_dir / name, as_version=4).cells[1].outputs[0].text.split() for name in NOTEBOOKS]
+    assert len({pid for _, pid, _ in seen}) == 1, seen
+    assert [defined for _, _, defined in seen] == ["False"] * 4
 
 
 @pytest.mark.parametrize("damage", ["truncated npz", "invalid run.json"])

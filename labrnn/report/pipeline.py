@@ -16,8 +16,8 @@ from functools import partial
 from pathlib import Path
 
 from labrnn.report import handin
-from labrnn.report.execute import NotebookFailed, execute, kernels, notebook_dir
 from labrnn.report.checks import load_checked
+from labrnn.report.execute import NotebookFailed, execute, kernel, notebook_dir
 from labrnn.report.run import ReportError, ensure_run
 from labrnn.report.rundir import MARK, RunDir, owned
 from labrnn.rnn.train import Run
@@ -73,7 +73,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
             settings = replace(settings, run_dir=str(rd))
             log(f"corpus: {corpus.name}, {corpus.size:,} characters, K = {corpus.K}; "
                 f"{f'model {model_file.name}; ' if model_file else ''}report directory {rd}")
-            started = rendering.enter_context(kernels(rd.path))      # they start up while the run trains
+            km = rendering.enter_context(kernel(rd.path))      # it starts up while the run trains
             try:
                 with timer("run"):
                     cached = ensure_run(settings, corpus, progress=progress, model_file=model_file, sandbox=sandbox)
@@ -84,7 +84,7 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
         title = (f"{corpus.name}{f' · {model_file.name}' if model_file else ''}: η = {settings.eta:g}, "
                  f"seq_length = {settings.seq_length}, m = {settings.m}, {cached.run.steps_done:,} steps")
         extend = partial(handin.insert, handin=replace(hand, model_file=model_file), run=cached.run)
-        per_notebook = _render(notebooks, rd, settings, started, title, timer, extend)
+        per_notebook = _render(notebooks, rd, settings, km, title, timer, extend)
         handin.write_record(rd.path, hand)
     pdf_error = None
     if "pdf" in settings.format:
@@ -103,13 +103,13 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     return result
 
 
-def _render(notebooks: Path, rd: RunDir, settings: Settings, started: dict, title: str, timer, extend) -> list:
+def _render(notebooks: Path, rd: RunDir, settings: Settings, km, title: str, timer, extend) -> list:
     """The notebooks executed and exported in a staging directory, then published into rd; the seconds each
     notebook took."""
     build = rd.staging()
     try:
         with timer("notebooks"):
-            per_notebook = _execute(notebooks, build, settings, rd, started)
+            per_notebook = _execute(notebooks, build, settings, rd, km)
         with timer("export"):
             _export_html(build, title, extend)
         rd.publish(build, [*RunDir.NOTEBOOKS, RunDir.REPORT])
@@ -168,9 +168,9 @@ def _say_how_the_run_went(cached, log) -> None:
             "the report says so and shows what was reached before it")
 
 
-def _execute(notebooks: Path, build: Path, settings: Settings, rd: RunDir, started: dict) -> list[tuple[str, float]]:
+def _execute(notebooks: Path, build: Path, settings: Settings, rd: RunDir, km) -> list[tuple[str, float]]:
     try:
-        return execute(notebooks, build, {"run_dir": str(rd)}, rd.path, started=started,
+        return execute(notebooks, build, {"run_dir": str(rd)}, rd.path, km=km,
                        start_timeout=settings.start_timeout, cell_timeout=settings.cell_timeout)
     except NotebookFailed as err:
         failed = rd.keep_failed(build)
