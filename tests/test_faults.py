@@ -19,7 +19,7 @@ from labrnn import iorw
 from labrnn.report import pipeline
 from labrnn.cli import main
 from labrnn.report.run import ReportError
-from labrnn.report.execute import NOTEBOOKS, notebook_dir
+from labrnn.report.execute import NOTEBOOKS, notebook_dir, shut_down_idle_kernels
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,10 @@ def test_kernels_talk_over_their_own_unix_sockets(good, tiny, tmp_path, monkeypa
                                 "app = IPKernelApp.instance()\n"
                                 "assert app.transport == 'ipc' and 'labrnn-kernel-' in app.ip, (app.transport, app.ip)",
                                 at=1)
+    shut_down_idle_kernels()                              # this report starts its own kernel, in `own`
     _make_report(tiny, run_dir, notebooks)
+    assert list(own.iterdir())                            # kept for this process's next report
+    shut_down_idle_kernels()
     left = list(own.iterdir())
     own.rmdir() if not left else None
     assert left == []                                     # the kernels' socket files are gone with them
@@ -119,6 +122,45 @@ def test_one_kernel_runs_the_notebooks_each_in_a_namespace_of_its_own(good, tiny
     seen = [nbformat.read(run_dir / name, as_version=4).cells[1].outputs[0].text.split() for name in NOTEBOOKS]
     assert len({pid for _, pid, _ in seen}) == 1, seen
     assert [defined for _, _, defined in seen] == ["False"] * 4
+
+
+def _probed(tmp_path: Path) -> Path:
+    """The notebooks with a first cell that prints its kernel's process, whether it sees a name an earlier
+    notebook defined, and its directory."""
+    probe = 'import os\nprint("kernel", os.getpid(), "mine" in globals(), os.getcwd())\nmine = 1'
+    probed = tmp_path / "probed"
+    shutil.copytree(notebook_dir(), probed)
+    for name in NOTEBOOKS:
+        nb = nbformat.read(probed / name, as_version=4)
+        nb.cells.insert(1, nbformat.v4.new_code_cell(probe))
+        nbformat.write(nb, probed / name)
+    return probed
+
+
+def test_a_process_s_next_report_reuses_its_kernel_reset_and_moved(good, tiny, tmp_path):
+    """Reports made one after another in one process (a sweep's worker) share a kernel, which each finds with
+    no name of the last, cells counted from 1, in its own run directory; a report that failed leaves no kernel
+    behind for the next."""
+    corpus, run_dir, _ = good
+    probed = _probed(tmp_path)
+    seen = {}
+    for seed in (2, 3):
+        other = tmp_path / f"seed {seed}"
+        _make_report(tiny, other, probed, seed=seed)
+        seen[seed] = [nbformat.read(other / name, as_version=4) for name in NOTEBOOKS]
+        lines = [nb.cells[1].outputs[0].text.split(maxsplit=3) for nb in seen[seed]]
+        assert [(defined, cwd.strip()) for _, _, defined, cwd in lines] == [("False", str(other))] * 4, lines
+        for nb in seen[seed]:
+            counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+            assert counts == list(range(1, len(counts) + 1)), counts
+    pid = {seed: nbs[0].cells[1].outputs[0].text.split()[1] for seed, nbs in seen.items()}
+    assert pid[2] == pid[3]
+    fails = _notebooks_with(tmp_path / "fails", NOTEBOOKS[2], "raise RuntimeError('a cell fails')")
+    with pytest.raises(ReportError, match="a cell fails"):
+        _make_report(tiny, run_dir, fails)          # its kernel lives on, in whatever state the cell left it
+    _make_report(tiny, tmp_path / "after", probed, seed=4)
+    after = nbformat.read(tmp_path / "after" / NOTEBOOKS[0], as_version=4).cells[1].outputs[0].text.split()[1]
+    assert after != pid[2]
 
 
 @pytest.mark.parametrize("damage", ["truncated npz", "invalid run.json"])

@@ -16,10 +16,18 @@ nbclient take a second or two to import):
   (~1.7 s of CPU together) are paid once per report, not four times. It starts
   before it is needed (`kernel`): start-up does not depend on the run, so
   `make_report` starts it before it trains, and it is ready when training ends.
+- A process that makes several reports (a sweep's worker, a script, the tests)
+  keeps the kernel of a report that went well for its next one, its namespace
+  reset and its directory changed, and shuts it down when it exits: the start-up,
+  the imports and matplotlib's first figure are paid once per process. A report
+  that failed shuts its kernel down, whatever state it was left in.
 """
 from __future__ import annotations
 
+import atexit
+import os
 import subprocess
+import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -45,8 +53,35 @@ class NotebookFailed(Exception):
 
 @contextmanager
 def kernel(cwd: Path):
-    """The report's kernel, started now in `cwd` (without waiting for it), shut down on leaving. None when it
-    cannot start: each notebook then starts its own, and the failure is named as that notebook's."""
+    """The report's kernel: this process's idle one, moved to `cwd`, or one started now in `cwd` (without waiting
+    for it); kept for the process's next report if this one went well, shut down if not. None when it cannot
+    start: each notebook then starts its own, and the failure is named as that notebook's."""
+    km = _idle_kernel(cwd) or _start(cwd)
+    try:
+        yield km
+    except BaseException:
+        _shutdown(km)
+        raise
+    if km is not None:
+        with _LOCK:
+            if not _IDLE:
+                atexit.register(shut_down_idle_kernels)     # after papermill_engine's, so it runs before it
+            _IDLE.append(km)
+
+
+_IDLE: list = []              # kernels of reports that went well, waiting for this process's next report
+_LOCK = threading.Lock()      # a sweep's worker may make reports in several threads
+
+
+def shut_down_idle_kernels() -> None:
+    """The kept kernels, shut down (at exit, or when a caller wants none left running)."""
+    with _LOCK:
+        kms, _IDLE[:] = list(_IDLE), []
+    for km in kms:
+        _shutdown(km)
+
+
+def _start(cwd: Path):
     from jupyter_client.utils import run_sync
 
     from labrnn.report.papermill_engine import ThisInterpreter, kernel_config
@@ -56,27 +91,51 @@ def kernel(cwd: Path):
         # is none of the user's: the notebooks' output travels over the kernel's sockets
         run_sync(km.start_kernel)(cwd=str(cwd), stderr=subprocess.DEVNULL)
     except Exception:
-        km = None
-    try:
-        yield km
-    finally:
-        if km is not None and km.has_kernel:
-            # nothing of its notebooks is left to save: it is killed, not waited for (~0.1 s); one that died
-            # with its notebook has nothing left to kill
-            with suppress(Exception):
-                run_sync(km.shutdown_kernel)(now=True)
+        return None
+    return km
 
 
-async def _forget(km) -> None:
-    """The names the last notebook defined are dropped (the modules it imported stay loaded), so that each
-    notebook sees only its own, as when it is opened on its own."""
+def _idle_kernel(cwd: Path):
+    """An idle kernel of this process that still answers, its namespace reset and its directory `cwd`; None if
+    there is none."""
+    from jupyter_client.utils import run_sync
+    while True:
+        with _LOCK:
+            if not _IDLE:
+                return None
+            km = _IDLE.pop()
+        try:
+            run_sync(_forget)(km, cwd)
+            return km
+        except Exception:           # it died while idle, or stopped answering
+            _shutdown(km)
+
+
+def _shutdown(km) -> None:
+    """Nothing of its notebooks is left to save: it is killed, not waited for (~0.1 s); one that died with its
+    notebook has nothing left to kill."""
+    from jupyter_client.utils import run_sync
+    if km is not None and km.has_kernel:
+        with suppress(Exception):
+            run_sync(km.shutdown_kernel)(now=True)
+
+
+async def _forget(km, cwd: Path | None = None) -> None:
+    """The names the last notebook defined are dropped (the modules it imported stay loaded) and cells count from
+    1 again, so that each notebook sees only its own and reads as when it is opened on its own; with `cwd`, the
+    kernel moves there (the path travels as hex digits: nothing of it is run)."""
+    code = "get_ipython().reset(new_session=False); get_ipython().execution_count = 1"
+    if cwd is not None:
+        code += f"\nimport os as _os; _os.chdir(_os.fsdecode(bytes.fromhex('{os.fsencode(cwd).hex()}'))); del _os"
     kc = km.client()
     kc.start_channels()
     try:
-        await kc.execute_interactive("get_ipython().reset(new_session=False)", silent=True, store_history=False,
-                                     timeout=60, output_hook=lambda _: None)
+        reply = await kc.execute_interactive(code, silent=True, store_history=False, timeout=60,
+                                             output_hook=lambda _: None)
     finally:
         kc.stop_channels()
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"the kernel could not be reset: {reply['content'].get('evalue')}")
 
 
 def execute(notebooks: Path, out: Path, parameters: dict, cwd: Path, *,
