@@ -124,6 +124,18 @@ def test_one_kernel_runs_the_notebooks_each_in_a_namespace_of_its_own(good, tiny
     assert [defined for _, _, defined in seen] == ["False"] * 4
 
 
+def test_the_kernel_has_drawn_a_figure_before_the_first_notebook_runs(good, tiny, tmp_path):
+    """A new kernel imports what the notebooks import and draws a throwaway figure as it starts (while the run
+    trains), and leaves no name of that behind."""
+    corpus, run_dir, _ = good
+    shut_down_idle_kernels()                              # a new kernel, not one an earlier test left warm
+    probe = ('import sys\nprint(sorted({"labrnn.report.plots", "matplotlib.backends.backend_agg"} & set(sys.modules)),'
+             ' [n for n in ("_p", "_r", "_n", "plots", "render", "run") if n in globals()])')
+    _make_report(tiny, run_dir, _notebooks_with(tmp_path, NOTEBOOKS[0], probe, at=0))
+    seen = nbformat.read(run_dir / NOTEBOOKS[0], as_version=4).cells[0].outputs[0].text.strip()
+    assert seen == "['labrnn.report.plots', 'matplotlib.backends.backend_agg'] []"
+
+
 def _probed(tmp_path: Path) -> Path:
     """The notebooks with a first cell that prints its kernel's process, whether it sees a name an earlier
     notebook defined, and its directory."""

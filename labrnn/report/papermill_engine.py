@@ -29,13 +29,20 @@ class CellTimeout(Exception):
 
 
 class ThisInterpreter(AsyncKernelManager):
-    """nbclient's (async) kernel manager, with this very interpreter as the kernel, whatever kernelspecs exist."""
+    """nbclient's (async) kernel manager, with this very interpreter as the kernel, whatever kernelspecs exist.
+
+    As it starts, the kernel imports what the notebooks' first cells import and draws a throwaway figure: the
+    kernel starts while the run trains, so that work is done by the time the first notebook runs.
+    """
 
     @property
     def kernel_spec(self) -> KernelSpec:
         return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                                "--IPKernelApp.log_level=CRITICAL"],
+                                "--IPKernelApp.log_level=CRITICAL", f"--IPKernelApp.exec_lines={WARM_UP}"],
                           display_name="labrnn", language="python")
+
+
+WARM_UP = "from labrnn.report import plots as _p, render as _r, run as _n; _p.warm(); del _p, _r, _n"
 
 
 class Engine(NBClientEngine):

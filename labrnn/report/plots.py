@@ -59,6 +59,12 @@ def png(fig: Figure, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
+def warm() -> None:
+    """Draw a throwaway figure, so that matplotlib's fonts and renderer are loaded as the notebooks' kernel starts
+    (while the run trains), not in the report's first figure."""
+    png(loss_figure(np.array([1.0, 0.0]), [], 1))
+
+
 def heldout_figure(curve: np.ndarray, scored: list, seq_length: int) -> Figure:
     """Training and held-out loss per character on one axis: does a lower smooth loss still mean a better model?"""
     fig = Figure(figsize=(8, 3.4), layout="constrained")
