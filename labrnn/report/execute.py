@@ -64,20 +64,21 @@ def kernel(cwd: Path):
         raise
     if km is not None:
         with _LOCK:
-            if not _IDLE:
-                atexit.register(shut_down_idle_kernels)     # after papermill_engine's, so it runs before it
-            _IDLE.append(km)
+            _IDLE.append((threading.get_ident(), km))
 
 
-_IDLE: list = []              # kernels of reports that went well, waiting for this process's next report
-_LOCK = threading.Lock()      # a sweep's worker may make reports in several threads
+# Kernels of reports that went well, waiting for this process's next report, each with the thread that started
+# it: a kernel manager belongs to that thread's event loop, and a sweep's worker may make reports in several.
+_IDLE: list = []
+_LOCK = threading.Lock()
 
 
+@atexit.register
 def shut_down_idle_kernels() -> None:
     """The kept kernels, shut down (at exit, or when a caller wants none left running)."""
     with _LOCK:
-        kms, _IDLE[:] = list(_IDLE), []
-    for km in kms:
+        kept, _IDLE[:] = list(_IDLE), []
+    for _, km in kept:
         _shutdown(km)
 
 
@@ -101,9 +102,10 @@ def _idle_kernel(cwd: Path):
     from jupyter_client.utils import run_sync
     while True:
         with _LOCK:
-            if not _IDLE:
+            mine = [i for i, (thread, _) in enumerate(_IDLE) if thread == threading.get_ident()]
+            if not mine:
                 return None
-            km = _IDLE.pop()
+            _, km = _IDLE.pop(mine[-1])
         try:
             run_sync(_forget)(km, cwd)
             return km
