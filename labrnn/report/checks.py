@@ -7,9 +7,9 @@ reference, what the first notebook shows, computed before any training starts.
 from __future__ import annotations
 
 from labrnn.rnn.corpus import Corpus, load_corpus
-from labrnn.rnn.gradcheck import GradCheck, check_size, gradcheck
+from labrnn.rnn.gradcheck import GradCheck, gradcheck
 from labrnn.rnn.model import loss_and_grads as own_loss_and_grads
-from labrnn.settings import ConfigError, Settings
+from labrnn.settings import Settings, check_gradcheck
 from labrnn.student.diagnose import Diagnosis, at_run_size, diagnose
 from labrnn.student.sandbox import Sandbox
 
@@ -19,10 +19,7 @@ def load_checked(settings: Settings, corpus: Corpus | None = None) -> Corpus:
     run that fits, a gradient check of minutes at most."""
     corpus = corpus or load_corpus(settings.data, keep_cr=settings.keep_cr)
     settings.check_corpus(corpus)
-    try:
-        check_size(corpus.K, settings.grad_m, settings.seq_length)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    check_gradcheck(corpus.K, settings.grad_m, settings.seq_length)
     return corpus
 
 

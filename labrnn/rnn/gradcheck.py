@@ -13,28 +13,12 @@ from labrnn.progress import bar
 from labrnn.rnn.corpus import Corpus
 from labrnn.rnn.model import NAMES, init_params, loss
 from labrnn.rnn.model import loss_and_grads as lab_loss_and_grads
+from labrnn.settings import check_gradcheck
 
 EPS = 1e-6
 MAX_ABS = 1e-8
 MAX_REL = 1e-4
-MAX_WORK = 6e10             # multiply-adds of the numerical gradients: about a minute; the check is of a small net
 SHOW_PROGRESS = 5_000       # entries from which the check shows a progress bar
-
-
-def work(K: int, m: int, seq_length: int) -> float:
-    """Multiply-adds of the numerical gradients: two losses per entry of W, U, V, b, c."""
-    entries = m * m + 2 * m * K + m + K
-    return 2 * entries * seq_length * (m * m + m * K)
-
-
-def check_size(K: int, m: int, seq_length: int) -> None:
-    """Refuse a check that would take hours (ValueError naming the largest m that does not)."""
-    if work(K, m, seq_length) > MAX_WORK:
-        largest = max((k for k in range(1, m) if work(K, k, seq_length) <= MAX_WORK), default=1)
-        raise ValueError(f"a gradient check with grad_m = {m} (K = {K}, seq_length = {seq_length}) would evaluate "
-                         f"the loss {2 * (m * m + 2 * m * K + m + K):,} times, about "
-                         f"{work(K, m, seq_length) / MAX_WORK:,.0f} minutes; it checks a small network: "
-                         f"give grad_m of at most {largest}")
 
 
 def numerical_grads(params, x, y, h0, h: float = 1e-4, loss=loss) -> dict[str, np.ndarray]:
@@ -119,7 +103,7 @@ def gradcheck(corpus: Corpus, m: int = 5, seq_length: int = 25, seed: int = 1,
     loss_and_grads: the implementation to check (default labrnn's); its gradients are set against centered
     differences of the loss it returns itself, so a wrong loss with consistent gradients passes.
     """
-    check_size(corpus.K, m, seq_length)
+    check_gradcheck(corpus.K, m, seq_length)
     if corpus.size < seq_length + 1:
         raise ValueError(f"the corpus has {corpus.size} characters; the gradient check needs "
                          f"seq_length + 1 = {seq_length + 1}")
