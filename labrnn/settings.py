@@ -23,6 +23,7 @@ from typing import Any, Callable, get_type_hints
 RUN = frozenset({"train", "report", "sweep"})            # the commands that make a run
 REPORT = frozenset({"report", "sweep"})
 MAX_BYTES = 4 * 2**30              # settings that would need more memory are refused up front
+MAX_WORK = 6e10                    # multiply-adds of the gradient check's numerical gradients: about a minute
 FORMATS = ("html", "pdf")          # report.html is always written (the index links it); pdf adds report.pdf
 INTEGER = re.compile(r"[+-]?[0-9]+")
 DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)",
@@ -255,6 +256,23 @@ class Settings:
             raise ConfigError(f"these settings need about {needed / 2**30:,.0f} GiB of memory "
                               f"(m={m}, K={K}, {total:,} steps, samples of {max(self.sample_len, self.best_len):,}); "
                               f"the limit is {MAX_BYTES / 2**30:.0f} GiB")
+
+
+def gradcheck_work(K: int, m: int, seq_length: int) -> float:
+    """Multiply-adds of the gradient check's numerical gradients: two losses per entry of W, U, V, b, c."""
+    entries = m * m + 2 * m * K + m + K
+    return 2 * entries * seq_length * (m * m + m * K)
+
+
+def check_gradcheck(K: int, m: int, seq_length: int) -> None:
+    """Refuse a gradient check that would take hours (naming the largest m that does not): like memory, a cost the
+    settings have on a corpus, refused before anything runs."""
+    if gradcheck_work(K, m, seq_length) > MAX_WORK:
+        largest = max((k for k in range(1, m) if gradcheck_work(K, k, seq_length) <= MAX_WORK), default=1)
+        raise ConfigError(f"a gradient check with grad_m = {m} (K = {K}, seq_length = {seq_length}) would evaluate "
+                          f"the loss {2 * (m * m + 2 * m * K + m + K):,} times, about "
+                          f"{gradcheck_work(K, m, seq_length) / MAX_WORK:,.0f} minutes; it checks a small network: "
+                          f"give grad_m of at most {largest}")
 
 
 NAMES = tuple(f.name for f in fields(Settings))

@@ -56,7 +56,7 @@ def test_the_diagnosis_compares_with_the_backward_pass_training_uses(corpus):
     """The known mistakes are switches of labrnn.rnn.model.backward, the very pass loss_and_grads runs: each record's
     switch exists there and changes what the record says it affects, and nothing else."""
     x, y = corpus.data[:T].astype(int), corpus.data[1:T + 1].astype(int)
-    probe = dg._probes(corpus.K, M, 0.01, 1, 5.0, x, y)[2]       # large weights: h0 reaches h_last
+    probe = dg.probes(corpus.data, corpus.K, M, T).points[2]      # large weights: h0 reaches h_last
     lab = dg._outputs(*model.loss_and_grads(probe.params, x, y, probe.h0))
     switched = [r for r in dg.RECORDS if r.switch]
     assert switched and {r.switch[0] for r in switched} == set(dg.SWITCHES)
@@ -68,7 +68,7 @@ def test_the_diagnosis_compares_with_the_backward_pass_training_uses(corpus):
 
 def test_the_probes_reach_beyond_the_clip_bound_and_start_where_the_check_does(corpus):
     x, y = corpus.data[:T].astype(int), corpus.data[1:T + 1].astype(int)
-    start, h0, large = dg._probes(corpus.K, M, 0.01, 1, 5.0, x, y)
+    start, h0, large = dg.probes(corpus.data, corpus.K, M, T, seed=1, clip=5.0).points
     lab = model.init_params(corpus.K, M, 0.01, np.random.default_rng(1))     # the gradient check's parameters
     assert all(np.array_equal(start.params[k], lab[k]) for k in NAMES) and not start.h0.any()
     assert h0.params is start.params and np.abs(h0.h0).min() > 0

@@ -4,13 +4,14 @@ import pytest
 
 import labrnn
 from labrnn.rnn import engines, evaluate
+from labrnn.rnn.corpus import Corpus
 from labrnn.rnn.model import init_params
 
 pytestmark = pytest.mark.fast
 
 
 def test_words_by_hand():
-    vocab = evaluate.vocabulary("And God said, Let there be light: and there was light.")
+    vocab = Corpus("And God said, Let there be light: and there was light.", "genesis").words()
     assert {"and", "god", "light", "there"} <= vocab
     assert evaluate.words("and gid saod light", vocab) == (0.5, [[0, 3], [13, 18]])
     assert evaluate.words("... 123 !!", vocab) == (0.0, [])

@@ -58,12 +58,12 @@ def make_report(settings: Settings, *, notebooks: Path | None = None, progress: 
     _skip_iri_grammar()
     notebooks = _find_notebooks(notebooks)
     hand = handin.of(settings)          # their text checked before anything runs
+    model_file = read_model(settings.model)     # their file, read once at the boundary
     with timer("corpus"):
         corpus = load_checked(settings)
     with ExitStack() as rendering:
         with ExitStack() as stack:
-            with timer("model"):            # their file, read once, then imported and called once in its child
-                model_file = read_model(settings.model)
+            with timer("model"):            # their file imported and called once in its child
                 sandbox = stack.enter_context(opened(model_file, settings, corpus))
             model_info = model_file and model_file.info()
             rd = RunDir(Path(settings.run_dir or Path(settings.reports) / settings.name(corpus.info(), model_info))

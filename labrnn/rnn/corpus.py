@@ -28,6 +28,9 @@ BIG = 1 << 25                         # characters from which loading shows prog
 MAX_BYTES = 2 * 2**30                 # a larger file is refused before it is read
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _CONTROLS = [chr(i) for i in range(32) if chr(i) not in "\n\t\r"]
+# Words are runs of two letters or more, split on whitespace, digits and punctuation: one-letter words and
+# initials ("a", "I", "J.") are corpus words that random letters hit by chance.
+WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 class CorpusError(ValueError):
@@ -73,6 +76,15 @@ class Corpus:
 
     def decode(self, indices) -> str:
         return "".join(self.ind_to_char[int(i)] for i in indices)
+
+    def words(self, chunk: int = 1 << 22) -> frozenset[str]:
+        """The corpus's words, lower-cased: what a generated word is looked up in (labrnn.rnn.evaluate)."""
+        found: set[str] = set()
+        steps = bar(range(0, self.size, chunk), desc="collecting words", unit="chunk", enabled=self.size > BIG,
+                    leave=False)
+        for start in steps:                      # a word cut at a chunk edge adds two harmless pieces
+            found.update(WORD.findall(self.text[start:start + chunk].lower()))
+        return frozenset(found)
 
     def info(self) -> dict:
         """What a run records about its corpus (a file name that is not UTF-8 shown with U+FFFD)."""

@@ -6,30 +6,15 @@ beside the share that text drawn by the corpus's character frequencies scores.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 
 import numpy as np
 
-from labrnn.progress import bar
-from labrnn.rnn.corpus import BIG
+from labrnn.rnn.corpus import WORD, Corpus
 from labrnn.rnn.engines import Engine
 
-# Words are runs of two letters or more, split on whitespace, digits and punctuation: one-letter words and
-# initials ("a", "I", "J.") are corpus words that random letters hit by chance.
-WORD = re.compile(r"[^\W\d_]{2,}")
 CHANCE_CHARS = 100_000                     # characters of frequency-drawn text behind a chance share
 HELDOUT_MAX = 10_000                       # characters of held-out text scored per checkpoint: ~2% of training time
-
-
-def vocabulary(text: str, chunk: int = 1 << 22) -> frozenset[str]:
-    """The corpus's words, lower-cased."""
-    words: set[str] = set()
-    steps = bar(range(0, len(text), chunk), desc="collecting words", unit="chunk",
-                enabled=len(text) > BIG, leave=False)
-    for start in steps:                      # a word cut at a chunk edge adds two harmless pieces
-        words.update(WORD.findall(text[start:start + chunk].lower()))
-    return frozenset(words)
 
 
 def words(text: str, vocab: frozenset[str]) -> tuple[float, list[list[int]]]:
@@ -42,14 +27,17 @@ def words(text: str, vocab: frozenset[str]) -> tuple[float, list[list[int]]]:
     return (len(real) / len(found) if found else 0.0), real
 
 
-def chance_share(corpus, data: np.ndarray, vocab: frozenset[str], length: int, rng: np.random.Generator) -> float:
-    """What `words` scores, on average, on text of `length` characters drawn from the character frequencies of
-    data (no model): the share a sample of that length reaches by chance on this corpus."""
+def words_and_chance(corpus: Corpus, data: np.ndarray, lengths, rng: np.random.Generator):
+    """The corpus's words, and what `words` scores, on average, on text of each of `lengths` characters drawn from
+    the character frequencies of data (no model): the share a sample of that length reaches by chance on this
+    corpus.  The texts are drawn and decoded, the corpus's words collected, then the texts scored."""
     counts = sum(np.bincount(data[i:i + (1 << 20)], minlength=corpus.K) for i in range(0, len(data), 1 << 20))
     freq = counts / len(data)                  # counted by pieces: bincount makes an int64 copy of its input
-    n = max(1, CHANCE_CHARS // length)
-    text = corpus.decode(rng.choice(corpus.K, size=n * length, p=freq))
-    return sum(words(text[i:i + length], vocab)[0] for i in range(0, n * length, length)) / n
+    drawn = [(length, max(1, CHANCE_CHARS // length)) for length in lengths]
+    texts = [corpus.decode(rng.choice(corpus.K, size=n * length, p=freq)) for length, n in drawn]
+    vocab = corpus.words()
+    return vocab, tuple(sum(words(text[i:i + length], vocab)[0] for i in range(0, n * length, length)) / n
+                        for text, (length, n) in zip(texts, drawn))
 
 
 def heldout_loss(params: Mapping[str, np.ndarray], data: np.ndarray, engine: Engine) -> float:

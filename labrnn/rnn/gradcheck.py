@@ -11,33 +11,18 @@ import numpy as np
 
 from labrnn.progress import bar
 from labrnn.rnn.corpus import Corpus
-from labrnn.rnn.model import NAMES, init_params, loss
+from labrnn.rnn.model import NAMES, init_params
+from labrnn.rnn.model import loss as lab_loss
 from labrnn.rnn.model import loss_and_grads as lab_loss_and_grads
+from labrnn.settings import check_gradcheck
 
 EPS = 1e-6
 MAX_ABS = 1e-8
 MAX_REL = 1e-4
-MAX_WORK = 6e10             # multiply-adds of the numerical gradients: about a minute; the check is of a small net
 SHOW_PROGRESS = 5_000       # entries from which the check shows a progress bar
 
 
-def work(K: int, m: int, seq_length: int) -> float:
-    """Multiply-adds of the numerical gradients: two losses per entry of W, U, V, b, c."""
-    entries = m * m + 2 * m * K + m + K
-    return 2 * entries * seq_length * (m * m + m * K)
-
-
-def check_size(K: int, m: int, seq_length: int) -> None:
-    """Refuse a check that would take hours (ValueError naming the largest m that does not)."""
-    if work(K, m, seq_length) > MAX_WORK:
-        largest = max((k for k in range(1, m) if work(K, k, seq_length) <= MAX_WORK), default=1)
-        raise ValueError(f"a gradient check with grad_m = {m} (K = {K}, seq_length = {seq_length}) would evaluate "
-                         f"the loss {2 * (m * m + 2 * m * K + m + K):,} times, about "
-                         f"{work(K, m, seq_length) / MAX_WORK:,.0f} minutes; it checks a small network: "
-                         f"give grad_m of at most {largest}")
-
-
-def numerical_grads(params, x, y, h0, h: float = 1e-4, loss=loss) -> dict[str, np.ndarray]:
+def numerical_grads(params, x, y, h0, h: float, loss) -> dict[str, np.ndarray]:
     """Centered differences (L(θ+h) - L(θ-h)) / 2h, one entry at a time, of the function `loss`."""
     grads = {}
     progress = bar(total=sum(params[k].size for k in NAMES), desc="gradient check", unit="entry",
@@ -114,24 +99,28 @@ def compare(analytic: np.ndarray, numeric: np.ndarray, name: str) -> Row:
 
 def gradcheck(corpus: Corpus, m: int = 5, seq_length: int = 25, seed: int = 1,
               sigma: float = 0.01, h: float = 1e-4, loss_and_grads=None) -> GradCheck:
-    """Check a small network on the corpus's first seq_length characters, h0 = 0.
+    """Check a small network, its parameters drawn from seed, on the corpus's first seq_length characters, h0 = 0.
 
     loss_and_grads: the implementation to check (default labrnn's); its gradients are set against centered
     differences of the loss it returns itself, so a wrong loss with consistent gradients passes.
     """
-    check_size(corpus.K, m, seq_length)
+    check_gradcheck(corpus.K, m, seq_length)
     if corpus.size < seq_length + 1:
         raise ValueError(f"the corpus has {corpus.size} characters; the gradient check needs "
                          f"seq_length + 1 = {seq_length + 1}")
     params = init_params(corpus.K, m, sigma, np.random.default_rng(seed))
     x = corpus.data[:seq_length].astype(np.int64)
     y = corpus.data[1:seq_length + 1].astype(np.int64)
-    h0 = np.zeros(m)
-    if loss_and_grads is None:
-        _, analytic, _ = lab_loss_and_grads(params, x, y, h0)
-        numeric = numerical_grads(params, x, y, h0, h)
-    else:
-        _, analytic, _ = loss_and_grads(params, x, y, h0)
-        numeric = numerical_grads(params, x, y, h0, h, loss=lambda *args: float(loss_and_grads(*args)[0]))
+    return check_at(params, x, y, h, seed, loss_and_grads)
+
+
+def check_at(params, x, y, h: float, seed: int, loss_and_grads=None) -> GradCheck:
+    """The check at one point from h0 = 0 (`params`, drawn from `seed`: the diagnosis's first probe is that point,
+    and labrnn.report.checks passes it here), on a copy of params: the numerical gradients move its entries."""
+    params = {k: np.array(v) for k, v in params.items()}
+    h0 = np.zeros(params["W"].shape[0])
+    _, analytic, _ = (loss_and_grads or lab_loss_and_grads)(params, x, y, h0)
+    loss = lab_loss if loss_and_grads is None else lambda *args: float(loss_and_grads(*args)[0])
+    numeric = numerical_grads(params, x, y, h0, h, loss)
     rows = tuple(compare(analytic[k], numeric[k], k) for k in NAMES)
-    return GradCheck(rows, m, seq_length, h, seed)
+    return GradCheck(rows, h0.size, len(x), h, seed)

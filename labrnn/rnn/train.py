@@ -120,10 +120,9 @@ class Trainer:
         n_train = settings.split(corpus.size)
         self.data = corpus.data[:n_train]
         self.heldout = corpus.data[n_train:n_train + evaluate.HELDOUT_MAX]
-        self.vocab = evaluate.vocabulary(corpus.text)
         chance_rng = np.random.default_rng([settings.seed, 2])       # its own stream: the run's draws stay as they are
-        self.chance, self.best_chance = (evaluate.chance_share(corpus, self.data, self.vocab, n, chance_rng)
-                                         for n in (settings.sample_len, settings.best_len))
+        self.vocab, (self.chance, self.best_chance) = evaluate.words_and_chance(
+            corpus, self.data, (settings.sample_len, settings.best_len), chance_rng)
         self.spe = settings.steps_per_epoch(n_train)
         self.total = settings.total_steps(n_train)
         if grader is not None:

@@ -190,23 +190,60 @@ def _bases(names):
     return sorted(out, key=lambda b: len(b[0]))
 
 
+def _key(kw) -> tuple:
+    """A variant's switches that differ from backward's defaults, in order: () is the lab's own computation."""
+    return tuple(sorted((k, v) for k, v in kw.items() if v != _DEFAULTS[k]))
+
+
+VARIANTS = tuple(dict.fromkeys(_key(kw) for names in (GRAD_SWITCHES, LOSS_SWITCHES, FORWARD)
+                               for _, kw in _bases(names)))       # every computation a variant asks for, once
+
+
 # ------------------------------------------------------------------------------------------------------ the probes
 
 @dataclass(frozen=True)
 class _Probe:
+    """One probe (parameters and h0) and the lab's outputs there, each (loss, grads, h_last) computed once: with each
+    set of backward's switches a variant tries (`lab`, keyed as VARIANTS; () is the lab's own), with every input
+    moved by a few ulps (`moved`, the tolerance's yardstick), and on each prefix x[:t], t = 1, 2, ... (`prefixes`,
+    where a difference starts)."""
     name: str
     params: dict
     h0: np.ndarray
+    lab: dict
+    moved: tuple
+    prefixes: tuple
+
+
+@dataclass(frozen=True)
+class Probes:
+    """The three probes of one network on the corpus's first seq_length + 1 characters: what `diagnose_at` sets a
+    function against.  The first point is the gradient check's (labrnn.report.checks checks there)."""
+    points: tuple[_Probe, ...]
+    x: np.ndarray
+    y: np.ndarray
+    m: int
+    seq_length: int
+    seed: int
+    clip: float
 
 
 def _copy(params):
     return {k: np.array(v, dtype=float) for k, v in params.items()}
 
 
-def _probes(K, m, sigma, seed, clip, x, y) -> tuple[_Probe, ...]:
-    """The three probes, all drawn from one generator; the first is the gradient check's point.  The large one
-    stops short of the clip bound only where reaching it would need scores beyond MAX_SCORE (a sequence of a few
-    characters)."""
+def probes(data, K: int, m: int = 5, seq_length: int = 25, seed: int = 1, clip: float = 5.0,
+           sigma: float = 0.01) -> Probes:
+    """The three probes, all drawn from one generator (the first is the gradient check's point), with the lab's
+    outputs there computed in one pass, so that the diagnosis then only compares.  The large one stops short of the
+    clip bound only where reaching it would need scores beyond MAX_SCORE (a sequence of a few characters)."""
+    m, seq_length, seed, clip = int(m), int(seq_length), int(seed), float(clip)        # JSON-safe in the record
+    if len(data) < seq_length + 1:
+        raise ValueError(f"the corpus has {len(data)} characters; the gradient check and the diagnosis need "
+                         f"seq_length + 1 = {seq_length + 1}")
+    x = np.asarray(data[:seq_length], dtype=np.int64)
+    y = np.asarray(data[1:seq_length + 1], dtype=np.int64)
+    *nudges, h0_nudge = _nudges([(m, m), (m, K), (K, m), (m,), (K,), (m,)])     # W, U, V, b, c as init_params, h0
     rng = np.random.default_rng(seed)
     start = init_params(K, m, sigma, rng)          # the same first draws as gradcheck's
     h0 = rng.uniform(-0.9, 0.9, m)
@@ -220,7 +257,11 @@ def _probes(K, m, sigma, seed, clip, x, y) -> tuple[_Probe, ...]:
         if max(np.abs(v).max() for v in g.values()) > clip or 2 * scores > MAX_SCORE:
             break
         large = {k: 2.0 * v for k, v in large.items()}
-    return (_Probe("start", start, np.zeros(m)), _Probe("h0", start, h0), _Probe("large", large, large_h0))
+    points = (("start", start, np.zeros(m)), ("h0", start, h0), ("large", large, large_h0))
+    return Probes(tuple(_Probe(name, params, h, {key: backward(params, x, y, h, **dict(key)) for key in VARIANTS},
+                               backward({k: v * f for (k, v), f in zip(params.items(), nudges)}, x, y, h * h0_nudge),
+                               tuple(backward(params, x[:t], y[:t], h) for t in range(1, seq_length)))
+                        for name, params, h in points), x, y, m, seq_length, seed, clip)
 
 
 def _call(fn, probe: _Probe, x, y):
@@ -240,13 +281,19 @@ def tolerance(params, x, y, h0, ran) -> dict[str, float]:
     input entry moves by a few ulps, whichever is larger.  Large, saturating weights amplify round-off from step to
     step (a correct loop summing in another order differs by 1e-8 relative at m = 100); a mistake differs by far
     more than round-off, amplified or not."""
+    *nudges, h0_nudge = _nudges([np.shape(v) for v in params.values()] + [np.shape(h0)])
+    moved = backward({k: v * f for (k, v), f in zip(params.items(), nudges)}, x, y, h0 * h0_nudge)
+    return _tolerance(_outputs(*ran), _outputs(*moved))
+
+
+def _nudges(shapes) -> list[np.ndarray]:
+    """Factors that move every entry of arrays of these shapes by a few ulps: the same every time (a generator of
+    their own)."""
     rng = np.random.default_rng(0)
+    return [1 + 4 * np.finfo(float).eps * rng.uniform(-1, 1, shape) for shape in shapes]
 
-    def nudged(v):
-        return v * (1 + 4 * np.finfo(float).eps * rng.uniform(-1, 1, np.shape(v)))
 
-    lab = _outputs(*ran)
-    moved = _outputs(*backward({k: nudged(v) for k, v in params.items()}, x, y, nudged(h0)))
+def _tolerance(lab, moved) -> dict[str, float]:
     return {k: max(TOL, SLACK * rel(moved[k], lab[k])) for k in ITEMS}
 
 
@@ -267,41 +314,36 @@ def diagnose(loss_and_grads, data, K: int, m: int = 5, seq_length: int = 25, see
     data: the corpus's index array (its first seq_length + 1 characters are used); check: the gradient check
     already run on this function at the same m, seq_length and seed, whose verdicts the sentences use.
     """
-    m, seq_length, seed, clip = int(m), int(seq_length), int(seed), float(clip)        # JSON-safe in the record
+    return diagnose_at(loss_and_grads, probes(data, K, m, seq_length, seed, clip, sigma), check)
+
+
+def diagnose_at(loss_and_grads, at: Probes, check: GradCheck | None = None) -> Diagnosis:
+    """Set loss_and_grads against the lab's outputs at the probes `at` and name what differs (check: as `diagnose`
+    takes it)."""
+    m, seq_length, seed, clip, x, y = at.m, at.seq_length, at.seed, at.clip, at.x, at.y
     if check is not None and (check.m, check.seq_length, check.seed) != (m, seq_length, seed):
         raise ValueError(f"the gradient check given is of m = {check.m}, seq_length = {check.seq_length}, "
                          f"seed = {check.seed}, not of m = {m}, seq_length = {seq_length}, seed = {seed}")
-    if len(data) < seq_length + 1:
-        raise ValueError(f"the corpus has {len(data)} characters; the diagnosis needs seq_length + 1 = "
-                         f"{seq_length + 1}")
-    x = np.asarray(data[:seq_length], dtype=np.int64)
-    y = np.asarray(data[1:seq_length + 1], dtype=np.int64)
-    probes = _probes(K, m, sigma, seed, clip, x, y)
-    theirs = [_call(loss_and_grads, p, x, y) for p in probes]
-    ran = [backward(p.params, x, y, p.h0) for p in probes]          # the lab's outputs, once at each probe
-    lab = [_outputs(*r) for r in ran]
-    tols = [tolerance(p.params, x, y, p.h0, r) for p, r in zip(probes, ran)]
-    comparison = tuple(Comparison(p.name, k, r, bool(r <= tol[k])) for p, t, l, tol in zip(probes, theirs, lab, tols)
+    theirs = [_call(loss_and_grads, p, x, y) for p in at.points]
+    lab = [_outputs(*p.lab[()]) for p in at.points]
+    tols = [_tolerance(mine, _outputs(*p.moved)) for p, mine in zip(at.points, lab)]
+    comparison = tuple(Comparison(p.name, k, r, bool(r <= tol[k])) for p, t, l, tol in zip(at.points, theirs, lab, tols)
                        for k in ITEMS for r in [rel(t[k], l[k])])
     if all(r.matches for r in comparison):
         return Diagnosis(comparison, (), m, seq_length, seed, clip)
     single = _single_precision(comparison)
     if single:
         return Diagnosis(comparison, (single,), m, seq_length, seed, clip)
-    variants = {}
 
     def outputs(kw):
-        key = tuple(sorted(kw.items()))
-        if key not in variants:
-            variants[key] = [_outputs(*backward(p.params, x, y, p.h0, **kw)) for p in probes]
-        return variants[key]
+        return [_outputs(*p.lab[_key(kw)]) for p in at.points]
 
     explained = {k: _explain(k, [t[k] for t in theirs], outputs, clip, seq_length, [t[k] for t in tols])
                  for k in ITEMS}
     findings = _findings(explained, seq_length, clip, check, theirs, lab)
     unexplained = [k for k in ITEMS if explained[k] is None]
     if unexplained:
-        findings += _locate(unexplained, loss_and_grads, probes, theirs, lab, x, y, check, comparison, tols)
+        findings += _locate(unexplained, loss_and_grads, at.points, theirs, lab, x, y, check, comparison, tols)
     order = {mistake: i for i, mistake in enumerate(MISTAKES)}
     return Diagnosis(comparison, tuple(sorted(findings, key=lambda f: order[f.mistake])), m, seq_length, seed, clip)
 
@@ -372,10 +414,9 @@ def explain(theirs: dict, params, x, y, h0, clip: float) -> str:
     variants: dict = {}
 
     def outputs(kw):
-        key = tuple(sorted(kw.items()))
-        if key not in variants:
-            variants[key] = [_outputs(*backward(params, x, y, h0, **kw))]
-        return variants[key]
+        if _key(kw) not in variants:
+            variants[_key(kw)] = [_outputs(*backward(params, x, y, h0, **kw))]
+        return variants[_key(kw)]
 
     ran = backward(params, x, y, h0)
     mine = _outputs(*ran)
@@ -555,12 +596,12 @@ _SENTENCES = {r.name: _sentence(r.sentence, r.short) for r in RECORDS if r.sente
 
 # ------------------------------------------------------------------------------------------ where no variant fits
 
-def _locate(names, fn, probes, theirs, lab, x, y, check, comparison, tols) -> list[Finding]:
+def _locate(names, fn, points, theirs, lab, x, y, check, comparison, tols) -> list[Finding]:
     """For each name no variant explains: where it differs (rows, columns: over every probe) and the first time
     step from which it does (the sequence cut to its first t characters, at every probe where it fails)."""
     bad = {(r.probe, r.name): r.max_rel for r in comparison if not r.matches}
-    forward_right = all((p.name, k) not in bad for p in probes for k in ("loss", "h_last"))
-    failing = {k: [i for i, p in enumerate(probes) if (p.name, k) in bad] for k in names}
+    forward_right = all((p.name, k) not in bad for p in points for k in ("loss", "h_last"))
+    failing = {k: [i for i, p in enumerate(points) if (p.name, k) in bad] for k in names}
     first = {k: len(x) for k in names}
     for i in sorted({i for k in names for i in failing[k]}):
         wanted = [k for k in names if i in failing[k]]
@@ -568,18 +609,18 @@ def _locate(names, fn, probes, theirs, lab, x, y, check, comparison, tols) -> li
             wanted = [k for k in wanted if first[k] > t]
             if not wanted:
                 break
-            mine = _outputs(*backward(probes[i].params, x[:t], y[:t], probes[i].h0))
-            yours = _call(fn, probes[i], x[:t], y[:t])
+            mine = _outputs(*points[i].prefixes[t - 1])
+            yours = _call(fn, points[i], x[:t], y[:t])
             for k in wanted:
                 if rel(yours[k], mine[k]) > tols[i][k]:
                     first[k] = t
     out = []
     for k in [k for k in ("loss", "h_last") if k in names]:
-        i = max(failing[k], key=lambda i: bad[probes[i].name, k])
+        i = max(failing[k], key=lambda i: bad[points[i].name, k])
         if k == "loss":
-            sentence = (f"Your loss differs from the lab's by {bad[probes[i].name, k]:.1e} relative "
+            sentence = (f"Your loss differs from the lab's by {bad[points[i].name, k]:.1e} relative "
                         f"({float(theirs[i]['loss']):.6g} against "
-                        f"{float(lab[i]['loss']):.6g} at {PROBES[probes[i].name]}), {_when(first[k])}. "
+                        f"{float(lab[i]['loss']):.6g} at {PROBES[points[i].name]}), {_when(first[k])}. "
                         f"The lab's {LOSS}." + _check_note(check, theirs, lab))
         else:
             sentence = (f"Your h_last differs from the lab's, {_when(first[k])}: return the last hidden state "
