@@ -1,6 +1,7 @@
 """Faults injected into the report pipeline: a full disk, a dying kernel, a damaged cache,
 a corpus that changes. Each ends in a clear message, nothing half-written under a final
 name, and the previous good report untouched."""
+import asyncio
 import errno
 import json
 import os
@@ -173,6 +174,48 @@ def test_a_process_s_next_report_reuses_its_kernel_reset_and_moved(good, tiny, t
     _make_report(tiny, tmp_path / "after", probed, seed=4)
     after = nbformat.read(tmp_path / "after" / NOTEBOOKS[0], as_version=4).cells[1].outputs[0].text.split()[1]
     assert after != pid[2]
+
+
+def test_a_client_is_ready_on_its_own_requests_answer_and_a_kernel_that_cannot_answer_is_named(tmp_path):
+    """A notebook's client is ready once the kernel has answered its kernel_info request on shell and IOPub (the
+    library then waits for 0.2 s of silence, per notebook): answers to earlier requests are passed over and none of
+    its own is left behind; a kernel that stops or dies is named in the library's words (execute.py reads them)."""
+    from jupyter_client.utils import run_sync
+
+    from labrnn.report.execute import _shutdown, _start
+    km = _start(tmp_path)
+
+    async def ready(timeout=60):
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=timeout)              # the kernel's start-up
+            kc.kernel_info(), kc.kernel_info()                    # answers nobody waits for
+            await asyncio.sleep(0.5)
+            await kc.wait_for_ready(timeout=timeout)
+            left = []
+            for channel in (kc.shell_channel, kc.iopub_channel):
+                try:
+                    left.append(await channel.get_msg(timeout=0.5))
+                except Exception:
+                    pass
+            return left
+        finally:
+            kc.stop_channels()
+    try:
+        assert run_sync(ready)() == []
+        pid = km.provisioner.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(RuntimeError, match="Kernel didn't respond in 2 seconds"):
+                run_sync(ready)(timeout=2)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(RuntimeError, match="Kernel died before replying to kernel_info"):
+            run_sync(ready)(timeout=30)
+    finally:
+        _shutdown(km)
 
 
 @pytest.mark.parametrize("damage", ["truncated npz", "invalid run.json"])

@@ -7,15 +7,20 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
+import math
 import os
 import sys
 import tempfile
+import time
 import uuid
+from queue import Empty
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError
 from papermill.engines import NBClientEngine, papermill_engines
+from traitlets import Type
 
 ENGINE = "labrnn"
 
@@ -28,12 +33,46 @@ class CellTimeout(Exception):
         self.cell, self.limit = cell, limit
 
 
+class ReadyClient(AsyncKernelClient):
+    """jupyter_client's async client, ready as soon as the kernel has answered a kernel_info request on shell and
+    sent that request's idle status on IOPub.
+
+    The library then waits for 0.2 s of silence on IOPub, on every connection: 0.2 s for each notebook of every
+    report. Nothing needs that flush: nbclient reads only the messages whose parent is one of its own requests.
+    """
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (math.inf if timeout is None else timeout)
+        while not await self._answered(self.kernel_info()):
+            if not await self.is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    async def _answered(self, request: str) -> bool:
+        """Whether `request`'s reply came on shell and then its idle status on IOPub, each within a second. A
+        subscription to IOPub made a moment ago may miss that status: the request is then sent again."""
+        for channel, last in ((self.shell_channel, lambda msg: msg["msg_type"] == "kernel_info_reply"),
+                              (self.iopub_channel, lambda msg: msg["msg_type"] == "status"
+                               and msg["content"]["execution_state"] == "idle")):
+            while True:
+                try:
+                    msg = await channel.get_msg(timeout=1)
+                except Empty:
+                    return False
+                if msg["parent_header"].get("msg_id") == request and last(msg):
+                    break
+        return True
+
+
 class ThisInterpreter(AsyncKernelManager):
     """nbclient's (async) kernel manager, with this very interpreter as the kernel, whatever kernelspecs exist.
 
     As it starts, the kernel imports what the notebooks' first cells import and draws a throwaway figure: the
     kernel starts while the run trains, so that work is done by the time the first notebook runs.
     """
+
+    client_factory = Type(ReadyClient, klass=AsyncKernelClient)
 
     @property
     def kernel_spec(self) -> KernelSpec:
