@@ -231,3 +231,25 @@ def test_index_links_are_percent_encoded_relative_urls(made, name, tiny):
     assert all(h.startswith("./") for h in hrefs), hrefs
     assert f'href="./{urllib.parse.quote(name, safe="")}/report.html"' in index
     shutil.rmtree(reports / name)
+
+
+def test_a_threads_kept_exporter_writes_what_a_new_one_writes(tiny_report, tmp_path):
+    """Each thread keeps one HTML exporter (its templates compiled once): a report it exports after others is
+    byte for byte what a new exporter makes of it, and another thread has an exporter of its own."""
+    import threading
+
+    from labrnn.report import export
+    paths = [tiny_report[0] / name for name in NOTEBOOKS]
+    for i, title in enumerate(("first", "<b>second</b>", "first")):
+        export.export_html(paths, tmp_path / f"{i}.html", title)
+    kept = export._exporter()
+    others = []
+    thread = threading.Thread(target=lambda: others.append(export._exporter()))
+    thread.start(), thread.join()
+    assert others[0] is not kept and export._exporter() is kept
+    del export._THREAD.exporter
+    export.export_html(paths, tmp_path / "new.html", "first")
+    assert export._exporter() is not kept
+    assert (tmp_path / "new.html").read_bytes() == (tmp_path / "2.html").read_bytes()
+    assert (tmp_path / "0.html").read_bytes() == (tmp_path / "2.html").read_bytes()
+    assert b"&lt;b&gt;second&lt;/b&gt;" in (tmp_path / "1.html").read_bytes()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from xml.etree import ElementTree
@@ -62,16 +63,26 @@ def sections(nb: nbformat.NotebookNode) -> list[dict]:
 def export_html(paths: list[Path], out: Path, title: str, extend=None) -> None:
     """report.html, with a table of contents before the first section (templates/labrnn/index.html.j2);
     `extend(nb)` adds to the merged notebook first (labrnn.report.handin.insert: the student's parts)."""
-    from nbconvert import HTMLExporter
-    exporter = HTMLExporter(template_name="labrnn", extra_template_basedirs=[str(TEMPLATES)],
-                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            anchor_link_text="#")
     nb = merge(paths, title)
     if extend:
         extend(nb)
         nb.metadata["title"] = nb.metadata.get("labrnn_title") or title     # the browser's tab: their title
-    body, _ = exporter.from_notebook_node(nb, resources={"labrnn_sections": sections(nb)})
+    body, _ = _exporter().from_notebook_node(nb, resources={"labrnn_sections": sections(nb)})
     atomic_write(out, lambda fh: fh.write(body.encode("utf-8")))
+
+
+_THREAD = threading.local()
+
+
+def _exporter():
+    """This thread's HTML exporter, made once: its templates are compiled on its first report (~0.2 s), not on
+    every one. One per thread, as a sweep's worker makes reports in several threads."""
+    if not hasattr(_THREAD, "exporter"):
+        from nbconvert import HTMLExporter
+        _THREAD.exporter = HTMLExporter(template_name="labrnn", extra_template_basedirs=[str(TEMPLATES)],
+                                        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                                        anchor_link_text="#")
+    return _THREAD.exporter
 
 
 def _entry(run_dir: Path) -> dict | None:
