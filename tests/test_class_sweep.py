@@ -105,3 +105,32 @@ def test_a_sweep_exits_1_when_a_model_that_ran_fails_its_check_or_broke():
     assert SweepResult(None, [done(), done(passed=False)], []).problems
     assert SweepResult(None, [done(ok=False)], []).problems
     assert SweepResult(None, [done(broken=SimpleNamespace(step=5, message="boom"))], []).problems
+
+
+def test_a_class_is_checked_as_many_files_at_once_as_there_are_cores(tiny, tmp_path, monkeypatch):
+    """The checks before any training run side by side, each file in its own sandbox, and are logged in the
+    order of the files' names whichever finishes first; a file that does not run is failed in every combination."""
+    import threading
+    from types import SimpleNamespace
+
+    from labrnn.sweeps import cluster, sweep
+    subs = tmp_path / "class"
+    subs.mkdir()
+    for src, dst in [("reference_rnn", "b"), ("mistake_sign", "a"), ("bad_import", "c")]:
+        shutil.copy(MODELS / f"{src}.py", subs / f"{dst}.py")
+    met, real = threading.Barrier(2, timeout=30), sweep.check_model
+
+    def together(*args, **kwargs):
+        """Two checks must be under way at once to get past the barrier (one at a time would time it out)."""
+        met.wait()
+        return real(*args, **kwargs)
+    monkeypatch.setattr(sweep, "check_model", together)
+    monkeypatch.setattr(cluster, "cores", lambda: 2)
+    combos = [tiny(model=str(subs / f"{n}.py"), reports=str(tmp_path / "reports")) for n in "abc"]
+    lines = []
+    tally = sweep.Tally(len(combos), ["model"], lines.append, SimpleNamespace(update=lambda: None))
+    plan = sweep.check_first(sweep.Plan.of(combos), tally)
+    assert [line.split(":")[0] for line in lines[:3]] == [f"[check {i}/3] {n}.py" for i, n in enumerate("abc", 1)]
+    assert "gradients FAIL" in lines[0] and "gradients pass" in lines[1] and "did not run" in lines[2]
+    assert [Path(s.model).name for s in plan.there] == ["a.py", "b.py"]
+    assert [Path(s.model).name for s, _ in tally.failed] == ["c.py"]

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -213,25 +214,36 @@ class Sender:
 
 def check_first(plan: Plan, tally: Tally) -> Plan:
     """Every model file the cluster is to train, imported and checked here (contract, gradient check, diagnosis)
-    before any training starts, one line per file as it is checked; a file that fails is failed at once in
-    every combination, and the plan keeps only the others.  Each report checks its model again on its own."""
+    before any training starts, as many at once as this machine has cores (each runs in its own sandbox), one
+    line per file in the order of their names; a file that fails is failed at once in every combination, and the
+    plan keeps only the others.  Each report checks its model again on its own."""
     first: dict[str, Settings] = {}
     for settings in plan.there:
         if settings.model is not None:
             first.setdefault(settings.model, settings)
-    refused: dict[str, str] = {}
-    for i, (path, settings) in enumerate(sorted(first.items()), 1):
-        model_file = plan.model_files[path]
+
+    def checked(path: str):
+        """(gradient check, diagnosis), or the one line that says why the file did not run."""
         try:
-            with opened(model_file, settings, plan.corpus) as sandbox:
-                check, diagnosis = check_model(settings, plan.corpus, sandbox)
+            with opened(plan.model_files[path], first[path], plan.corpus) as sandbox:
+                return check_model(first[path], plan.corpus, sandbox)
         except task.OURS as err:
-            refused[path] = task.one_line(err)
-            tally.log(f"[check {i}/{len(first)}] {fmt(path, 'model')}: did not run: {refused[path]}")
-            continue
-        failing = [r.name for r in check.rows if not r.passed]
-        tally.log(f"[check {i}/{len(first)}] {fmt(path, 'model')}: gradients "
-                  f"{'FAIL ' + ' '.join(failing) if failing else 'pass'}, {diagnosis.summary()}")
+            return task.one_line(err)
+    refused: dict[str, str] = {}
+    pool = ThreadPoolExecutor(max_workers=cluster.cores())
+    try:
+        for i, (path, outcome) in enumerate(zip(sorted(first), pool.map(checked, sorted(first))), 1):
+            where = f"[check {i}/{len(first)}] {fmt(path, 'model')}:"
+            if isinstance(outcome, str):
+                refused[path] = outcome
+                tally.log(f"{where} did not run: {outcome}")
+                continue
+            check, diagnosis = outcome
+            failing = [r.name for r in check.rows if not r.passed]
+            tally.log(f"{where} gradients {'FAIL ' + ' '.join(failing) if failing else 'pass'}, "
+                      f"{diagnosis.summary()}")
+    finally:
+        pool.shutdown(cancel_futures=True)          # Ctrl-C: the files not yet started are not started
     for settings in plan.there:
         if settings.model in refused:
             tally.fail(settings, refused[settings.model])
