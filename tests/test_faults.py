@@ -137,6 +137,19 @@ def test_the_kernel_has_drawn_a_figure_before_the_first_notebook_runs(good, tiny
     assert seen == "['labrnn.report.plots', 'matplotlib.backends.backend_agg'] []"
 
 
+def test_the_kernel_keeps_no_history(good, tiny, tmp_path, monkeypatch):
+    """IPython's history file is shared by every kernel of the user's, and the cells each notebook counts from 1
+    again would collide there (an error printed into a cell's output): the notebooks' kernel writes none."""
+    corpus, run_dir, _ = good
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    shut_down_idle_kernels()                              # a new kernel, which sees IPYTHONDIR
+    probe = "print(get_ipython().history_manager.enabled)"
+    _make_report(tiny, run_dir, _notebooks_with(tmp_path, NOTEBOOKS[0], probe, at=0))
+    shut_down_idle_kernels()
+    assert nbformat.read(run_dir / NOTEBOOKS[0], as_version=4).cells[0].outputs[0].text == "False\n"
+    assert not list((tmp_path / "ipython").rglob("history.sqlite*"))
+
+
 def _probed(tmp_path: Path) -> Path:
     """The notebooks with a first cell that prints its kernel's process, whether it sees a name an earlier
     notebook defined, and its directory."""

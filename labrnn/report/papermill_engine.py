@@ -69,7 +69,9 @@ class ThisInterpreter(AsyncKernelManager):
     """nbclient's (async) kernel manager, with this very interpreter as the kernel, whatever kernelspecs exist.
 
     As it starts, the kernel imports what the notebooks' first cells import and draws a throwaway figure: the
-    kernel starts while the run trains, so that work is done by the time the first notebook runs.
+    kernel starts while the run trains, so that work is done by the time the first notebook runs. It keeps no
+    input history: IPython's SQLite file in the user's home is shared by every kernel, and cells counted from 1
+    again for each notebook would collide there (IPython then prints an error into a cell's output).
     """
 
     client_factory = Type(ReadyClient, klass=AsyncKernelClient)
@@ -77,7 +79,8 @@ class ThisInterpreter(AsyncKernelManager):
     @property
     def kernel_spec(self) -> KernelSpec:
         return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                                "--IPKernelApp.log_level=CRITICAL", f"--IPKernelApp.exec_lines={WARM_UP}"],
+                                "--IPKernelApp.log_level=CRITICAL", "--HistoryManager.enabled=False",
+                                f"--IPKernelApp.exec_lines={WARM_UP}"],
                           display_name="labrnn", language="python")
 
 
