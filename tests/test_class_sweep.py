@@ -2,6 +2,7 @@
 gradebook row per file with the right status, identical code grouped, exit code 1."""
 import ast
 import csv
+import os
 import re
 import shutil
 from pathlib import Path
@@ -134,3 +135,36 @@ def test_a_class_is_checked_as_many_files_at_once_as_there_are_cores(tiny, tmp_p
     assert "gradients FAIL" in lines[0] and "gradients pass" in lines[1] and "did not run" in lines[2]
     assert [Path(s.model).name for s in plan.there] == ["a.py", "b.py"]
     assert [Path(s.model).name for s, _ in tally.failed] == ["c.py"]
+
+
+@pytest.mark.serial                                    # bounds wall time
+def test_ctrl_c_during_the_checks_kills_the_files_under_way(tiny, tmp_path, monkeypatch):
+    """Ctrl-C while two files that never finish importing are checked: their children are killed, not waited for
+    (an import's limit is START_SECONDS, a minute), and none is left running."""
+    import signal
+    import threading
+    import time
+
+    from labrnn.student import sandbox as sandbox_module
+    from labrnn.sweeps import cluster, sweep
+    subs = tmp_path / "class"
+    subs.mkdir()
+    for name in "ab":
+        shutil.copy(MODELS / "bad_endless.py", subs / f"{name}.py")
+    started = []
+    real_start = sandbox_module.Sandbox.start
+    monkeypatch.setattr(sandbox_module.Sandbox, "start", lambda self: (started.append(self), real_start(self))[1])
+    monkeypatch.setattr(cluster, "cores", lambda: 2)
+    combos = [tiny(model=str(subs / f"{n}.py"), reports=str(tmp_path / "reports")) for n in "ab"]
+    tally = sweep.Tally(len(combos), ["model"], lambda line: None, type("Bar", (), {"update": lambda self: None})())
+    plan = sweep.Plan.of(combos)
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+    t0 = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep.check_first(plan, tally)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 3.0 + 10             # not START_SECONDS
+    assert len(started) == 2 and all(s._proc.poll() is not None for s in started)

@@ -245,6 +245,7 @@ class Sandbox:
         self._proc = self._sock = self._scratch = self._out = None
         self._call: tuple | None = None         # the call sent and not yet answered: (m, K, seq_length, bytes)
         self._printed = {"text": "", "bytes": 0, "cut": False}
+        self._killed = False
 
     def __enter__(self) -> "Sandbox":
         self.start()
@@ -327,6 +328,8 @@ class Sandbox:
         self._sock = ours
         self._stop = weakref.finalize(self, _stop, self._proc, self._sock, work, self._scratch)
         weakref.finalize(self, self._trace.close)
+        if self._killed:                # killed while it was being started
+            self.kill()
         return copy
 
     def _raised(self, kind: str, detail, doing: str) -> None:
@@ -356,6 +359,16 @@ class Sandbox:
         if missing:
             _warn_once(f"labrnn: warning: a student's file runs without {', '.join(missing)} "
                        f"({'; '.join(missing.values())}); SANDBOX=strict refuses to run that way")
+
+    def kill(self) -> None:
+        """From another thread (Ctrl-C while a class is checked): the child is killed now, so the import or call
+        under way fails at once instead of at its time limit (START_SECONDS is a minute)."""
+        self._killed = True
+        if self._proc is not None and self._proc.poll() is None:      # not reaped: the pid is still the child's
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def close(self) -> None:
         if self._proc is not None:
@@ -590,14 +603,18 @@ def _remove(work: Path, scratch: ExitStack) -> None:
 
 
 @contextmanager
-def opened(model_file: ModelFile | None, settings, corpus):
+def opened(model_file: ModelFile | None, settings, corpus, watch=None):
     """The sandbox of `model_file` (settings.model as read once), started and checked with one call on the lab's
     starting point (its initial parameters, the corpus's first seq_length characters, h0 = 0), so a broken file
-    is refused before anything is written; None without a model."""
+    is refused before anything is written; None without a model. `watch(sandbox)` is called before it starts
+    (so that another thread can kill it)."""
     if model_file is None:
         yield None
         return
-    with sandboxed(model_file, settings, corpus) as sandbox:
+    sandbox = sandboxed(model_file, settings, corpus)
+    if watch is not None:
+        watch(sandbox)
+    with sandbox:
         K, m, T = corpus.K, settings.m, settings.seq_length
         params = init_params(K, m, settings.sigma, np.random.default_rng(settings.seed))
         sandbox(params, corpus.data[:T].astype(np.int64), corpus.data[1:T + 1].astype(np.int64), np.zeros(m))

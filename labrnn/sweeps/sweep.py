@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -222,17 +223,25 @@ def check_first(plan: Plan, tally: Tally) -> Plan:
         if settings.model is not None:
             first.setdefault(settings.model, settings)
 
+    running, stopping = [], threading.Event()
+
+    def watch(sandbox) -> None:
+        running.append(sandbox)
+        if stopping.is_set():                       # started after Ctrl-C was handled
+            sandbox.kill()
+
     def checked(path: str):
         """(gradient check, diagnosis), or the one line that says why the file did not run."""
         try:
-            with opened(plan.model_files[path], first[path], plan.corpus) as sandbox:
+            with opened(plan.model_files[path], first[path], plan.corpus, watch=watch) as sandbox:
                 return check_model(first[path], plan.corpus, sandbox)
         except task.OURS as err:
             return task.one_line(err)
     refused: dict[str, str] = {}
     pool = ThreadPoolExecutor(max_workers=cluster.cores())
     try:
-        for i, (path, outcome) in enumerate(zip(sorted(first), pool.map(checked, sorted(first))), 1):
+        futures = [pool.submit(checked, path) for path in sorted(first)]
+        for i, (path, outcome) in enumerate(zip(sorted(first), map(_waited, futures)), 1):
             where = f"[check {i}/{len(first)}] {fmt(path, 'model')}:"
             if isinstance(outcome, str):
                 refused[path] = outcome
@@ -242,12 +251,28 @@ def check_first(plan: Plan, tally: Tally) -> Plan:
             failing = [r.name for r in check.rows if not r.passed]
             tally.log(f"{where} gradients {'FAIL ' + ' '.join(failing) if failing else 'pass'}, "
                       f"{diagnosis.summary()}")
+    except BaseException:                           # Ctrl-C: the files not yet started are not started, and
+        pool.shutdown(wait=False, cancel_futures=True)
+        stopping.set()
+        for sandbox in list(running):               # those under way are killed rather than waited for
+            sandbox.kill()
+        raise
     finally:
-        pool.shutdown(cancel_futures=True)          # Ctrl-C: the files not yet started are not started
+        pool.shutdown()
     for settings in plan.there:
         if settings.model in refused:
             tally.fail(settings, refused[settings.model])
     return replace(plan, there=[s for s in plan.there if s.model not in refused])
+
+
+def _waited(future):
+    """The future's result, waited for in slices of 0.2 s: a Ctrl-C whose signal reached another thread is
+    raised here within 0.2 s, not when the check under way ends."""
+    while True:
+        try:
+            return future.result(timeout=0.2)
+        except TimeoutError:
+            continue
 
 
 def _drop_if_empty(rd: RunDir) -> None:
