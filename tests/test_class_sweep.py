@@ -144,6 +144,7 @@ def test_ctrl_c_during_the_checks_kills_the_files_under_way(tiny, tmp_path, monk
     import signal
     import threading
     import time
+    from types import SimpleNamespace
 
     from labrnn.student import sandbox as sandbox_module
     from labrnn.sweeps import cluster, sweep
@@ -156,7 +157,7 @@ def test_ctrl_c_during_the_checks_kills_the_files_under_way(tiny, tmp_path, monk
     monkeypatch.setattr(sandbox_module.Sandbox, "start", lambda self: (started.append(self), real_start(self))[1])
     monkeypatch.setattr(cluster, "cores", lambda: 2)
     combos = [tiny(model=str(subs / f"{n}.py"), reports=str(tmp_path / "reports")) for n in "ab"]
-    tally = sweep.Tally(len(combos), ["model"], lambda line: None, type("Bar", (), {"update": lambda self: None})())
+    tally = sweep.Tally(len(combos), ["model"], lambda line: None, SimpleNamespace(update=lambda: None))
     plan = sweep.Plan.of(combos)
     timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
     t0 = time.monotonic()

@@ -238,11 +238,12 @@ def check_first(plan: Plan, tally: Tally) -> Plan:
         except task.OURS as err:
             return task.one_line(err)
     refused: dict[str, str] = {}
+    paths = sorted(first)
     pool = ThreadPoolExecutor(max_workers=cluster.cores())
     try:
-        futures = [pool.submit(checked, path) for path in sorted(first)]
-        for i, (path, outcome) in enumerate(zip(sorted(first), map(_waited, futures)), 1):
-            where = f"[check {i}/{len(first)}] {fmt(path, 'model')}:"
+        futures = [pool.submit(checked, path) for path in paths]
+        for i, (path, outcome) in enumerate(zip(paths, map(_waited, futures)), 1):
+            where = f"[check {i}/{len(paths)}] {fmt(path, 'model')}:"
             if isinstance(outcome, str):
                 refused[path] = outcome
                 tally.log(f"{where} did not run: {outcome}")
