@@ -166,7 +166,7 @@ def _probed(tmp_path: Path) -> Path:
 def test_a_process_s_next_report_reuses_its_kernel_reset_and_moved(good, tiny, tmp_path):
     """Reports made one after another in one process (a sweep's worker) share a kernel, which each finds with
     no name of the last, cells counted from 1, in its own run directory; a report that failed leaves no kernel
-    behind for the next."""
+    behind for the next, and one whose directory is gone by then (a sweep's worker) does."""
     corpus, run_dir, _ = good
     probed = _probed(tmp_path)
     seen = {}
@@ -174,6 +174,7 @@ def test_a_process_s_next_report_reuses_its_kernel_reset_and_moved(good, tiny, t
         other = tmp_path / f"seed {seed}"
         _make_report(tiny, other, probed, seed=seed)
         seen[seed] = [nbformat.read(other / name, as_version=4) for name in NOTEBOOKS]
+        shutil.rmtree(other)                # as a sweep's worker removes a report's scratch directory
         lines = [nb.cells[1].outputs[0].text.split(maxsplit=3) for nb in seen[seed]]
         assert [(defined, cwd.strip()) for _, _, defined, cwd in lines] == [("False", str(other))] * 4, lines
         for nb in seen[seed]:

@@ -125,10 +125,11 @@ def _shutdown(km) -> None:
 async def _forget(km, cwd: Path | None = None) -> None:
     """The names the last notebook defined are dropped (the modules it imported stay loaded) and cells count from
     1 again, so that each notebook sees only its own and reads as when it is opened on its own; with `cwd`, the
-    kernel moves there (the path travels as hex digits: nothing of it is run)."""
+    kernel moves there first (the path travels as hex digits: nothing of it is run), since `reset` asks for the
+    working directory, and a sweep's worker has removed the last report's by then."""
     code = "get_ipython().reset(new_session=False); get_ipython().execution_count = 1"
     if cwd is not None:
-        code += f"\nimport os as _os; _os.chdir(_os.fsdecode(bytes.fromhex('{os.fsencode(cwd).hex()}'))); del _os"
+        code = f"import os as _os; _os.chdir(_os.fsdecode(bytes.fromhex('{os.fsencode(cwd).hex()}')))\n{code}"
     kc = km.client()
     kc.start_channels()
     try:
