@@ -6,6 +6,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from labrnn.cli import main
 from labrnn.report.run import ensure_run
 from labrnn.student.sandbox import ModelError, Sandbox, read_model
 from labrnn.student.grading import Grader
+from labrnn.rnn.model import NAMES
 from labrnn.rnn.train import CheckpointError, Trainer
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -575,3 +577,86 @@ def test_a_spinner_is_stopped_by_its_cpu_time_and_a_sleeper_by_its_wall_clock_bu
     with pytest.raises(ModelError, match=r"sleep.py:3: the import did not finish within [\d.]+ s .* "
                                          r"wall-clock budget of 1 s"):
         Sandbox(read_model(str(sleep)), sandbox.Limits(cpu=1, wall=1.0)).start()
+
+
+# -- the gradient check's calls, made in the child on one request (Sandbox.nudged) ----------------------------------
+def _check_point(K=7, m=3, T=6):
+    params = labrnn.init_params(K, m, 0.1, np.random.default_rng(3))
+    return params, np.arange(T) % K, (np.arange(T) + 2) % K, np.zeros(m)
+
+
+def _both_ways(path: Path):
+    """The numerical gradients of their file (or the ModelError's message): asked on one request, and one call
+    at a time, each in a sandbox of its own."""
+    from labrnn.rnn.gradcheck import numerical_grads, one_at_a_time
+    found = []
+    for ask in (lambda box: box.nudged, lambda box: one_at_a_time(lambda *args: float(box(*args)[0]))):
+        params, x, y, h0 = _check_point()
+        try:
+            with Sandbox(read_model(str(path))) as box:
+                box(params, x, y, h0)
+                found.append(numerical_grads(params, x, y, h0, 1e-4, ask(box)))
+        except ModelError as err:
+            found.append(str(err))
+    return found
+
+
+@pytest.mark.parametrize("name", ["reference_rnn.py", "mistake_sign.py", "loop_rnn.py"])
+def test_the_gradient_checks_calls_on_one_request_give_the_same_numbers(name):
+    nudged, one_by_one = _both_ways(MODELS / name)
+    assert set(nudged) == set(one_by_one) == set(NAMES)
+    for k in NAMES:
+        assert np.array_equal(nudged[k], one_by_one[k]), k            # bit for bit
+
+
+OWN_DEF = "def loss_and_grads(params: Mapping[str, np.ndarray], x, y, h0):"
+CHANGES_ITS_INPUTS = OWN.replace(OWN_DEF, """def loss_and_grads(params, x, y, h0):
+    answer = _labrnns(params, x, y, h0)
+    for a in (*params.values(), h0):
+        a += 1.0
+    x[:] = 0
+    return answer
+
+
+def _labrnns(params, x, y, h0):""", 1)
+assert CHANGES_ITS_INPUTS != OWN
+
+LATER = """
+
+_calls = 0
+
+
+def loss_and_grads(params, x, y, h0):
+    global _calls
+    _calls += 1
+    if _calls == 30:            # a call of the gradient check's, neither the first nor the last of a parameter's
+        {}
+    return _labrnns(params, x, y, h0)
+"""
+
+
+@pytest.mark.parametrize("later, says", [
+    ("return float('nan'), {}, h0", "loss_and_grads returned the loss nan; expected a finite number"),
+    ("return 'low', {}, h0", "loss_and_grads returned a loss that is a str; expected a real number (a float)"),
+    ("return 1.0, {}", "loss_and_grads returned a tuple of 2 items; expected a tuple (loss, grads, h_last)"),
+    ("raise ValueError('call 30')", "raised ValueError"),
+    ("import time; time.sleep(60)", "did not finish within 2.0 s (it was at line"),
+    (None, None),
+])
+def test_a_gradient_check_call_is_judged_as_any_call_is(later, says, tmp_path, fast_limits):
+    """Whatever the 30th call does, an input changed in place, a loss that is no finite number, a reply of the
+    wrong shape, an exception, a hang: on one request it is the same numbers, or the same message, as one call
+    at a time, each call within its own time limit."""
+    path = tmp_path / "later.py"
+    if later is None:
+        path.write_text(CHANGES_ITS_INPUTS)
+    else:
+        renamed = OWN.replace(OWN_DEF, "def _labrnns(params, x, y, h0):", 1)
+        path.write_text(renamed + LATER.format(later))
+    t0 = time.monotonic()
+    nudged, one_by_one = _both_ways(path)
+    assert time.monotonic() - t0 < 2 * (2.0 + 8)            # two sandboxes, each stopped at a call's limit
+    if says is None:
+        assert all(np.array_equal(nudged[k], one_by_one[k]) and np.isfinite(nudged[k]).all() for k in NAMES)
+    else:
+        assert nudged == one_by_one and says in nudged and "later.py:" in nudged, (nudged, one_by_one)

@@ -9,7 +9,7 @@ single-threaded, and only then runs their file: its own copy in the scratch dire
 The socket on file descriptor FD carries messages, each an 8-byte little-endian length and that many bytes
 (`write`, `read`), and nothing of Python's: no pickle either way.  Its orders (JSON), then requests
 ``(params, x, y, h0)`` (`request`: a JSON header naming each array, then their raw bytes, read straight into
-fresh arrays); it answers each with a frame that holds data only: a 4-byte little-endian length, a JSON header,
+fresh arrays; a request with a nudge asks for the gradient check's calls, `nudged`); it answers each with a frame that holds data only: a 4-byte little-endian length, a JSON header,
 then the raw bytes of the arrays it names (`frame`), written from the arrays themselves (`os.writev`: no copy).
 labrnn's side (`labrnn.student.sandbox`) reads and writes the same format (`LENGTH`, `HEADER`) with deadlines of
 its own.  On a crash, or on SIGUSR1 (labrnn sends
@@ -111,18 +111,20 @@ def read(fd: int) -> bytearray:
 
 
 def request(fd: int):
-    """The next call's (params, x, y, h0), each array read straight into a fresh one of its own (as labrnn
-    had them: their function may change them in place); EOFError when labrnn has closed the socket."""
+    """The next call's (params, x, y, h0) and its nudge (None, or [name, h]: see `nudged`), each array read
+    straight into a fresh one of its own (as labrnn had them: their function may change them in place); EOFError
+    when labrnn has closed the socket."""
     import numpy as np
     length, size = bytearray(LENGTH.size), bytearray(HEADER.size)
     read_into(fd, [length, size])
     header = bytearray(HEADER.unpack(size)[0])
     read_into(fd, [header])
     names = json.loads(header)          # {"params": [[key, dtype, shape], ...], "x": [dtype, shape], ...}
+    nudge = names.pop("nudge", None)
     params = {key: np.empty(shape, dtype) for key, dtype, shape in names.pop("params")}
     rest = {key: np.empty(shape, dtype) for key, (dtype, shape) in names.items()}
     read_into(fd, [*params.values(), *rest.values()])
-    return params, rest["x"], rest["y"], rest["h0"]
+    return params, rest["x"], rest["y"], rest["h0"], nudge
 
 
 def describe(err: BaseException, path: str, doing: str) -> tuple:
@@ -175,16 +177,43 @@ def serve(fd: int, path: str) -> None:
     write(fd, frame("ready", code.co_firstlineno if code is not None and code.co_filename == path else None))
     while True:
         try:
-            params, x, y, h0 = request(fd)
+            params, x, y, h0, nudge = request(fd)
         except EOFError:
             return
-        blobs = []
-        try:
-            reply = frame("ok", encode(function(params, x, y, h0), blobs), blobs)
-        except BaseException as err:
-            reply = frame(_kind(err), describe(err, path, f"the call {FUNCTION}(params, x, y, h0)"))
-        _flush()                    # what they printed is in the output file before labrnn reads on
-        write(fd, reply)
+        if nudge is None:
+            write(fd, answer(function, path, params, x, y, h0, whole=True)[1])
+        else:
+            nudged(fd, function, path, params, x, y, h0, *nudge)
+
+
+def answer(function, path: str, params, x, y, h0, whole: bool) -> tuple[str, list]:
+    """Their call's reply and its kind: all it returned (`whole`), or only the loss of a (loss, grads, h_last)
+    sequence, as kind "loss"; what they printed is in the output file before labrnn reads on."""
+    blobs = []
+    try:
+        result = function(params, x, y, h0)
+        kind = "loss" if not whole and isinstance(result, (tuple, list)) and len(result) == 3 else "ok"
+        reply = frame(kind, encode(result[0] if kind == "loss" else result, blobs), blobs)
+    except BaseException as err:
+        kind = _kind(err)
+        reply = frame(kind, describe(err, path, f"the call {FUNCTION}(params, x, y, h0)"))
+    _flush()
+    return kind, reply
+
+
+def nudged(fd: int, function, path: str, params, x, y, h0, name: str, h: float) -> None:
+    """The gradient check's calls: each entry of params[name] moved by +h, then by -h, each call on fresh copies
+    of every input.  One reply per call, sent as soon as it is made, with only its loss (the centered
+    differences need no more); the first that is anything else ends them."""
+    flat = params[name].reshape(-1)
+    for i in range(flat.size):
+        for step in (h, -h):
+            moved = {k: v.copy() for k, v in params.items()}
+            moved[name].reshape(-1)[i] = flat[i] + step
+            kind, reply = answer(function, path, moved, x.copy(), y.copy(), h0.copy(), whole=False)
+            write(fd, reply)
+            if kind != "loss":
+                return
 
 
 def _flush() -> None:

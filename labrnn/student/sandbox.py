@@ -7,7 +7,9 @@ and the run name), copies exactly those bytes alone into a fresh scratch directo
 a JSON header (`labrnn.student.child` owns the format of the messages both ways), read by a deadline and bounded in
 size; each reply is data (`decode`: a JSON header and raw little-endian arrays, never a pickle) and is checked here
 before labrnn uses it: a finite real loss, grads with exactly W, U, V, b, c as float arrays of the parameters' shapes,
-h_last of shape (m,).  Whatever goes wrong, an exception of theirs, a wrong or unreadable reply, a call slower than its
+h_last of shape (m,).  The gradient check's calls (`nudged`) go as one request, each entry of a parameter moved by
+±h in the child, and come back one reply per call holding only the loss, each within a call's time limit.
+Whatever goes wrong, an exception of theirs, a wrong or unreadable reply, a call slower than its
 limit, a crash, a `sys.exit` or a limit of `Limits`, becomes one `ModelError` naming their file and line
 (escaped: `printable`), and only the child ends.  What they print is kept in a file, never shown on the
 terminal (`Sandbox.output`).
@@ -183,7 +185,7 @@ def decode(data: bytes):
         return ("other", printable(str(value[1:2] and value[1]), 80))
 
     kind, detail = header["kind"], header.get("detail")
-    if kind == "ok":
+    if kind in ("ok", "loss"):
         try:
             detail = node(detail, 0)
         except (TypeError, ValueError) as err:
@@ -474,15 +476,17 @@ class Sandbox:
         self.send(params, x, y, h0)
         return self.reply()
 
-    def send(self, params, x, y, h0) -> None:
+    def send(self, params, x, y, h0, nudge: list | None = None) -> None:
         """Start their call on (params, x, y, h0): the arrays go to the child as they are, after a JSON header
-        naming them (`labrnn.student.child.request` reads it).  `reply` waits for its answer: labrnn works meanwhile."""
+        naming them (`labrnn.student.child.request` reads it).  `reply` waits for its answer: labrnn works meanwhile.
+        `nudge` ([name, h]) asks for the calls `nudged` reads instead."""
         if self._failed is not None:
             raise self._failed
         arrays = {k: np.ascontiguousarray(v) for k, v in params.items()}
         rest = {"x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y), "h0": np.ascontiguousarray(h0)}
         header = json.dumps({"params": [[k, a.dtype.str, a.shape] for k, a in arrays.items()],
-                             **{k: [a.dtype.str, a.shape] for k, a in rest.items()}}).encode()
+                             **{k: [a.dtype.str, a.shape] for k, a in rest.items()},
+                             **({"nudge": nudge} if nudge is not None else {})}).encode()
         m, K = params["U"].shape
         self._call = (m, K, len(x), sum(params[k].nbytes for k in NAMES) + rest["h0"].nbytes)
         self._send([HEADER.pack(len(header)), header, *arrays.values(), *rest.values()],
@@ -503,6 +507,31 @@ class Sandbox:
         except ModelError as err:
             self._fail(str(err))
 
+    def nudged(self, params, x, y, h0, name: str, h: float) -> tuple[np.ndarray, np.ndarray]:
+        """Their loss with each entry of params[name] moved by +h, and by -h, as two arrays (up, down): what the
+        gradient check's centered differences need, asked in one request instead of two per entry.  Each call's
+        reply must come within a call's time limit of the one before, and a reply that is not a loss is judged
+        as any call's is."""
+        if name not in NAMES:
+            raise ValueError(f"no parameter {name!r}")
+        self.send(params, x, y, h0, nudge=[name, float(h)])
+        (m, K, T, size), self._call = self._call, None
+        losses = np.empty(2 * np.size(params[name]))
+        for i in range(losses.size):
+            kind, detail = self._receive(*self._limit(m, K, T), 8 * size + (1 << 20))
+            self._raised(kind, detail, "the call")
+            try:
+                if kind == "loss":
+                    losses[i] = self._loss(detail)
+                    continue
+                if kind == "ok":
+                    self._checked(detail, m, K)     # says what is wrong with it
+            except ModelError as err:
+                self._fail(str(err))
+            self._fail(f"{self.where()}: the gradient check's call answered {printable(str(kind), 40)!r}, which "
+                       "is no reply of labrnn's protocol there")
+        return losses[0::2], losses[1::2]
+
     @staticmethod
     def _limit(m: int, K: int, T: int) -> tuple[float, str, str]:
         """A call's time limit, what it is doing and the limit's name, for `_send` and `_receive`."""
@@ -518,11 +547,7 @@ class Sandbox:
         if reply[0] != "sequence" or reply[3] != 3:
             raise wrong(f"{_what(reply)}; expected a tuple (loss, grads, h_last)")
         loss_, grads_, h_ = reply[2]
-        if loss_[0] != "array" or np.dtype(loss_[2]).kind not in "iuf" or math.prod(loss_[3]) != 1:
-            raise wrong(f"a loss that is {_what(loss_)}; expected a real number (a float)")
-        loss = float(_array(loss_).reshape(()))
-        if not math.isfinite(loss):
-            raise wrong(f"the loss {loss}; expected a finite number")
+        loss = self._loss(loss_)
         if grads_[0] != "mapping":
             raise wrong(f"grads that are {_what(grads_)}; expected a dict with the keys W, U, V, b, c")
         found = dict(grads_[2])
@@ -535,6 +560,16 @@ class Sandbox:
         size = {"m": m, "K": K}
         grads = {k: self._float_array(found[k], f"grads[{k!r}]", dims[k], size) for k in NAMES}
         return loss, grads, self._float_array(h_, "h_last", ("m",), size)
+
+    def _loss(self, value) -> float:
+        """The loss of their reply, or the ModelError that says what is wrong with it."""
+        if value[0] != "array" or np.dtype(value[2]).kind not in "iuf" or math.prod(value[3]) != 1:
+            raise ModelError(f"{self.where()}: loss_and_grads returned a loss that is {_what(value)}; expected a "
+                             "real number (a float)")
+        loss = float(_array(value).reshape(()))
+        if not math.isfinite(loss):
+            raise ModelError(f"{self.where()}: loss_and_grads returned the loss {loss}; expected a finite number")
+        return loss
 
     def _float_array(self, value, name: str, dims: tuple[str, ...], size: dict) -> np.ndarray:
         expected = tuple(size[d] for d in dims)
