@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from labrnn import CorpusError, load_corpus
 from labrnn.rnn.corpus import DecodingWarning
@@ -120,3 +121,18 @@ def test_a_name_that_is_not_utf8_is_shown_with_replacement_characters(tmp_path):
     info = load_corpus(path).info()
     assert info["name"] == "caf\ufffd notes\\x0aline" and info["path"].endswith("caf\ufffd notes\\x0aline.txt")
     info["path"].encode("utf-8")                          # writable as UTF-8 wherever it is shown
+
+
+@pytest.mark.fast
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(codec="utf-8"), min_size=1, max_size=200) |
+       st.text(st.sampled_from("aΣσςİiß_2²٣ ’'.-\nÅå𝔄ǅ"), min_size=1, max_size=60),
+       chunk=st.sampled_from([1 << 22, 7]))
+def test_a_corpus_s_words_are_the_runs_of_two_letters_or_more(text, chunk):
+    """Corpus.words (a translate table, for speed) finds what the WORD pattern finds in the lower-cased text, chunk
+    by chunk: letters of any script, digits, underscores and marks that are no letters, Greek final sigma."""
+    from labrnn.rnn.corpus import WORD, Corpus
+    expected = set()
+    for start in range(0, len(text), chunk):
+        expected.update(WORD.findall(text[start:start + chunk].lower()))
+    assert Corpus(text, "t").words(chunk=chunk) == expected

@@ -31,6 +31,7 @@ _CONTROLS = [chr(i) for i in range(32) if chr(i) not in "\n\t\r"]
 # Words are runs of two letters or more, split on whitespace, digits and punctuation: one-letter words and
 # initials ("a", "I", "J.") are corpus words that random letters hit by chance.
 WORD = re.compile(r"[^\W\d_]{2,}")
+LETTER = re.compile(r"[^\W\d_]")      # a character of a word
 
 
 class CorpusError(ValueError):
@@ -83,13 +84,20 @@ class Corpus:
         steps = bar(range(0, self.size, chunk), desc="collecting words", unit="chunk", enabled=self.size > BIG,
                     leave=False)
         for start in steps:                      # a word cut at a chunk edge adds two harmless pieces
-            found.update(WORD.findall(self.text[start:start + chunk].lower()))
-        return frozenset(found)
+            piece = self.text[start:start + chunk].lower()
+            found.update(piece.translate(_spaces_for_non_letters(piece)).split())
+        return frozenset(w for w in found if len(w) > 1)        # WORD's matches, in half its time
 
     def info(self) -> dict:
         """What a run records about its corpus (a file name that is not UTF-8 shown with U+FFFD)."""
         return {"name": self.name, "path": None if self.path is None else shown(self.path),
                 "size": self.size, "K": self.K, "sha256": self.sha256}
+
+
+def _spaces_for_non_letters(text: str) -> dict[int, str]:
+    """str.translate's table: each character of `text` that is not a LETTER, a space, so that the runs left
+    between spaces are WORD's matches and one-letter words."""
+    return {ord(ch): " " for ch in set(text) if not LETTER.fullmatch(ch)}
 
 
 def shown(name: str) -> str:
