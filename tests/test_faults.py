@@ -335,6 +335,23 @@ def test_a_cell_past_its_time_limit_fails_its_notebook(good, tiny, tmp_path):
     assert _leftovers(run_dir) == []
 
 
+@pytest.mark.serial                                    # bounds wall time
+def test_a_kernel_that_dies_between_two_notebooks_fails_the_next_within_seconds(good, tiny, tmp_path):
+    """A kernel that dies as the next notebook's reset reaches it (as `stop_kernels` kills a closing sweep
+    worker's) fails that notebook within seconds, not at the reset's 60 s limit."""
+    corpus, run_dir, before = good
+    last = len(nbformat.read(notebook_dir() / NOTEBOOKS[0], as_version=4).cells)
+    notebooks = _notebooks_with(tmp_path, NOTEBOOKS[0], "import os\n"
+                                "get_ipython().events.register('pre_execute', lambda: os._exit(1))  # the next dies",
+                                at=last)
+    t0 = time.monotonic()
+    with pytest.raises(ReportError, match="notebook 2-training.ipynb failed: RuntimeError: the kernel died"):
+        _make_report(tiny, run_dir, notebooks)
+    assert time.monotonic() - t0 < 30
+    assert (run_dir / "report.html").read_bytes() == before
+    assert _leftovers(run_dir) == []
+
+
 @pytest.fixture
 def users_dir(tmp_path):
     """A directory of the user's, with files labrnn's names would clash with."""

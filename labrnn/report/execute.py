@@ -31,6 +31,7 @@ import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from queue import Empty
 
 from labrnn.layout import PACKAGE
 
@@ -133,12 +134,28 @@ async def _forget(km, cwd: Path | None = None) -> None:
     kc = km.client()
     kc.start_channels()
     try:
-        reply = await kc.execute_interactive(code, silent=True, store_history=False, timeout=60,
-                                             output_hook=lambda _: None)
+        reply = await _reply(km, kc, kc.execute(code, silent=True, store_history=False), timeout=60)
     finally:
         kc.stop_channels()
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"the kernel could not be reset: {reply['content'].get('evalue')}")
+
+
+async def _reply(km, kc, request: str, timeout: float) -> dict:
+    """The shell's reply to `request`, waited for a second at a time: a kernel that dies meanwhile (killed
+    between two notebooks) is noticed within a second, not at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            msg = await kc.get_shell_msg(timeout=1)
+        except Empty:
+            if not await km.is_alive():
+                raise RuntimeError("the kernel died") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the kernel did not answer within {timeout:g} s") from None
+            continue
+        if msg["parent_header"].get("msg_id") == request:
+            return msg
 
 
 def execute(notebooks: Path, out: Path, parameters: dict, cwd: Path, *,
