@@ -186,6 +186,12 @@ class Sender:
                                                              allow_other_workers=False))
         return self.sent[path]
 
+    def abandon(self) -> None:
+        """The run directories of the tasks still in flight when the sweep stops (Ctrl-C) removed, when they hold
+        nothing: no directory for no report (one with a checkpoint to resume stays)."""
+        for _, rd in self.running.values():
+            _drop_if_empty(rd)
+
     def ready(self) -> list:
         """The tasks finished by now, without waiting."""
         return self.completed.next_batch(block=False) if self.running else []
@@ -318,6 +324,7 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
         plan = check_first(plan, tally)
         if client is not None:
             sender = Sender(client, allowed, plan, tally, notebooks)
+            stack.callback(sender.abandon)
             sender.top_up()
         for settings in plan.here:                  # meanwhile the cluster works
             remake(settings, plan, tally, notebooks)
