@@ -280,6 +280,91 @@ def test_ctrl_c_stops_the_sweep_and_its_own_cluster(corpus, tiny_argv, tmp_path)
     assert "labrnn: interrupted" in (tmp_path / "labrnn-sweep.log").read_text()
 
 
+def left_behind(session: int, tmp: Path) -> list[psutil.Process]:
+    """The live processes of a sweep's session, and those anywhere with its TMPDIR (its workers' notebook kernels
+    run in sessions of their own)."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and (os.getsid(p.pid) == session or
+                                                       p.environ().get("TMPDIR") == str(tmp)):
+                found.append(p)
+        except (psutil.Error, OSError):     # gone meanwhile, or another user's
+            continue
+    return found
+
+
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+@pytest.mark.serial                                    # its workers must end within Dask's grace (4 s) on close
+@pytest.mark.parametrize("model, under_way, group", [
+    (False, "labrnn-task-*/reports/*/checkpoint.npz", True),    # a grid, training, the terminal's Ctrl-C: the group
+    (True, "labrnn-task-*/reports/*/.build-*/*.ipynb", False),  # a class, its notebooks running, SIGINT to labrnn
+], ids=["grid-training-ctrl-c", "class-rendering-sigint"])
+def test_ctrl_c_leaves_no_kernel_file_process_or_warning(model, under_way, group, corpus, tiny_argv, tmp_path):
+    """Ctrl-C while the workers train or render: they stop their reports and shut their kernels down before they
+    exit, so no kernel, kernel connection file, socket or leaked semaphore is left; one line, exit 130, and only
+    finished reports in reports/."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    reports = tmp_path / "reports"
+    argv = ["sweep", "--data", str(corpus), "--reports", str(reports), "--jobs", "2"]
+    if model:                                           # the model files train slower: fewer steps
+        (tmp_path / "class").mkdir()
+        for name in ("reference_rnn", "loop_rnn", "correct_columns"):
+            (tmp_path / "class" / f"{name}.py").write_bytes((MODELS / f"{name}.py").read_bytes())
+        argv += [*tiny_argv(m=8, steps=1500, sample_every=500, sample_until=1500), "--model", str(tmp_path / "class")]
+    else:
+        argv += [*tiny_argv(m=8, steps=300_000, sample_every=100_000, sample_until=300_000), "--eta", "0.1 0.05 0.02"]
+    sweep = start([str(BIN / "labrnn"), *argv], tmp_path, {"TMPDIR": str(tmp)})
+    try:
+        wait_for(lambda: list(tmp.glob(under_way)), f"a worker's {under_way}")
+        (os.killpg if group else os.kill)(sweep.pid, signal.SIGINT)
+        assert sweep.wait(timeout=60) == 130
+        deadline = time.monotonic() + 10               # the resource tracker ends just after labrnn
+        while (alive := left_behind(sweep.pid, tmp)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive == [], [p.cmdline()[:4] for p in alive]
+    finally:
+        stop(sweep)
+    log = (tmp_path / "labrnn-sweep.log").read_text()
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert lines[-1] == "labrnn: interrupted" and log.count("labrnn: interrupted") == 1, log
+    assert "Traceback" not in log and "leaked" not in log and "Error" not in log, log
+    kernel_files = [p.name for p in tmp.iterdir() if p.name.startswith("labrnn-kernel-") or
+                    (p.suffix == ".json" and p.name.startswith(("kernel-", "tmp")))]
+    assert kernel_files == []
+    for rd in (d for d in reports.iterdir() if d.is_dir()):             # finished reports only, complete
+        assert (rd / RunDir.REPORT).is_file() and (rd / RunDir.KEY).is_file(), sorted(p.name for p in rd.iterdir())
+
+
+STUCK = """
+import sys, time
+from pathlib import Path
+from labrnn.sweeps import cluster
+
+def stuck(started):
+    from labrnn.progress import bar
+    bar(total=1, desc="", unit="", enabled=False).close()      # a worker's progress bars: never shown
+    Path(started).touch()
+    time.sleep(60)                                              # nothing stops this
+
+with cluster.connect(None, 1) as client:
+    future = client.submit(stuck, sys.argv[1])
+    while not Path(sys.argv[1]).exists():
+        time.sleep(0.1)
+"""
+
+
+def test_a_worker_killed_as_its_cluster_closes_leaves_no_semaphore(tmp_path):
+    """A task that outlasts Dask's grace on close gets its worker killed (SIGKILL): nothing of the worker's is left
+    for Python's resource tracker to warn about at exit (tqdm's default lock is a semaphore of its own)."""
+    done = subprocess.run([sys.executable, "-c", STUCK, str(tmp_path / "started")], capture_output=True, text=True,
+                          timeout=SLOW)
+    assert done.returncode == 0 and "leaked" not in done.stderr, done.stderr
+
+
 def test_the_embedded_cluster_has_one_blas_thread_per_worker_unless_told(monkeypatch):
     monkeypatch.setenv("MKL_NUM_THREADS", "3")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)

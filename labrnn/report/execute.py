@@ -20,12 +20,15 @@ nbclient take a second or two to import):
   keeps the kernel of a report that went well for its next one, its namespace
   reset and its directory changed, and shuts it down when it exits: the start-up,
   the imports and matplotlib's first figure are paid once per process. A report
-  that failed shuts its kernel down, whatever state it was left in.
+  that failed shuts its kernel down, whatever state it was left in. A sweep's
+  worker, whose reports run in threads no Ctrl-C reaches, ends them all at once
+  as it closes (`stop_kernels`).
 """
 from __future__ import annotations
 
 import atexit
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -58,19 +61,27 @@ def kernel(cwd: Path):
     for it); kept for the process's next report if this one went well, shut down if not. None when it cannot
     start: each notebook then starts its own, and the failure is named as that notebook's."""
     km = _idle_kernel(cwd) or _start(cwd)
+    with _LOCK:
+        _BUSY.add(km)
+    went_well = False
     try:
         yield km
-    except BaseException:
-        _shutdown(km)
-        raise
-    if km is not None:
+        went_well = True
+    finally:
         with _LOCK:
-            _IDLE.append((threading.get_ident(), km))
+            _BUSY.discard(km)
+            kept = went_well and km is not None and not _STOPPED.is_set()
+            if kept:
+                _IDLE.append((threading.get_ident(), km))
+        if not kept:
+            _shutdown(km)
 
 
 # Kernels of reports that went well, waiting for this process's next report, each with the thread that started
 # it: a kernel manager belongs to that thread's event loop, and a sweep's worker may make reports in several.
 _IDLE: list = []
+_BUSY: set = set()              # the kernels of reports under way
+_STOPPED = threading.Event()    # set by stop_kernels, never cleared: the process is ending
 _LOCK = threading.Lock()
 
 
@@ -81,6 +92,21 @@ def shut_down_idle_kernels() -> None:
         kept, _IDLE[:] = list(_IDLE), []
     for _, km in kept:
         _shutdown(km)
+
+
+def stop_kernels() -> None:
+    """Every kernel of this process ended now and none kept from now on, for a process about to end whose reports
+    run in threads no signal reaches (a sweep's worker as it closes, `labrnn.sweeps.worker`): the idle ones shut
+    down; those of reports under way killed, so that a notebook running fails at once and its report's thread,
+    unwinding, removes that kernel's files itself."""
+    from jupyter_client.utils import run_sync
+    _STOPPED.set()
+    with _LOCK:
+        busy = [km for km in _BUSY if km is not None]
+    shut_down_idle_kernels()
+    for km in busy:
+        with suppress(Exception):               # one that died with its notebook has nothing left to kill
+            run_sync(km.signal_kernel)(signal.SIGKILL)
 
 
 def _start(cwd: Path):

@@ -329,15 +329,28 @@ def train(corpus: Corpus, settings: Settings, progress: bool = True, checkpoint=
     return Trainer(corpus, settings).run(progress, checkpoint, checkpoint_every)
 
 
+_STOP = threading.Event()           # set by stop_every_run, never cleared: the process is ending
+
+
+def stop_every_run() -> None:
+    """Every run of this process, now and later, stops at its next chunk as on Ctrl-C: for a process whose runs
+    train in threads that no signal reaches (a sweep's worker as it closes, `labrnn.sweeps.worker`)."""
+    _STOP.set()
+
+
 @contextmanager
 def _sigint_flag():
-    """Turn Ctrl-C into a flag the loop reads between chunks, so no chunk is cut in half."""
+    """Turn Ctrl-C (in the main thread) or `stop_every_run` into a flag the loop reads between chunks, so no
+    chunk is cut in half."""
     hit = threading.Event()
+
+    def stopped() -> bool:
+        return hit.is_set() or _STOP.is_set()
     if threading.current_thread() is not threading.main_thread():
-        yield hit.is_set
+        yield stopped
         return
     previous = signal.signal(signal.SIGINT, lambda *_: hit.set())
     try:
-        yield hit.is_set
+        yield stopped
     finally:
         signal.signal(signal.SIGINT, previous)

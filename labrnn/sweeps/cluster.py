@@ -5,7 +5,8 @@
 that scheduler and has its first answer within ANSWER_TIMEOUT seconds, or raises ClusterError naming it; without
 one it starts a `LocalCluster` of worker processes with one thread each (and, through Dask's
 `distributed.nanny.pre-spawn-environ`, one BLAS thread each unless the user set OMP/OPENBLAS/MKL_NUM_THREADS),
-closed again on the way out, Ctrl-C included.
+closed again on the way out, Ctrl-C included (each worker stops its report and ends its kernels as it closes:
+`labrnn.sweeps.worker`).
 
 `usable_workers` waits up to WORKER_TIMEOUT seconds for a named scheduler's first worker, and holds every worker
 to the client's numbers: a worker whose labrnn has another version or numerics fingerprint (see
@@ -120,9 +121,11 @@ def connect(where: str | None, workers: int):
         with client:
             yield client
         return
+    from labrnn.sweeps.worker import SweepWorker
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,   # a free port
-                           scheduler_kwargs={"host": "127.0.0.1"}, worker_dashboard_address=None)
+                           scheduler_kwargs={"host": "127.0.0.1"}, worker_dashboard_address=None,
+                           plugins=(SweepWorker(),))     # set up in each worker before it takes a task
     try:
         with Client(cluster, set_as_default=False) as client:
             yield client
