@@ -72,6 +72,9 @@ def test_a_class_is_checked_first_graded_and_its_copies_grouped(genesis, tiny_ar
         grades = {row["file"]: row for row in csv.DictReader(fh)}
     assert {f: g["status"] for f, g in grades.items()} == expected
     assert "broke at training step" in grades["gus.py"]["reason"]
+    failing = sorted(f for f, g in grades.items() if g["status"] != "passed")      # the last line counts them all
+    assert lines[-1] == f"{len(failing)} of 30 failed: " + "; ".join(f"model={f} ({grades[f]['status']})"
+                                                                     for f in failing)
     group = grades["dan.py"]["identical_code"]
     assert group and group == grades["eve.py"]["identical_code"]
     assert [f for f, g in grades.items() if g["identical_code"] == group] == ["dan.py", "eve.py"]
@@ -90,22 +93,28 @@ def test_a_class_is_checked_first_graded_and_its_copies_grouped(genesis, tiny_ar
 
 @pytest.mark.fast
 def test_a_sweep_exits_1_when_a_model_that_ran_fails_its_check_or_broke():
-    """SweepResult.problems, which cmd_sweep's exit code reads: a failed combination, a failing gradient, a
-    diagnosis that differs or training that broke each count; a clean run does not."""
+    """SweepResult.failures, which the sweep's last line counts and names and cmd_sweep's exit code reads: a
+    combination that made no report (did not run), and one whose model fails its gradient check, differs from the
+    reference or broke (failed), in the gradebook's words; a clean run is not among them."""
     from types import SimpleNamespace
 
+    from labrnn.sweeps.gradebook import FAILED, NOT_RUN
     from labrnn.sweeps.sweep import SweepResult
 
-    def done(passed=True, ok=True, broken=None):
+    def done(name="ann.py", passed=True, ok=True, broken=None):
         check = SimpleNamespace(rows=[SimpleNamespace(name="W", passed=passed)])
         diagnosis = SimpleNamespace(ok=ok, summary=lambda: "no BPTT")
         run = SimpleNamespace(broken=broken)
-        return SimpleNamespace(run=run, check=check, diagnosis=diagnosis)
+        return SimpleNamespace(settings=name, run=run, check=check, diagnosis=diagnosis)
     assert not SweepResult(None, [done(), done()], []).problems
     assert SweepResult(None, [done()], [("settings", "did not import")]).problems
     assert SweepResult(None, [done(), done(passed=False)], []).problems
     assert SweepResult(None, [done(ok=False)], []).problems
     assert SweepResult(None, [done(broken=SimpleNamespace(step=5, message="boom"))], []).problems
+    result = SweepResult(None, [done(), done("bob.py", passed=False), done("cat.py", ok=False),
+                                done("dan.py", broken=SimpleNamespace(step=5, message="boom"))],
+                         [("eve.py", "did not import")])
+    assert result.failures == [("eve.py", NOT_RUN), ("bob.py", FAILED), ("cat.py", FAILED), ("dan.py", FAILED)]
 
 
 def test_a_class_is_checked_as_many_files_at_once_as_there_are_cores(tiny, tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 comparison ranked per character with its figure and escaped passages, the index, bad values refused before
 anything runs, and a failing combination that does not take the others down."""
 import base64
+import csv
 import itertools
 import json
 import math
@@ -405,6 +406,11 @@ def test_a_teachers_sweep_gives_one_row_per_submission(genesis, tiny_argv, tmp_p
     lows = {r["model"]["name"]: r["min_smooth_loss"] for r in record["runs"]}
     assert lows["eve.py"] == pytest.approx(lows["alice smith.py"], rel=1e-6)    # the same gradients: the same run
     assert [f["model"] for f in record["failed"]] == [str(subs / "carol.py")]
+    with open(page.parent / "grades.csv", encoding="utf-8-sig", newline="") as fh:      # the last line counts as it does
+        status = {row["file"]: row["status"] for row in csv.DictReader(fh)}
+    assert err.strip().splitlines()[-1] == "5 of 6 failed: " + "; ".join(
+        f"model={name} ({status[name]})" for name in ("bob.py", "carol.py", "dave.py", "eve.py", "frank.py"))
+    assert status["alice smith.py"] == "passed" and status["carol.py"] == "did not run" and status["bob.py"] == "failed"
 
 
 @pytest.mark.parametrize("folder, says", [("empty", "is a directory without .py files"),

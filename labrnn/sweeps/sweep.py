@@ -46,9 +46,17 @@ class SweepResult:
     grades: list[gradebook.Grade] = field(default_factory=list)     # a class's sweep: one per submission
 
     @property
+    def failures(self) -> list[tuple[Settings, str]]:
+        """Every combination whose outcome failed, with its status as the gradebook writes it: did not run (it made
+        no report) or failed (its report is written, and its model fails its check, differs from the reference or
+        broke in training)."""
+        return [(p, gradebook.NOT_RUN) for p, _ in self.failed] + \
+            [(d.settings, gradebook.FAILED) for d in self.done if gradebook.problems(d.run, d.check, d.diagnosis)]
+
+    @property
     def problems(self) -> bool:
-        """Whether a combination failed or a finished run's model fails its check or broke (exit code 1)."""
-        return bool(self.failed) or any(gradebook.problems(d.run, d.check, d.diagnosis) for d in self.done)
+        """Whether any combination failed (exit code 1)."""
+        return bool(self.failures)
 
 
 def work(s: Settings, corpus: Corpus) -> int:
@@ -338,7 +346,8 @@ def make_sweep(combos: list[Settings], *, notebooks: Path | None = None, progres
 
 
 def compared(plan: Plan, tally: Tally) -> SweepResult:
-    """The comparison of what finished (and the index), a class's gradebook beside it, the failures named."""
+    """The comparison of what finished (and the index), a class's gradebook beside it, every combination that
+    failed named in the last line, as the gradebook counts it."""
     comparison, grades, out = None, [], plan.reports / f"sweep-{plan.name}"
     sources = {path: f.source for path, f in plan.model_files.items()}     # keyed as the settings name them
     same = similar.groups(sources)
@@ -350,7 +359,8 @@ def compared(plan: Plan, tally: Tally) -> SweepResult:
     if plan.model_files:
         grades = gradebook.of_sweep(tally.done, tally.failed, sources, same, claim(out))
         tally.log(f"gradebook: {gradebook.write(out, grades)[0]}")
-    if tally.failed:
-        tally.log(f"{len(tally.failed)} of {len(plan.combos)} failed: "
-                  + "; ".join(label(p, plan.names) for p, _ in tally.failed))
-    return SweepResult(comparison, tally.done, tally.failed, grades)
+    result = SweepResult(comparison, tally.done, tally.failed, grades)
+    if failures := sorted((label(p, plan.names), status) for p, status in result.failures):
+        tally.log(f"{len(failures)} of {len(plan.combos)} failed: "
+                  + "; ".join(f"{name} ({status})" for name, status in failures))
+    return result
