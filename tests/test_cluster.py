@@ -297,7 +297,7 @@ def left_behind(session: int, tmp: Path) -> list[psutil.Process]:
 MODELS = Path(__file__).resolve().parent / "models"
 
 
-@pytest.mark.serial                                    # its workers must end within Dask's grace (4 s) on close
+@pytest.mark.serial                                    # bounds wall time: labrnn exits, its processes end
 @pytest.mark.parametrize("model, under_way, group", [
     (False, "labrnn-task-*/reports/*/checkpoint.npz", True),    # a grid, training, the terminal's Ctrl-C: the group
     (True, "labrnn-task-*/reports/*/.build-*/*.ipynb", False),  # a class, its notebooks running, SIGINT to labrnn

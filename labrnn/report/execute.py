@@ -97,16 +97,18 @@ def shut_down_idle_kernels() -> None:
 def stop_kernels() -> None:
     """Every kernel of this process ended now and none kept from now on, for a process about to end whose reports
     run in threads no signal reaches (a sweep's worker as it closes, `labrnn.sweeps.worker`): the idle ones shut
-    down; those of reports under way killed, so that a notebook running fails at once and its report's thread,
-    unwinding, removes that kernel's files itself."""
+    down; those of reports under way killed, so that a notebook running fails at once, and their connection files
+    and sockets removed here, should the process be killed before the report's thread has unwound."""
     from jupyter_client.utils import run_sync
     _STOPPED.set()
     with _LOCK:
         busy = [km for km in _BUSY if km is not None]
-    shut_down_idle_kernels()
     for km in busy:
         with suppress(Exception):               # one that died with its notebook has nothing left to kill
             run_sync(km.signal_kernel)(signal.SIGKILL)
+        km.cleanup_connection_file()            # files only: its sockets and context stay its thread's to close
+        km.cleanup_ipc_files()
+    shut_down_idle_kernels()
 
 
 def _start(cwd: Path):

@@ -3,13 +3,13 @@ besides Dask's own, as a WorkerPlugin it sets up as it starts.
 
 The sweep closes its cluster on the way out, Ctrl-C included: Dask's nanny asks each worker to close, waits
 4 s, then kills it (SIGKILL), which runs no clean-up of the worker's.  So a closing worker stops the report under
-way (training stops at its next chunk, as on Ctrl-C; the kernel of a notebook running is killed, so the notebook
-fails at once) and shuts down the kernel it kept: the report's thread unwinds its own clean-up (the kernel's
-connection file and sockets, the scratch directory) and the worker exits on its own, well within the 4 s.
-A terminal's Ctrl-C reaches the workers too (they share its process group): they ignore it, as the sweep
-closes them.  Should a worker be killed all the same (a model file's step that outlasts the grace, the
-out-of-memory killer), it leaves no semaphore for Python's resource tracker to warn about: its progress bars,
-never shown, take a thread lock instead of tqdm's default cross-process one.
+way (training stops at its next chunk, as on Ctrl-C; its kernel is killed, so a notebook running fails at once)
+and ends its kernels, their files removed at once (`labrnn.report.execute.stop_kernels`): the report's thread
+unwinds the rest (its scratch directory) and the worker usually exits on its own, in a second or two.  Should it
+be killed all the same (a loaded machine, a model file's step that outlasts the grace, the out-of-memory killer),
+it leaves no kernel file and no semaphore for Python's resource tracker to warn about: its progress bars, never
+shown, take a thread lock instead of tqdm's default cross-process one.  A terminal's Ctrl-C reaches the workers
+too (they share its process group): they ignore it, as the sweep closes them.
 """
 from __future__ import annotations
 
